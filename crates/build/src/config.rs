@@ -1,0 +1,94 @@
+//! The `odoo.conf` of a build. Credentials go into this file (mode 0600, read by
+//! the sandbox only), never onto a command line where `ps` would show them.
+
+use std::path::Path;
+
+use crate::host::HostAccount;
+use crate::BuildError;
+
+pub struct OdooConfig<'a> {
+    pub db_host: &'a str,
+    pub db_port: u16,
+    pub db_user: &'a str,
+    pub db_password: &'a str,
+    pub db_name: &'a str,
+    pub addons_path: &'a [String],
+    pub data_dir: &'a str,
+    pub admin_password: &'a str,
+    pub http_port: u16,
+}
+
+impl OdooConfig<'_> {
+    pub fn render(&self) -> String {
+        let mut text = String::from("[options]\n");
+        let mut set = |key: &str, value: &str| {
+            // Values come from slipway, not users; a newline would still forge
+            // another key, so refuse to write one.
+            debug_assert!(!value.contains('\n'), "{key} holds a newline");
+            text.push_str(&format!("{key} = {}\n", value.replace('\n', " ")));
+        };
+        set("db_host", self.db_host);
+        set("db_port", &self.db_port.to_string());
+        set("db_user", self.db_user);
+        set("db_password", self.db_password);
+        set("db_name", self.db_name);
+        set("dbfilter", &format!("^{}$", self.db_name));
+        set("list_db", "False");
+        set("addons_path", &self.addons_path.join(","));
+        set("data_dir", self.data_dir);
+        set("admin_passwd", self.admin_password);
+        // 19.0 warns when this is missing; inside the sandbox's own network
+        // namespace loopback is all there is anyway.
+        set("http_interface", "127.0.0.1");
+        set("http_port", &self.http_port.to_string());
+        set("workers", "0");
+        set("max_cron_threads", "0");
+        // Nothing listens here inside the sandbox: a mail a module sends fails
+        // to connect instead of reaching anyone.
+        set("smtp_server", "127.0.0.1");
+        set("smtp_port", "25");
+        set("log_level", "info");
+        text
+    }
+
+    pub fn write(&self, path: &Path, account: Option<HostAccount>) -> Result<(), BuildError> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(BuildError::io("writing", path))?;
+        file.write_all(self.render().as_bytes()).map_err(BuildError::io("writing", path))?;
+        crate::host::hand_over(path, account).map_err(BuildError::io("chown", path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_config_restricts_odoo_to_its_own_database() {
+        let paths = vec!["/usr/lib/python3/dist-packages/odoo/addons".to_string(), "/mnt/src".to_string()];
+        let config = OdooConfig {
+            db_host: "/run/postgresql",
+            db_port: 5432,
+            db_user: "slipway_b_1",
+            db_password: "secret",
+            db_name: "slipway_b_1",
+            addons_path: &paths,
+            data_dir: "/mnt/data",
+            admin_password: "admin-secret",
+            http_port: 8069,
+        }
+        .render();
+        assert!(config.starts_with("[options]\n"));
+        assert!(config.contains("dbfilter = ^slipway_b_1$\n"));
+        assert!(config.contains("list_db = False\n"));
+        assert!(config.contains("addons_path = /usr/lib/python3/dist-packages/odoo/addons,/mnt/src\n"));
+        assert!(config.contains("max_cron_threads = 0\n"));
+    }
+}

@@ -1,0 +1,532 @@
+//! The development build (Odoo.sh's): a new database with demo data, the
+//! repository's modules installed and their tests run.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use slipway_image::{Image, ImageStore};
+use slipway_odoo_log::{Analysis, IgnoreRules, Problem, Status};
+use slipway_postgres::{random_secret, Cluster, DatabaseCopy};
+use slipway_sandbox::Sandbox;
+
+use crate::config::OdooConfig;
+use crate::host::{hand_over, HostAccount};
+use crate::modules::{self, ModulePlan};
+use crate::odoo::{OdooHost, OdooRun, DATA_MOUNT, SOURCE_MOUNT};
+use crate::report::{BuildReport, KeptBuild, TemplateUse};
+use crate::templates::{self, TemplateKey, TemplateMeta, Templates, MAX_TEMPLATES};
+use crate::{BuildError, Event, Layout, Observer, Tracker};
+
+/// Odoo's HTTP port inside the sandbox (its own network namespace, so every
+/// build can use the same one).
+const HTTP_PORT: u16 = 8069;
+/// Wall-clock limit of a template build (installing `base` and friends).
+const TEMPLATE_TIME_LIMIT: Duration = Duration::from_secs(30 * 60);
+
+/// The shared machinery builds run on.
+pub struct Engine {
+    pub layout: Layout,
+    pub images: ImageStore,
+    pub cluster: Cluster,
+    pub sandbox: Box<dyn Sandbox>,
+    /// Host account for sandboxes and build files (when slipway runs as root).
+    pub account: Option<HostAccount>,
+}
+
+/// One development build to run.
+#[derive(Debug, Clone)]
+pub struct DevelopmentRequest {
+    pub repo: PathBuf,
+    pub commit: String,
+    /// Sub-folder of the repository whose addons are built ("" for all).
+    pub subdir: PathBuf,
+    pub image: Image,
+    /// `None`: every installable addon of the repository.
+    pub modules: Option<Vec<String>>,
+    /// `None`: the selected modules' own tests (`/module,...`).
+    pub test_tags: Option<String>,
+    pub use_template: bool,
+    pub keep: bool,
+    pub ignore_rules: Vec<String>,
+    /// Wall-clock limit of the Odoo run.
+    pub time_limit: Duration,
+}
+
+/// A build that has an id and a resource record, before it runs. Keep it to
+/// clean up after a cancelled [`Engine::run_development`].
+pub struct PreparedBuild {
+    pub id: String,
+    tracker: Tracker,
+}
+
+impl PreparedBuild {
+    pub fn database(&self) -> String {
+        format!("slipway_b_{}", self.id)
+    }
+}
+
+impl Engine {
+    /// Gives the build an id and starts its resource record.
+    pub fn prepare(&self) -> Result<PreparedBuild, BuildError> {
+        let id = random_secret(5);
+        let tracker = Tracker::new(&self.layout, &id)?;
+        Ok(PreparedBuild { id, tracker })
+    }
+
+    /// Removes everything `build` created (after a cancelled run).
+    pub async fn discard(&self, build: &PreparedBuild) -> Result<(), BuildError> {
+        build.tracker.clean_up(&self.cluster).await
+    }
+
+    /// Runs the build to its report. On error, everything it created is removed;
+    /// on success too, unless `request.keep`.
+    pub async fn run_development(
+        &self,
+        build: &PreparedBuild,
+        request: &DevelopmentRequest,
+        observer: &dyn Observer,
+    ) -> Result<BuildReport, BuildError> {
+        let started = Instant::now();
+        let result = self.development_steps(build, request, observer, started).await;
+        let keep = request.keep && matches!(&result, Ok(report) if report.kept.is_some());
+        if keep {
+            build.tracker.keep();
+        } else if let Err(error) = build.tracker.clean_up(&self.cluster).await {
+            tracing::error!(build = %build.id, %error, "cleaning up the build failed; the next run's reaper retries");
+        }
+        result
+    }
+
+    async fn development_steps(
+        &self,
+        build: &PreparedBuild,
+        request: &DevelopmentRequest,
+        observer: &dyn Observer,
+        started: Instant,
+    ) -> Result<BuildReport, BuildError> {
+        let rules = IgnoreRules::new(&request.ignore_rules)?;
+        let dir = self.layout.build(&build.id);
+        let logs = self.layout.logs(&build.id);
+        let log_file = logs.join("odoo.log");
+        build.tracker.dir(&dir)?;
+        std::fs::create_dir_all(&dir).map_err(BuildError::io("creating", &dir))?;
+        std::fs::create_dir_all(&logs).map_err(BuildError::io("creating", &logs))?;
+
+        observer.event(Event::Step(&format!("checking out {}", short(&request.commit))));
+        let source = dir.join("src");
+        let (repo, commit, source_for_checkout) = (request.repo.clone(), request.commit.clone(), source.clone());
+        tokio::task::spawn_blocking(move || slipway_checkout::checkout(&repo, &commit, &source_for_checkout))
+            .await
+            .expect("checkout does not panic")?;
+
+        observer.event(Event::Step("reading manifests"));
+        let repo_addons = modules::repository_addons(&source.join(&request.subdir)).map_err(|error| match error {
+            // Name the user's directory, not our temporary checkout.
+            BuildError::NoAddons(_) => BuildError::NoAddons(request.repo.clone()),
+            BuildError::Addons(slipway_addons::DiscoveryError::Manifest { path, line, column, message }) => {
+                let repo_root = request.repo.ancestors().nth(request.subdir.components().count()).unwrap_or(&request.repo);
+                let path = path.strip_prefix(&source).map(|relative| repo_root.join(relative)).unwrap_or(path);
+                BuildError::Addons(slipway_addons::DiscoveryError::Manifest { path, line, column, message })
+            }
+            other => other,
+        })?;
+        let selected = modules::select(&repo_addons, request.modules.as_deref())?;
+        let core_addons = modules::core_addons(&request.image, &self.layout.templates())?;
+        let mut report = BuildReport {
+            id: build.id.clone(),
+            status: Status::Failed,
+            commit: request.commit.clone(),
+            odoo: request.image.meta.odoo.to_string(),
+            modules: selected.clone(),
+            tests: Default::default(),
+            failed_tests: Vec::new(),
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            duration_s: 0.0,
+            odoo_seconds: 0.0,
+            log: log_file.clone(),
+            template: TemplateUse::NotReached,
+            kept: None,
+        };
+        let plan = match modules::plan(&source, &repo_addons, &core_addons, selected)? {
+            Ok(plan) => plan,
+            Err(dependency) => {
+                // The repository's fault, found before starting Odoo: a failed
+                // build with the reason, not an infrastructure error.
+                let message = format!("cannot install the modules: {dependency}");
+                std::fs::write(&log_file, format!("{message}\n")).map_err(BuildError::io("writing", &log_file))?;
+                report.errors.push(Problem { message, traceback: None, line: 0 });
+                report.duration_s = started.elapsed().as_secs_f64();
+                return Ok(report);
+            }
+        };
+
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).map_err(BuildError::io("creating", &data))?;
+        hand_over(&data, self.account).map_err(BuildError::io("chown", &data))?;
+        let host = OdooHost {
+            sandbox: self.sandbox.as_ref(),
+            image: &request.image,
+            account: self.account,
+            endpoint: &self.cluster.endpoint,
+        };
+
+        let database = build.database();
+        let password = random_secret(18);
+        build.tracker.role(&database)?;
+        build.tracker.database(&database)?;
+        self.cluster.create_role(&database, &password).await?;
+        if request.use_template && !plan.external.is_empty() {
+            let (key, template_use, template_seconds) =
+                self.ensure_template(build, &host, &request.image, &plan, &logs, observer).await?;
+            report.odoo_seconds += template_seconds;
+            report.template = template_use;
+            observer.event(Event::Step("copying the template database"));
+            let templates = Templates::new(&self.layout);
+            let _lock = templates.lock_shared(&key).await?;
+            self.cluster
+                .copy_database(&key.database(), &key.role(), &database, &database, DatabaseCopy::WalLog)
+                .await?;
+            fresh_database_identity(&self.cluster, &database).await?;
+            let filestore = data.join("filestore").join(&database);
+            let from = templates.filestore(&key);
+            if from.is_dir() {
+                templates::link_tree(&from, &filestore).map_err(BuildError::io("linking the template filestore into", &filestore))?;
+                chown_dirs(&data, self.account)?;
+            }
+        } else {
+            report.template = TemplateUse::Disabled;
+            self.cluster.create_database(&database, &database).await?;
+        }
+
+        let config_file = dir.join("odoo.conf");
+        let addons_path = addons_path(&request.image, &plan);
+        let (db_host, db_port) = host.database_address();
+        let admin_password = random_secret(18);
+        OdooConfig {
+            db_host: &db_host,
+            db_port,
+            db_user: &database,
+            db_password: &password,
+            db_name: &database,
+            addons_path: &addons_path,
+            data_dir: DATA_MOUNT,
+            admin_password: &admin_password,
+            http_port: HTTP_PORT,
+        }
+        .write(&config_file, self.account)?;
+
+        let test_tags = request
+            .test_tags
+            .clone()
+            .unwrap_or_else(|| plan.selected.iter().map(|m| format!("/{m}")).collect::<Vec<_>>().join(","));
+        let mut args = vec![
+            "--database".to_string(),
+            database.clone(),
+            "--init".to_string(),
+            plan.selected.join(","),
+            "--test-enable".to_string(),
+            "--test-tags".to_string(),
+            test_tags,
+            "--stop-after-init".to_string(),
+        ];
+        if request.image.meta.odoo.demo_is_opt_in() {
+            args.push("--with-demo".to_string());
+        }
+        observer.event(Event::Step(&format!("installing and testing {}", plan.selected.join(", "))));
+        let outcome = host
+            .run(
+                OdooRun {
+                    data_dir: &data,
+                    source_dir: Some(&source),
+                    pydeps_dir: None,
+                    config_file: &config_file,
+                    args,
+                    time_limit: request.time_limit,
+                    log_file: &log_file,
+                },
+                rules,
+                observer,
+            )
+            .await?;
+        report.odoo_seconds += outcome.seconds;
+        tracing::info!(build = %build.id, exit = %outcome.exit, seconds = outcome.seconds, "Odoo finished");
+        let mut analysis = outcome.analysis;
+        check_installed(&self.cluster, &database, &plan.selected, &mut analysis).await?;
+
+        report.status = analysis.status();
+        report.tests = analysis.tests.clone();
+        report.failed_tests = analysis.failed_tests.clone();
+        report.errors = analysis.errors;
+        report.warnings = analysis.warnings;
+        if request.keep {
+            report.kept = Some(self.keep_instructions(&host, &dir, &data, &source, &config_file, &database)?);
+        }
+        report.duration_s = started.elapsed().as_secs_f64();
+        Ok(report)
+    }
+
+    /// The template for the plan's outside dependencies: found, or built now.
+    /// Returns its key, how it was obtained, and the seconds Odoo ran to build it.
+    async fn ensure_template(
+        &self,
+        build: &PreparedBuild,
+        host: &OdooHost<'_>,
+        image: &Image,
+        plan: &ModulePlan,
+        logs: &Path,
+        observer: &dyn Observer,
+    ) -> Result<(TemplateKey, TemplateUse, f64), BuildError> {
+        let checksums = modules::core_checksums(image, &plan.external, &self.layout.templates())?;
+        let key = TemplateKey::new(image, &checksums);
+        let templates = Templates::new(&self.layout);
+        if templates.find(&key, &self.cluster).await?.is_some() {
+            observer.event(Event::Notice(&format!("reusing template database {} ({} modules)", key.hash, key.modules.len())));
+            return Ok((key.clone(), TemplateUse::Reused { hash: key.hash }, 0.0));
+        }
+        let lock = templates.lock_exclusive(&key).await?;
+        // Built by another process while we waited.
+        if templates.find(&key, &self.cluster).await?.is_some() {
+            return Ok((key.clone(), TemplateUse::Reused { hash: key.hash }, 0.0));
+        }
+        // Leftovers of a template build that died half-way.
+        templates.forget(&key, &self.cluster).await?;
+        observer.event(Event::Step(&format!(
+            "building template database {} ({})",
+            key.hash,
+            abbreviate(&key.modules)
+        )));
+        let started = Instant::now();
+        let (database, role, dir) = (key.database(), key.role(), templates.dir(&key));
+        build.tracker.database(&database)?;
+        build.tracker.role(&role)?;
+        build.tracker.dir(&dir)?;
+        let password = random_secret(18);
+        self.cluster.create_role(&role, &password).await?;
+        self.cluster.create_database(&database, &role).await?;
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).map_err(BuildError::io("creating", &data))?;
+        hand_over(&data, self.account).map_err(BuildError::io("chown", &data))?;
+        let config_file = dir.join("odoo.conf");
+        let (db_host, db_port) = host.database_address();
+        let addons_path = vec![image.meta.core_addons_path.clone()];
+        let admin_password = random_secret(18);
+        OdooConfig {
+            db_host: &db_host,
+            db_port,
+            db_user: &role,
+            db_password: &password,
+            db_name: &database,
+            addons_path: &addons_path,
+            data_dir: DATA_MOUNT,
+            admin_password: &admin_password,
+            http_port: HTTP_PORT,
+        }
+        .write(&config_file, self.account)?;
+        let mut args = vec![
+            "--database".to_string(),
+            database.clone(),
+            "--init".to_string(),
+            key.modules.join(","),
+            "--stop-after-init".to_string(),
+        ];
+        if image.meta.odoo.demo_is_opt_in() {
+            args.push("--with-demo".to_string());
+        }
+        let log_file = logs.join("template.log");
+        let outcome = host
+            .run(
+                OdooRun {
+                    data_dir: &data,
+                    source_dir: None,
+                    pydeps_dir: None,
+                    config_file: &config_file,
+                    args,
+                    time_limit: TEMPLATE_TIME_LIMIT,
+                    log_file: &log_file,
+                },
+                IgnoreRules::none(),
+                observer,
+            )
+            .await?;
+        let mut analysis = outcome.analysis;
+        check_installed(&self.cluster, &database, &key.modules, &mut analysis).await?;
+        if analysis.status() == Status::Failed {
+            let first = analysis.errors.first().map(|p| p.message.clone()).unwrap_or_default();
+            return Err(BuildError::Host(format!(
+                "the template database with {} could not be built ({first}); log: {}",
+                abbreviate(&key.modules),
+                log_file.display()
+            )));
+        }
+        self.cluster.take_database_ownership(&database).await?;
+        let built_filestore = data.join("filestore").join(&database);
+        if built_filestore.is_dir() {
+            let target = templates.filestore(&key);
+            std::fs::rename(&built_filestore, &target).map_err(BuildError::io("moving the template filestore to", &target))?;
+        }
+        let _ = std::fs::remove_dir_all(&data);
+        let _ = std::fs::remove_file(&config_file);
+        let seconds = started.elapsed().as_secs_f64();
+        templates.write_meta(
+            &key,
+            &TemplateMeta {
+                hash: key.hash.clone(),
+                image: image.meta.name.clone(),
+                modules: key.modules.clone(),
+                created_unix: templates::now_unix(),
+                seconds_to_build: seconds,
+            },
+        )?;
+        build.tracker.release_ownership(&[&database], &[&role], &[&dir])?;
+        drop(lock);
+        let evicted = templates.evict(MAX_TEMPLATES, &self.cluster).await?;
+        if !evicted.is_empty() {
+            tracing::info!(count = evicted.len(), "old template databases evicted");
+        }
+        Ok((key.clone(), TemplateUse::Created { hash: key.hash, seconds: seconds as u64 }, outcome.seconds))
+    }
+
+    /// Writes a script that starts Odoo on the kept build, serving HTTP on the
+    /// host's loopback, and returns what to tell the user.
+    fn keep_instructions(
+        &self,
+        host: &OdooHost<'_>,
+        dir: &Path,
+        data: &Path,
+        source: &Path,
+        config_file: &Path,
+        database: &str,
+    ) -> Result<KeptBuild, BuildError> {
+        let run = OdooRun {
+            data_dir: data,
+            source_dir: Some(source),
+            pydeps_dir: None,
+            config_file,
+            args: Vec::new(),
+            time_limit: Duration::ZERO,
+            log_file: Path::new("/dev/null"),
+        };
+        let spec = host.spec(&run, slipway_sandbox::Network::Host);
+        let argv = vec![
+            "/usr/bin/odoo".to_string(),
+            "--config".to_string(),
+            crate::odoo::CONFIG_MOUNT.to_string(),
+            "--database".to_string(),
+            database.to_string(),
+            "--http-port".to_string(),
+            HTTP_PORT.to_string(),
+        ];
+        let command = self.sandbox.command_line(&spec, &argv)?;
+        let mut script = String::from("#!/bin/sh\n# Starts Odoo on a build kept by `slipway ci --keep`.\nexec");
+        if let Some(account) = self.account {
+            script.push_str(&format!(" setpriv --reuid={} --regid={} --clear-groups", account.uid, account.gid));
+        }
+        for word in command {
+            script.push(' ');
+            script.push_str(&shell_quote(&word));
+        }
+        script.push('\n');
+        let start_script = dir.join("start-odoo.sh");
+        std::fs::write(&start_script, script).map_err(BuildError::io("writing", &start_script))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&start_script, std::fs::Permissions::from_mode(0o700))
+            .map_err(BuildError::io("chmod", &start_script))?;
+        Ok(KeptBuild { database: database.to_string(), data_dir: data.to_path_buf(), start_script, http_port: HTTP_PORT })
+    }
+}
+
+/// Odoo's addons path inside the sandbox: the image's addons, then every
+/// directory of the checkout that holds addons.
+fn addons_path(image: &Image, plan: &ModulePlan) -> Vec<String> {
+    let mut path = vec![image.meta.core_addons_path.clone()];
+    for dir in &plan.repo_addons_dirs {
+        let inside = Path::new(SOURCE_MOUNT).join(dir);
+        path.push(inside.to_string_lossy().trim_end_matches('/').to_string());
+    }
+    path
+}
+
+/// A copy must not share the template's identity: Odoo uses `database.uuid` for
+/// licensing/IAP and `database.secret` to sign sessions and tokens.
+async fn fresh_database_identity(cluster: &Cluster, database: &str) -> Result<(), BuildError> {
+    let client = cluster.connect(database).await?;
+    client
+        .batch_execute(
+            "UPDATE ir_config_parameter SET value = gen_random_uuid()::text WHERE key IN ('database.uuid', 'database.secret');
+             UPDATE ir_config_parameter SET value = to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') WHERE key = 'database.create_date';",
+        )
+        .await
+        .map_err(slipway_postgres::PgError::from)?;
+    Ok(())
+}
+
+/// Odoo can finish without error and still not install a module (19.0 silently
+/// skips a module whose manifest version does not match); the database says.
+async fn check_installed(
+    cluster: &Cluster,
+    database: &str,
+    modules: &[String],
+    analysis: &mut Analysis,
+) -> Result<(), BuildError> {
+    let client = cluster.connect(database).await?;
+    let rows = match client
+        .query("SELECT name, state FROM ir_module_module WHERE name = ANY($1)", &[&modules])
+        .await
+    {
+        Ok(rows) => rows,
+        Err(error) => {
+            // No module table: Odoo never got as far as creating it.
+            let error = slipway_postgres::PgError::from(error);
+            analysis.add_error(format!("the database holds no module list ({})", error.detail()));
+            return Ok(());
+        }
+    };
+    for module in modules {
+        let state: Option<String> = rows.iter().find(|row| row.get::<_, String>(0) == *module).map(|row| row.get(1));
+        match state.as_deref() {
+            Some("installed") => {}
+            Some(state) => analysis.add_error(format!("module {module} was not installed (state: {state})")),
+            None => analysis.add_error(format!("module {module} was not installed (Odoo does not know it)")),
+        }
+    }
+    Ok(())
+}
+
+/// Gives the directories under `root` to the build account so Odoo can add files.
+/// Files are left alone: they are hard links shared with the template, already
+/// owned by the account that wrote them.
+fn chown_dirs(root: &Path, account: Option<HostAccount>) -> Result<(), BuildError> {
+    if account.is_none() {
+        return Ok(());
+    }
+    hand_over(root, account).map_err(BuildError::io("chown", root))?;
+    let entries = std::fs::read_dir(root).map_err(BuildError::io("reading", root))?;
+    for entry in entries.flatten() {
+        if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            chown_dirs(&entry.path(), account)?;
+        }
+    }
+    Ok(())
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
+}
+
+fn abbreviate(modules: &[String]) -> String {
+    const SHOWN: usize = 6;
+    if modules.len() <= SHOWN {
+        modules.join(", ")
+    } else {
+        format!("{}, … {} modules", modules[..SHOWN].join(", "), modules.len())
+    }
+}
+
+fn shell_quote(word: &str) -> String {
+    if !word.is_empty() && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.=,:@+".contains(&b)) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}

@@ -1,0 +1,63 @@
+use std::path::PathBuf;
+
+/// Why a build could not run to a verdict. A repository whose modules fail is not
+/// an error: that is a build with the status *failed*. These are problems with the
+/// input or the infrastructure (exit code 2 in `slipway ci`).
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Checkout(#[from] slipway_checkout::CheckoutError),
+
+    #[error(transparent)]
+    Image(#[from] slipway_image::ImageError),
+
+    #[error("PostgreSQL: {}", .0.detail())]
+    Postgres(#[from] slipway_postgres::PgError),
+
+    #[error("sandbox: {0}")]
+    Sandbox(#[from] slipway_sandbox::SandboxError),
+
+    #[error("{0}")]
+    Addons(#[from] slipway_addons::DiscoveryError),
+
+    #[error("no Odoo addons found in {0}: an addon is a directory holding a __manifest__.py")]
+    NoAddons(PathBuf),
+
+    #[error("unknown module '{module}' in --modules: the repository has {available}")]
+    UnknownModule { module: String, available: String },
+
+    #[error("module '{0}' is marked 'installable': False in its manifest; remove it from --modules")]
+    NotInstallable(String),
+
+    #[error("invalid ignore rule: {0}")]
+    IgnoreRule(#[from] slipway_odoo_log::InvalidRule),
+
+    #[error("{0}")]
+    Host(String),
+
+    #[error("the build was interrupted; everything it created has been removed")]
+    Interrupted,
+
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl BuildError {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> BuildError {
+        let path = path.into();
+        move |source| {
+            if source.raw_os_error() == Some(libc::ENOSPC) {
+                return BuildError::Host(format!(
+                    "disk full while {action} {}: free some space (old templates: `slipway templates prune`) and try again",
+                    path.display()
+                ));
+            }
+            BuildError::Io { action, path, source }
+        }
+    }
+}

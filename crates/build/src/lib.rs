@@ -1,0 +1,48 @@
+//! The build engine: a repository of Odoo addons at one commit in; a real Odoo
+//! server that installed it into its own database and ran its tests, and the
+//! verdict from its log, out.
+//!
+//! The way of a development build ([`Engine::run_development`]):
+//! checkout → addons discovered → dependencies resolved → database (copied from a
+//! template, or new) → Odoo in the sandbox (install + tests) → log analysed →
+//! modules checked in the database → report → everything removed (unless kept).
+
+mod config;
+mod development;
+mod error;
+pub mod host;
+mod layout;
+mod modules;
+mod odoo;
+mod report;
+mod resources;
+pub mod templates;
+
+pub use development::{DevelopmentRequest, Engine, PreparedBuild};
+pub use error::BuildError;
+pub use layout::{Layout, SYSTEM_HOME};
+pub use report::{BuildReport, KeptBuild, TemplateUse};
+pub use resources::{reap_orphans, Resources, Tracker};
+
+/// What a build reports while it runs, for a progress display.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// A new phase starts ("checking out", "installing modules", ...).
+    Step(&'a str),
+    /// Something the user should know that is not an error.
+    Notice(&'a str),
+    /// One line of Odoo's output.
+    OdooLine(&'a str),
+}
+
+/// Receives [`Event`]s. Must be cheap: it is called for every Odoo log line.
+pub trait Observer: Send + Sync {
+    fn event(&self, event: Event<'_>);
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+
+impl Observer for Silent {
+    fn event(&self, _: Event<'_>) {}
+}

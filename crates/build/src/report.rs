@@ -1,0 +1,74 @@
+use std::path::PathBuf;
+
+use serde::Serialize;
+use slipway_odoo_log::{Problem, Status, TestCounts};
+
+/// How the build's database came to be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateUse {
+    /// `--no-template`: every module installed from scratch.
+    Disabled,
+    /// Copied from an existing template.
+    Reused { hash: String },
+    /// A template was built first, then copied.
+    Created { hash: String, seconds: u64 },
+    /// The build never got to a database (e.g. a missing dependency).
+    NotReached,
+}
+
+/// What `--keep` left in place.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeptBuild {
+    pub database: String,
+    pub data_dir: PathBuf,
+    /// A script that starts Odoo on the kept database, serving HTTP.
+    pub start_script: PathBuf,
+    pub http_port: u16,
+}
+
+/// The outcome of a build.
+#[derive(Debug, Clone)]
+pub struct BuildReport {
+    pub id: String,
+    pub status: Status,
+    pub commit: String,
+    pub odoo: String,
+    /// The repository's modules that were installed and tested.
+    pub modules: Vec<String>,
+    pub tests: TestCounts,
+    pub failed_tests: Vec<String>,
+    pub errors: Vec<Problem>,
+    pub warnings: Vec<String>,
+    pub duration_s: f64,
+    /// Time spent inside Odoo (template build included); the rest is slipway's.
+    pub odoo_seconds: f64,
+    pub log: PathBuf,
+    pub template: TemplateUse,
+    pub kept: Option<KeptBuild>,
+}
+
+impl BuildReport {
+    /// The `slipway ci --json` object: exactly the documented fields.
+    pub fn contract_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "status": self.status,
+            "commit": self.commit,
+            "odoo": self.odoo,
+            "modules": self.modules,
+            "tests": {
+                "run": self.tests.run,
+                "failed": self.tests.failed,
+                "errors": self.tests.errors,
+                "skipped": self.tests.skipped,
+            },
+            "errors": self.errors.iter().map(|problem| serde_json::json!({
+                "message": problem.message,
+                "traceback": problem.traceback.clone().unwrap_or_default(),
+            })).collect::<Vec<_>>(),
+            "warnings": self.warnings,
+            "duration_s": (self.duration_s * 1000.0).round() / 1000.0,
+            "log": self.log,
+        })
+    }
+}

@@ -1,0 +1,150 @@
+//! Everything a build creates (databases, roles, directories) is recorded in a
+//! marker file under `<home>/runs/` before it is created, so that it is removed
+//! at the end, on Ctrl-C, on a panic, and — by the reaper at the next start —
+//! after a SIGKILL or a power cut.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use slipway_postgres::Cluster;
+
+use crate::host::{process_alive, process_start_time};
+use crate::{BuildError, Layout};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Resources {
+    pub pid: u32,
+    pub start_time: u64,
+    pub databases: Vec<String>,
+    pub roles: Vec<String>,
+    pub dirs: Vec<PathBuf>,
+}
+
+impl Resources {
+    fn is_empty(&self) -> bool {
+        self.databases.is_empty() && self.roles.is_empty() && self.dirs.is_empty()
+    }
+}
+
+/// The resource record of one running build.
+#[derive(Debug)]
+pub struct Tracker {
+    marker: PathBuf,
+    state: Mutex<Resources>,
+}
+
+impl Tracker {
+    pub fn new(layout: &Layout, id: &str) -> Result<Tracker, BuildError> {
+        let runs = layout.runs();
+        std::fs::create_dir_all(&runs).map_err(BuildError::io("creating", &runs))?;
+        let pid = std::process::id();
+        let resources = Resources { pid, start_time: process_start_time(pid).unwrap_or(0), ..Resources::default() };
+        let tracker = Tracker { marker: runs.join(format!("{id}.json")), state: Mutex::new(resources) };
+        tracker.persist()?;
+        Ok(tracker)
+    }
+
+    pub fn database(&self, name: &str) -> Result<(), BuildError> {
+        self.change(|r| r.databases.push(name.to_string()))
+    }
+
+    pub fn role(&self, name: &str) -> Result<(), BuildError> {
+        self.change(|r| r.roles.push(name.to_string()))
+    }
+
+    pub fn dir(&self, path: &Path) -> Result<(), BuildError> {
+        self.change(|r| r.dirs.push(path.to_path_buf()))
+    }
+
+    /// Stops tracking resources that now belong to something longer-lived (a
+    /// finished template database).
+    pub fn release_ownership(&self, databases: &[&str], roles: &[&str], dirs: &[&Path]) -> Result<(), BuildError> {
+        self.change(|r| {
+            r.databases.retain(|d| !databases.contains(&d.as_str()));
+            r.roles.retain(|role| !roles.contains(&role.as_str()));
+            r.dirs.retain(|dir| !dirs.contains(&dir.as_path()));
+        })
+    }
+
+    /// Removes everything recorded, then the marker.
+    pub async fn clean_up(&self, cluster: &Cluster) -> Result<(), BuildError> {
+        let resources = self.state.lock().expect("tracker lock").clone();
+        remove_all(&resources, cluster).await?;
+        self.change(|r| *r = Resources { pid: r.pid, start_time: r.start_time, ..Resources::default() })?;
+        let _ = std::fs::remove_file(&self.marker);
+        Ok(())
+    }
+
+    /// Leaves everything in place (`--keep`) and forgets about it.
+    pub fn keep(&self) {
+        let _ = std::fs::remove_file(&self.marker);
+    }
+
+    pub fn snapshot(&self) -> Resources {
+        self.state.lock().expect("tracker lock").clone()
+    }
+
+    fn change(&self, edit: impl FnOnce(&mut Resources)) -> Result<(), BuildError> {
+        edit(&mut self.state.lock().expect("tracker lock"));
+        self.persist()
+    }
+
+    fn persist(&self) -> Result<(), BuildError> {
+        let text = serde_json::to_string(&*self.state.lock().expect("tracker lock")).expect("resources serialize");
+        // Written beside and renamed: a crash mid-write leaves the old record.
+        let temp = self.marker.with_extension("json.tmp");
+        std::fs::write(&temp, text).map_err(BuildError::io("writing", &temp))?;
+        std::fs::rename(&temp, &self.marker).map_err(BuildError::io("writing", &self.marker))
+    }
+}
+
+async fn remove_all(resources: &Resources, cluster: &Cluster) -> Result<(), BuildError> {
+    for database in &resources.databases {
+        cluster.drop_database(database).await?;
+    }
+    for role in &resources.roles {
+        cluster.drop_role(role).await?;
+    }
+    for dir in &resources.dirs {
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => return Err(BuildError::io("removing", dir)(error)),
+        }
+    }
+    Ok(())
+}
+
+/// Removes what builds of dead processes left behind. Returns how many runs were
+/// reaped.
+pub async fn reap_orphans(layout: &Layout, cluster: &Cluster) -> Result<usize, BuildError> {
+    let runs = layout.runs();
+    let Ok(entries) = std::fs::read_dir(&runs) else { return Ok(0) };
+    let mut reaped = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        let Ok(resources) = serde_json::from_str::<Resources>(&text) else {
+            tracing::warn!(marker = %path.display(), "unreadable build marker; leaving it for a human");
+            continue;
+        };
+        if process_alive(resources.pid, resources.start_time) {
+            continue;
+        }
+        if !resources.is_empty() {
+            tracing::warn!(
+                pid = resources.pid,
+                databases = ?resources.databases,
+                "removing what an interrupted build left behind"
+            );
+        }
+        remove_all(&resources, cluster).await?;
+        let _ = std::fs::remove_file(&path);
+        reaped += 1;
+    }
+    Ok(reaped)
+}

@@ -1,0 +1,170 @@
+//! Checking out one exact commit of a repository, submodules included, with the
+//! git CLI (it handles every transport, credential helper and submodule layout
+//! users have).
+//!
+//! The checkout is a `--shared` clone: objects are borrowed from the source
+//! repository, so even a large history costs only the working files.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Why a revision could not be resolved or checked out.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    #[error("{0} is not a git repository (run `git init` there, or give the path of one)")]
+    NotARepository(PathBuf),
+
+    #[error("{0} has no commit yet: commit your addons, then build")]
+    NoCommit(PathBuf),
+
+    #[error("commit {commit} is not in {repo}")]
+    UnknownCommit { repo: PathBuf, commit: String },
+
+    #[error("git not found: install it (`apt-get install git`)")]
+    GitMissing,
+
+    #[error("`git {args}` failed: {stderr}")]
+    Git { args: String, stderr: String },
+
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A commit of a local repository as seen by `slipway ci`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    /// Full 40-hex commit id.
+    pub commit: String,
+    /// Tracked files differ from the commit; those changes are not built.
+    pub has_uncommitted_changes: bool,
+    /// Where the given path lies inside the repository ("" at its root): a
+    /// build of a sub-folder looks for addons only there.
+    pub subdir: PathBuf,
+}
+
+/// The HEAD commit of the repository at `repo`.
+pub fn resolve_head(repo: &Path) -> Result<Head, CheckoutError> {
+    if !repo.is_dir() {
+        return Err(CheckoutError::NotARepository(repo.to_path_buf()));
+    }
+    let inside = git(Some(repo), ["rev-parse", "--is-inside-work-tree"]);
+    match inside {
+        Ok(output) if output.status.success() => {}
+        Ok(_) => return Err(CheckoutError::NotARepository(repo.to_path_buf())),
+        Err(error) => return Err(error),
+    }
+    let head = git(Some(repo), ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])?;
+    if !head.status.success() {
+        return Err(CheckoutError::NoCommit(repo.to_path_buf()));
+    }
+    let commit = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    let status = checked(git(Some(repo), ["status", "--porcelain", "--untracked-files=no", "--ignore-submodules=none", "."])?, "status")?;
+    let prefix = checked(git(Some(repo), ["rev-parse", "--show-prefix"])?, "rev-parse --show-prefix")?;
+    let subdir = PathBuf::from(String::from_utf8_lossy(&prefix.stdout).trim().trim_end_matches('/'));
+    Ok(Head { commit, has_uncommitted_changes: !status.stdout.is_empty(), subdir })
+}
+
+/// Clones `source` into `dest` (which must not exist) at `commit`, detached, with
+/// submodules initialised recursively. Submodules that the source repository has
+/// already fetched are taken from it, so a local build works offline.
+pub fn checkout(source: &Path, commit: &str, dest: &Path) -> Result<(), CheckoutError> {
+    if !is_full_commit_id(commit) {
+        return Err(CheckoutError::UnknownCommit { repo: source.to_path_buf(), commit: commit.to_string() });
+    }
+    let source_git_dir = absolute_git_dir(source)?;
+    checked(
+        git(None, [OsStr::new("clone"), "--quiet".as_ref(), "--no-checkout".as_ref(), "--shared".as_ref(), source.as_os_str(), dest.as_os_str()])?,
+        "clone",
+    )?;
+    let switched = git(Some(dest), ["-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", commit])?;
+    if !switched.status.success() {
+        return Err(CheckoutError::UnknownCommit { repo: source.to_path_buf(), commit: commit.to_string() });
+    }
+    init_submodules(dest, &source_git_dir)?;
+    Ok(())
+}
+
+/// Initialises the submodules of the work tree `dir`, one level at a time so that
+/// each level can borrow from the matching `modules/<name>` of the source.
+fn init_submodules(dir: &Path, source_git_dir: &Path) -> Result<(), CheckoutError> {
+    if !dir.join(".gitmodules").is_file() {
+        return Ok(());
+    }
+    let listing = git(Some(dir), ["config", "--file", ".gitmodules", "--get-regexp", r"^submodule\..*\.path$"])?;
+    let submodules: Vec<(String, String)> = String::from_utf8_lossy(&listing.stdout)
+        .lines()
+        .filter_map(|line| {
+            let (key, path) = line.split_once(' ')?;
+            let name = key.strip_prefix("submodule.")?.strip_suffix(".path")?;
+            Some((name.to_string(), path.to_string()))
+        })
+        .collect();
+    checked(git(Some(dir), ["submodule", "init", "--quiet"])?, "submodule init")?;
+    for (name, _) in &submodules {
+        let fetched = source_git_dir.join("modules").join(name);
+        if fetched.is_dir() {
+            let key = format!("submodule.{name}.url");
+            checked(git(Some(dir), [OsStr::new("config"), key.as_ref(), fetched.as_os_str()])?, "config")?;
+        }
+    }
+    checked(
+        git(Some(dir), ["-c", "protocol.file.allow=always", "submodule", "update", "--quiet", "--init", "--no-fetch"])
+            .and_then(|output| if output.status.success() { Ok(output) } else { git(Some(dir), ["-c", "protocol.file.allow=always", "submodule", "update", "--quiet", "--init"]) })?,
+        "submodule update",
+    )?;
+    for (name, path) in &submodules {
+        init_submodules(&dir.join(path), &source_git_dir.join("modules").join(name))?;
+    }
+    Ok(())
+}
+
+fn absolute_git_dir(repo: &Path) -> Result<PathBuf, CheckoutError> {
+    let output = git(Some(repo), ["rev-parse", "--absolute-git-dir"])?;
+    if !output.status.success() {
+        return Err(CheckoutError::NotARepository(repo.to_path_buf()));
+    }
+    Ok(PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()))
+}
+
+fn is_full_commit_id(commit: &str) -> bool {
+    commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Runs git with a predictable environment: no pager, no prompts, English
+/// messages, and every directory trusted (slipway reads repositories owned by
+/// other users as root).
+fn git<I, S>(dir: Option<&Path>, args: I) -> Result<Output, CheckoutError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut command = Command::new("git");
+    command.args(["-c", "safe.directory=*", "-c", "core.hooksPath=/dev/null"]).args(args);
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    for variable in ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_CEILING_DIRECTORIES"] {
+        command.env_remove(variable);
+    }
+    command.env("LC_ALL", "C").env("GIT_TERMINAL_PROMPT", "0").env("GIT_PAGER", "cat");
+    command.stdin(std::process::Stdio::null());
+    match command.output() {
+        Ok(output) => Ok(output),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Err(CheckoutError::GitMissing),
+        Err(source) => Err(CheckoutError::Io { action: "running git in", path: dir.map(Path::to_path_buf).unwrap_or_default(), source }),
+    }
+}
+
+fn checked(output: Output, what: &str) -> Result<Output, CheckoutError> {
+    if output.status.success() {
+        Ok(output)
+    } else {
+        Err(CheckoutError::Git { args: what.to_string(), stderr: String::from_utf8_lossy(&output.stderr).trim().to_string() })
+    }
+}

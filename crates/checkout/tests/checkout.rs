@@ -1,0 +1,103 @@
+//! Real git repositories: exact commits, uncommitted changes, submodules.
+
+use std::path::Path;
+use std::process::Command;
+
+use slipway_checkout::{checkout, resolve_head, CheckoutError};
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "protocol.file.allow=always", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+fn repo_with(dir: &Path, files: &[(&str, &str)]) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    git(dir, &["init", "-q"]);
+    for (path, content) in files {
+        let full = dir.join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, content).unwrap();
+    }
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-qm", "c"]);
+    git(dir, &["rev-parse", "HEAD"])
+}
+
+#[test]
+fn a_directory_that_is_not_a_repository_is_named() {
+    let temp = tempfile::tempdir().unwrap();
+    let error = resolve_head(temp.path()).unwrap_err();
+    assert!(matches!(error, CheckoutError::NotARepository(_)));
+    assert!(error.to_string().contains(&temp.path().display().to_string()));
+}
+
+#[test]
+fn a_repository_without_commit_says_so() {
+    let temp = tempfile::tempdir().unwrap();
+    git(temp.path(), &["init", "-q"]);
+    assert!(matches!(resolve_head(temp.path()).unwrap_err(), CheckoutError::NoCommit(_)));
+}
+
+#[test]
+fn the_exact_commit_is_checked_out_and_uncommitted_changes_are_not() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = temp.path().join("repo");
+    let first = repo_with(&repo, &[("a/__manifest__.py", "{'name': 'one'}")]);
+    std::fs::write(repo.join("a/__manifest__.py"), "{'name': 'two'}").unwrap();
+    git(&repo, &["commit", "-qam", "second"]);
+    std::fs::write(repo.join("a/__manifest__.py"), "{'name': 'dirty'}").unwrap();
+
+    let head = resolve_head(&repo).unwrap();
+    assert!(head.has_uncommitted_changes);
+    assert_ne!(head.commit, first);
+    assert_eq!(head.subdir, Path::new(""));
+    let from_subdir = resolve_head(&repo.join("a")).unwrap();
+    assert_eq!((from_subdir.commit.as_str(), from_subdir.subdir.as_path()), (head.commit.as_str(), Path::new("a")));
+
+    let dest = temp.path().join("at-head");
+    checkout(&repo, &head.commit, &dest).unwrap();
+    assert_eq!(std::fs::read_to_string(dest.join("a/__manifest__.py")).unwrap(), "{'name': 'two'}");
+    assert_eq!(git(&dest, &["rev-parse", "HEAD"]), head.commit);
+
+    let dest = temp.path().join("at-first");
+    checkout(&repo, &first, &dest).unwrap();
+    assert_eq!(std::fs::read_to_string(dest.join("a/__manifest__.py")).unwrap(), "{'name': 'one'}");
+}
+
+#[test]
+fn an_unknown_commit_is_refused() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = temp.path().join("repo");
+    repo_with(&repo, &[("x", "1")]);
+    let error = checkout(&repo, &"0".repeat(40), &temp.path().join("dest")).unwrap_err();
+    assert!(matches!(error, CheckoutError::UnknownCommit { .. }), "{error}");
+}
+
+#[test]
+fn submodules_are_checked_out_even_when_their_origin_is_gone() {
+    let temp = tempfile::tempdir().unwrap();
+    let origin = temp.path().join("shared-addons");
+    repo_with(&origin, &[("shared_addon/__manifest__.py", "{'name': 'shared'}")]);
+    let repo = temp.path().join("repo");
+    repo_with(&repo, &[("README", "x")]);
+    git(&repo, &["submodule", "add", "-q", origin.to_str().unwrap(), "vendor/shared"]);
+    git(&repo, &["commit", "-qm", "add submodule"]);
+    let head = resolve_head(&repo).unwrap();
+    assert!(!head.has_uncommitted_changes);
+    // The submodule's origin disappears (offline laptop, deleted fork): its
+    // objects are still in the repository's .git/modules.
+    std::fs::remove_dir_all(&origin).unwrap();
+
+    let dest = temp.path().join("dest");
+    checkout(&repo, &head.commit, &dest).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dest.join("vendor/shared/shared_addon/__manifest__.py")).unwrap(),
+        "{'name': 'shared'}"
+    );
+}

@@ -1,0 +1,148 @@
+//! Bad input to `slipway ci` and `slipway image`: a clear message, exit 2, and
+//! nothing left behind.
+
+mod common;
+
+use std::process::Output;
+
+use common::{git, home, repository, slipway, FIXTURES};
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn builds_in_home() -> usize {
+    std::fs::read_dir(home().join("builds")).map(|entries| entries.count()).unwrap_or(0)
+}
+
+#[test]
+fn a_path_that_is_not_a_git_repository_is_named() {
+    let temp = tempfile::tempdir().unwrap();
+    let output = slipway().arg("ci").arg(temp.path()).args(["--odoo", "14.0"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(message.contains("is not a git repository") && message.contains(&temp.path().display().to_string()), "{message}");
+    assert!(output.stdout.is_empty(), "nothing on stdout, even with errors");
+}
+
+#[test]
+fn a_repository_without_commit_says_so() {
+    let temp = tempfile::tempdir().unwrap();
+    git(temp.path(), &["init", "-q"]);
+    let output = slipway().arg("ci").arg(temp.path()).args(["--odoo", "14.0", "--json"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("has no commit yet"), "{}", stderr(&output));
+}
+
+#[test]
+fn an_unknown_odoo_version_lists_the_known_ones() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = repository(temp.path(), "passing");
+    let output = slipway().arg("ci").arg(&repo).args(["--odoo", "16.0"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(message.contains("unknown Odoo version '16.0'") && message.contains("14.0 and 19.0"), "{message}");
+}
+
+#[test]
+fn missing_odoo_option_is_a_usage_error() {
+    let output = slipway().args(["ci", FIXTURES]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("--odoo"), "{}", stderr(&output));
+}
+
+#[test]
+fn a_repository_without_addons_is_refused() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = temp.path().join("empty");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(repo.join("README.md"), "no addons here").unwrap();
+    git(&repo, &["init", "-q"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "readme"]);
+    let before = builds_in_home();
+    let output = slipway().arg("ci").arg(&repo).args(["--odoo", "14.0", "--json"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(message.contains("no Odoo addons found in") && message.contains(&repo.display().to_string()), "{message}");
+    assert!(output.stdout.is_empty());
+    assert!(builds_in_home() <= before, "the failed build left its directory");
+}
+
+#[test]
+fn a_manifest_syntax_error_names_file_and_line() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = repository(temp.path(), "manifest_syntax_error");
+    let output = slipway().arg("ci").arg(&repo).args(["--odoo", "14.0"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    let expected = repo.join("broken_addon/__manifest__.py:4:");
+    assert!(message.contains(&expected.display().to_string()), "{message}");
+}
+
+#[test]
+fn unknown_module_in_modules_option_lists_the_available_ones() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = repository(temp.path(), "passing");
+    let output = slipway().arg("ci").arg(&repo).args(["--odoo", "14.0", "--modules", "nope"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(message.contains("unknown module 'nope'") && message.contains("green_addon"), "{message}");
+}
+
+#[test]
+fn missing_postgresql_binaries_are_explained() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = repository(temp.path(), "passing");
+    let output = slipway()
+        .arg("ci")
+        .arg(&repo)
+        .args(["--odoo", "14.0"])
+        .env("SLIPWAY_HOME", temp.path().join("home"))
+        .env("SLIPWAY_PG_BINDIR", temp.path().join("no-postgres-here"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(message.contains("PostgreSQL server binaries not found") && message.contains("apt-get install postgresql"), "{message}");
+}
+
+#[test]
+fn an_invalid_ignore_rule_is_named() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = repository(temp.path(), "missing_dependency");
+    let output = slipway().arg("ci").arg(&repo).args(["--odoo", "14.0", "--ignore-log", "(unclosed"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("(unclosed"), "{}", stderr(&output));
+}
+
+#[test]
+fn an_image_build_without_network_fails_cleanly() {
+    if !slipway_build::host::is_root() {
+        // debootstrap needs root; without it the refusal itself is the answer.
+        let output = slipway().args(["image", "build", "14.0"]).env("SLIPWAY_IMAGE_DIR", "/tmp/x").output().unwrap();
+        assert!(stderr(&output).contains("needs root"));
+        return;
+    }
+    let temp = tempfile::tempdir().unwrap();
+    let images = temp.path().join("images");
+    // Port 9 (discard) on loopback: connection refused, like a dead mirror.
+    let output = slipway()
+        .args(["image", "build", "14.0", "--mirror", "http://127.0.0.1:9/debian"])
+        .env("SLIPWAY_IMAGE_DIR", &images)
+        .env("SLIPWAY_HOME", temp.path().join("home"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(message.contains("image build step 'debootstrap' failed") && message.contains("full log:"), "{message}");
+    let left: Vec<String> = std::fs::read_dir(&images)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with(".lock-") && !name.ends_with(".failed.log"))
+        .collect();
+    assert!(left.is_empty(), "half-built image left behind: {left:?}");
+    let list = slipway().args(["image", "list"]).env("SLIPWAY_IMAGE_DIR", &images).output().unwrap();
+    assert!(String::from_utf8_lossy(&list.stdout).contains("no images"));
+}

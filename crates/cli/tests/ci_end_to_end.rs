@@ -1,0 +1,185 @@
+//! `slipway ci` end to end: real git repositories, real Odoo 14.0 and 19.0 in
+//! bubblewrap, real PostgreSQL. Each scenario runs on both versions.
+
+mod common;
+
+use common::{assert_cleaned_up, ci_json, git, repository, slipway};
+
+const V14: &str = "14.0";
+const V19: &str = "19.0";
+
+async fn passing_repository_succeeds_with_its_test_count(version: &str) {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = repository(temp.path(), "passing");
+    let run = ci_json(&repo, version, &[]);
+    assert_eq!(run.json["status"], "success", "{}\n{}", run.json, run.stderr());
+    assert_eq!(run.code(), 0);
+    assert_eq!(run.json["modules"], serde_json::json!(["green_addon"]));
+    assert_eq!(run.json["tests"], serde_json::json!({"run": 3, "failed": 0, "errors": 0, "skipped": 0}));
+    assert_eq!(run.json["odoo"], version);
+    assert_eq!(run.json["commit"], git(&repo, &["rev-parse", "HEAD"]));
+    assert!(run.json["duration_s"].as_f64().unwrap() > 0.0);
+    let log = std::path::PathBuf::from(run.json["log"].as_str().unwrap());
+    assert!(std::fs::read_to_string(&log).unwrap().contains("Modules loaded."), "full log kept on disk");
+    let keys: Vec<&String> = run.json.as_object().unwrap().keys().collect();
+    assert_eq!(keys.len(), 9, "exactly the contract's fields: {keys:?}");
+    assert_cleaned_up(&run.build_id()).await;
+}
+
+#[tokio::test]
+async fn v14_passing_repository_succeeds_with_its_test_count() {
+    passing_repository_succeeds_with_its_test_count(V14).await;
+}
+
+#[tokio::test]
+async fn v19_passing_repository_succeeds_with_its_test_count() {
+    passing_repository_succeeds_with_its_test_count(V19).await;
+}
+
+async fn failing_test_fails_and_is_named(version: &str) {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = repository(temp.path(), "failing_test");
+    let run = ci_json(&repo, version, &[]);
+    assert_eq!(run.json["status"], "failed", "{}", run.json);
+    assert_eq!(run.code(), 1);
+    assert_eq!(run.json["tests"]["run"], 2);
+    assert_eq!(run.json["tests"]["failed"], 1);
+    let errors = run.errors_text();
+    assert!(errors.contains("test_fails"), "failed test named: {errors}");
+    assert!(errors.contains("arithmetic is broken on purpose"), "traceback kept: {errors}");
+    assert_cleaned_up(&run.build_id()).await;
+
+    // The human summary names it too.
+    let human = slipway().arg("ci").arg(&repo).args(["--odoo", version]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&human.stdout);
+    assert_eq!(human.status.code(), Some(1));
+    assert!(stdout.contains("failed tests:") && stdout.contains("TestArithmetic.test_fails"), "{stdout}");
+}
+
+#[tokio::test]
+async fn v14_failing_test_fails_and_is_named() {
+    failing_test_fails_and_is_named(V14).await;
+}
+
+#[tokio::test]
+async fn v19_failing_test_fails_and_is_named() {
+    failing_test_fails_and_is_named(V19).await;
+}
+
+async fn module_raising_at_install_fails(version: &str) {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = repository(temp.path(), "raises_at_install");
+    let run = ci_json(&repo, version, &[]);
+    assert_eq!(run.json["status"], "failed", "{}", run.json);
+    assert_eq!(run.code(), 1);
+    assert!(run.errors_text().contains("exploding_addon refuses to install"), "{}", run.json);
+    assert_cleaned_up(&run.build_id()).await;
+}
+
+#[tokio::test]
+async fn v14_module_raising_at_install_fails() {
+    module_raising_at_install_fails(V14).await;
+}
+
+#[tokio::test]
+async fn v19_module_raising_at_install_fails() {
+    module_raising_at_install_fails(V19).await;
+}
+
+async fn module_warning_at_install_is_yellow(version: &str) {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = repository(temp.path(), "warns_at_install");
+    let run = ci_json(&repo, version, &[]);
+    assert_eq!(run.json["status"], "warning", "{}", run.json);
+    assert_eq!(run.code(), 0, "a warning does not fail the build");
+    assert!(run.json["warnings"].to_string().contains("access rules"), "{}", run.json);
+
+    // An ignore rule demotes it: green.
+    let run = ci_json(&repo, version, &["--ignore-log", "no access rules"]);
+    assert_eq!(run.json["status"], "success", "{}", run.json);
+}
+
+#[tokio::test]
+async fn v14_module_warning_at_install_is_yellow() {
+    module_warning_at_install_is_yellow(V14).await;
+}
+
+#[tokio::test]
+async fn v19_module_warning_at_install_is_yellow() {
+    module_warning_at_install_is_yellow(V19).await;
+}
+
+async fn missing_dependency_fails_naming_it(version: &str) {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = repository(temp.path(), "missing_dependency");
+    let run = ci_json(&repo, version, &[]);
+    assert_eq!(run.json["status"], "failed", "{}", run.json);
+    assert_eq!(run.code(), 1);
+    let errors = run.errors_text();
+    assert!(errors.contains("no_such_module") && errors.contains("needy_addon"), "{errors}");
+    assert_cleaned_up(&run.build_id()).await;
+}
+
+#[tokio::test]
+async fn v14_missing_dependency_fails_naming_it() {
+    missing_dependency_fails_naming_it(V14).await;
+}
+
+#[tokio::test]
+async fn v19_missing_dependency_fails_naming_it() {
+    missing_dependency_fails_naming_it(V19).await;
+}
+
+async fn addons_in_sub_folders_and_submodules_are_found(version: &str) {
+    let temp = tempfile::tempdir().unwrap();
+    let origin = repository(temp.path(), "submodule_origin");
+    let repo = repository(temp.path(), "nested");
+    git(&repo, &["submodule", "add", "-q", origin.to_str().unwrap(), "vendor/shared"]);
+    git(&repo, &["commit", "-qm", "vendor the shared addons"]);
+    let run = ci_json(&repo, version, &[]);
+    assert_eq!(run.json["status"], "success", "{}\n{}", run.json, run.stderr());
+    assert_eq!(run.json["modules"], serde_json::json!(["nested_addon", "vendored_addon"]));
+    assert_eq!(run.json["tests"]["run"], 2);
+}
+
+#[tokio::test]
+async fn v14_addons_in_sub_folders_and_submodules_are_found() {
+    addons_in_sub_folders_and_submodules_are_found(V14).await;
+}
+
+#[tokio::test]
+async fn v19_addons_in_sub_folders_and_submodules_are_found() {
+    addons_in_sub_folders_and_submodules_are_found(V19).await;
+}
+
+async fn second_build_uses_the_template(version: &str) {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = repository(temp.path(), "passing");
+    // Whatever the first build found, the second one must copy a template...
+    let first = slipway().arg("ci").arg(&repo).args(["--odoo", version]).output().unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", String::from_utf8_lossy(&first.stderr));
+    let second = slipway().arg("ci").arg(&repo).args(["--odoo", version]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert_eq!(second.status.code(), Some(0));
+    assert!(stdout.contains("database: copied from template"), "{stdout}");
+    let log = stdout.lines().find_map(|l| l.strip_prefix("log: ")).unwrap();
+    let odoo_log = std::fs::read_to_string(log).unwrap();
+    // ...so that base is not installed again: only the repository's module loads.
+    assert!(!odoo_log.contains("Loading module base "), "base was reinstalled");
+    assert!(odoo_log.contains("green_addon"));
+    // ...and --no-template installs everything.
+    let scratch = slipway().arg("ci").arg(&repo).args(["--odoo", version, "--no-template"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&scratch.stdout);
+    assert_eq!(scratch.status.code(), Some(0));
+    assert!(stdout.contains("installed from scratch"), "{stdout}");
+}
+
+#[tokio::test]
+async fn v14_second_build_uses_the_template() {
+    second_build_uses_the_template(V14).await;
+}
+
+#[tokio::test]
+async fn v19_second_build_uses_the_template() {
+    second_build_uses_the_template(V19).await;
+}

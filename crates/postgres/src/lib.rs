@@ -1,0 +1,80 @@
+//! The PostgreSQL that builds run against.
+//!
+//! slipway runs its own *embedded* cluster by default (initdb/pg_ctl from the host's
+//! binaries, socket-only, password authentication for every role) or uses an
+//! external cluster given by URL. Every build gets its own database and its own
+//! login role that owns only that database.
+
+mod binaries;
+mod cluster;
+mod embedded;
+mod names;
+
+pub use binaries::PgBinaries;
+pub use cluster::{Cluster, DatabaseCopy, Endpoint};
+pub use embedded::EmbeddedCluster;
+pub use names::{random_secret, validate_identifier};
+
+use std::path::PathBuf;
+
+/// A host account that owns and runs the embedded cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClusterUser {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Why PostgreSQL could not be set up or used.
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    #[error(
+        "PostgreSQL server binaries not found (looked for initdb in {searched}); install them \
+         (`apt-get install postgresql`) or point SLIPWAY_PG_BINDIR at the directory holding initdb and pg_ctl"
+    )]
+    BinariesMissing { searched: String },
+
+    #[error("the embedded cluster in {dir} was created by PostgreSQL {found}, but the binaries are {wanted}; point SLIPWAY_PG_BINDIR at PostgreSQL {found}'s binaries or move the directory away")]
+    VersionMismatch { dir: PathBuf, found: String, wanted: u32 },
+
+    #[error("`{program}` failed ({status}): {output}")]
+    Command { program: String, status: String, output: String },
+
+    #[error("invalid PostgreSQL URL '{url}': {reason}")]
+    InvalidUrl { url: String, reason: String },
+
+    #[error("invalid database object name '{0}': only lowercase letters, digits and '_' (at most 63) are used")]
+    InvalidName(String),
+
+    #[error("database '{0}' does not exist")]
+    NoSuchDatabase(String),
+
+    #[error("PostgreSQL refused: {0}")]
+    Sql(#[from] tokio_postgres::Error),
+
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl PgError {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> PgError {
+        let path = path.into();
+        move |source| PgError::Io { action, path, source }
+    }
+
+    /// A readable one-liner for a SQL error, with the server's message when there
+    /// is one (tokio-postgres' Display alone says only "db error").
+    pub fn detail(&self) -> String {
+        match self {
+            PgError::Sql(error) => match error.as_db_error() {
+                Some(db) => format!("{}: {}", db.severity(), db.message()),
+                None => error.to_string(),
+            },
+            other => other.to_string(),
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! The bubblewrap backend.
+//!
+//! The sandbox root is a tmpfs on which the image's top-level directories are
+//! bind-mounted read-only one by one, so that mount points under `/mnt` and `/run`
+//! need not exist in the image; the tmpfs is remounted read-only at the end.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use crate::process::Running;
+use crate::spec::{Access, Network, SandboxSpec};
+use crate::{Sandbox, SandboxError};
+
+/// Top-level directories of the image that are never mounted: the sandbox gets
+/// fresh ones (proc, dev, tmp, run, mnt) or has no use for them.
+const SKIPPED_TOP_LEVEL: &[&str] =
+    &["dev", "proc", "sys", "tmp", "run", "mnt", "home", "root", "boot", "media", "lost+found"];
+
+#[derive(Debug, Clone)]
+pub struct Bubblewrap {
+    program: PathBuf,
+}
+
+impl Bubblewrap {
+    /// Finds `bwrap` on `PATH`.
+    pub fn locate() -> Result<Bubblewrap, SandboxError> {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("bwrap"))
+            .find(|candidate| candidate.is_file())
+            .map(|program| Bubblewrap { program })
+            .ok_or(SandboxError::BubblewrapMissing)
+    }
+
+    /// The full `bwrap` argument list for `spec` running `argv`.
+    pub fn arguments(&self, spec: &SandboxSpec, argv: &[String]) -> Result<Vec<OsString>, SandboxError> {
+        if argv.is_empty() {
+            return Err(SandboxError::EmptyCommand);
+        }
+        if !spec.rootfs.join("usr").is_dir() {
+            return Err(SandboxError::RootfsMissing(spec.rootfs.clone()));
+        }
+        let mut args: Vec<OsString> = Vec::new();
+        let mut push = |items: &[&dyn AsRefOs]| args.extend(items.iter().map(|item| item.to_os()));
+        push(&[&"--unshare-user", &"--unshare-ipc", &"--unshare-pid", &"--unshare-uts", &"--unshare-cgroup-try"]);
+        if spec.network == Network::Isolated {
+            push(&[&"--unshare-net"]);
+        }
+        push(&[&"--uid", &spec.uid.to_string(), &"--gid", &spec.gid.to_string()]);
+        push(&[&"--hostname", &spec.hostname]);
+        // --new-session: no TIOCSTI injection into the caller's terminal.
+        push(&[&"--die-with-parent", &"--new-session", &"--clearenv"]);
+        for (key, value) in &spec.env {
+            push(&[&"--setenv", key, value]);
+        }
+        for entry in image_top_level(&spec.rootfs)? {
+            match entry {
+                TopLevel::Dir(name) => push(&[&"--ro-bind", &spec.rootfs.join(&name), &Path::new("/").join(&name)]),
+                TopLevel::Symlink(name, target) => push(&[&"--symlink", &target, &Path::new("/").join(&name)]),
+            }
+        }
+        push(&[&"--proc", &"/proc", &"--dev", &"/dev", &"--tmpfs", &"/tmp"]);
+        for mount in &spec.mounts {
+            let target_ok = mount.target.is_absolute()
+                && (mount.target.starts_with("/mnt") || mount.target.starts_with("/run"))
+                && !mount.target.components().any(|c| matches!(c, std::path::Component::ParentDir));
+            if !target_ok {
+                return Err(SandboxError::MountTargetInvalid(mount.target.clone()));
+            }
+            if !mount.source.exists() {
+                return Err(SandboxError::MountSourceMissing(mount.source.clone()));
+            }
+            let flag = match mount.access {
+                Access::ReadOnly => "--ro-bind",
+                Access::ReadWrite => "--bind",
+            };
+            push(&[&flag, &mount.source, &mount.target]);
+        }
+        push(&[&"--remount-ro", &"/", &"--chdir", &spec.workdir, &"--"]);
+        args.extend(argv.iter().map(OsString::from));
+        Ok(args)
+    }
+}
+
+impl Sandbox for Bubblewrap {
+    fn name(&self) -> &'static str {
+        "bubblewrap"
+    }
+
+    fn command_line(&self, spec: &SandboxSpec, argv: &[String]) -> Result<Vec<String>, SandboxError> {
+        let mut words = vec![self.program.to_string_lossy().into_owned()];
+        words.extend(self.arguments(spec, argv)?.iter().map(|word| word.to_string_lossy().into_owned()));
+        Ok(words)
+    }
+
+    fn spawn(&self, spec: &SandboxSpec, argv: &[String]) -> Result<Running, SandboxError> {
+        let args = self.arguments(spec, argv)?;
+        let (reader, writer) = std::io::pipe().map_err(|source| SandboxError::Io { action: "creating a pipe", source })?;
+        let writer_for_stderr =
+            writer.try_clone().map_err(|source| SandboxError::Io { action: "creating a pipe", source })?;
+        let mut command = tokio::process::Command::new(&self.program);
+        command
+            .args(&args)
+            .env_clear()
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(writer_for_stderr)
+            .kill_on_drop(true);
+        let run_as = spec.run_as;
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                if let Some(user) = run_as {
+                    if libc::setgroups(0, std::ptr::null()) != 0
+                        || libc::setgid(user.gid) != 0
+                        || libc::setuid(user.uid) != 0
+                    {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                // If slipway dies (even SIGKILL), bubblewrap dies, and with it the
+                // whole sandbox.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command.spawn().map_err(|source| SandboxError::Io { action: "starting bwrap", source })?;
+        // Our copies of the write end must go, or the reader never sees the end.
+        drop(command);
+        tracing::debug!(pid = ?child.id(), program = %argv[0], "sandbox started");
+        Ok(Running::new(child, reader))
+    }
+}
+
+enum TopLevel {
+    Dir(String),
+    Symlink(String, PathBuf),
+}
+
+fn image_top_level(rootfs: &Path) -> Result<Vec<TopLevel>, SandboxError> {
+    let entries = std::fs::read_dir(rootfs).map_err(|source| SandboxError::Io { action: "reading the image root", source })?;
+    let mut items = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| SandboxError::Io { action: "reading the image root", source })?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if SKIPPED_TOP_LEVEL.contains(&name.as_str()) {
+            continue;
+        }
+        let file_type = entry.file_type().map_err(|source| SandboxError::Io { action: "reading the image root", source })?;
+        if file_type.is_symlink() {
+            let target = std::fs::read_link(entry.path())
+                .map_err(|source| SandboxError::Io { action: "reading an image symlink", source })?;
+            items.push(TopLevel::Symlink(name, target));
+        } else if file_type.is_dir() {
+            items.push(TopLevel::Dir(name));
+        }
+    }
+    items.sort_by(|a, b| top_level_name(a).cmp(top_level_name(b)));
+    Ok(items)
+}
+
+fn top_level_name(item: &TopLevel) -> &str {
+    match item {
+        TopLevel::Dir(name) | TopLevel::Symlink(name, _) => name,
+    }
+}
+
+trait AsRefOs {
+    fn to_os(&self) -> OsString;
+}
+
+impl AsRefOs for &str {
+    fn to_os(&self) -> OsString {
+        OsString::from(*self)
+    }
+}
+
+impl AsRefOs for String {
+    fn to_os(&self) -> OsString {
+        OsString::from(self)
+    }
+}
+
+impl AsRefOs for PathBuf {
+    fn to_os(&self) -> OsString {
+        self.as_os_str().to_owned()
+    }
+}
+
+impl AsRefOs for &Path {
+    fn to_os(&self) -> OsString {
+        self.as_os_str().to_owned()
+    }
+}
