@@ -11,13 +11,13 @@ pub enum BuildError {
     #[error(transparent)]
     Image(#[from] slipway_image::ImageError),
 
-    #[error("PostgreSQL: {}", .0.detail())]
+    #[error(transparent)]
     Postgres(#[from] slipway_postgres::PgError),
 
-    #[error("sandbox: {0}")]
+    #[error(transparent)]
     Sandbox(#[from] slipway_sandbox::SandboxError),
 
-    #[error("{0}")]
+    #[error(transparent)]
     Addons(#[from] slipway_addons::DiscoveryError),
 
     #[error("no Odoo addons found in {0}: an addon is a directory holding a __manifest__.py")]
@@ -29,7 +29,7 @@ pub enum BuildError {
     #[error("module '{0}' is marked 'installable': False in its manifest; remove it from --modules")]
     NotInstallable(String),
 
-    #[error("invalid ignore rule: {0}")]
+    #[error(transparent)]
     IgnoreRule(#[from] slipway_odoo_log::InvalidRule),
 
     #[error("{0}")]

@@ -78,8 +78,15 @@ pub fn checkout(source: &Path, commit: &str, dest: &Path) -> Result<(), Checkout
         return Err(CheckoutError::UnknownCommit { repo: source.to_path_buf(), commit: commit.to_string() });
     }
     let source_git_dir = absolute_git_dir(source)?;
+    // `source` may be a sub-folder of the work tree; git clones repositories.
+    let top = git(Some(source), ["rev-parse", "--show-toplevel"])?;
+    let top = if top.status.success() {
+        PathBuf::from(String::from_utf8_lossy(&top.stdout).trim())
+    } else {
+        source.to_path_buf()
+    };
     checked(
-        git(None, [OsStr::new("clone"), "--quiet".as_ref(), "--no-checkout".as_ref(), "--shared".as_ref(), source.as_os_str(), dest.as_os_str()])?,
+        git(None, [OsStr::new("clone"), "--quiet".as_ref(), "--no-checkout".as_ref(), "--shared".as_ref(), top.as_os_str(), dest.as_os_str()])?,
         "clone",
     )?;
     let switched = git(Some(dest), ["-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", commit])?;

@@ -76,8 +76,12 @@ fn a_manifest_syntax_error_names_file_and_line() {
     let output = slipway().arg("ci").arg(&repo).args(["--odoo", "14.0"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
-    let expected = repo.join("broken_addon/__manifest__.py:4:");
+    // The comma is missing at the end of line 3 (Python itself would blame
+    // line 4, where the glued string meets the ':').
+    let expected = repo.join("broken_addon/__manifest__.py:3:");
     assert!(message.contains(&expected.display().to_string()), "{message}");
+    assert!(message.contains("missing ','"), "{message}");
+    assert_eq!(message.matches("expected ','").count(), 1, "said once: {message}");
 }
 
 #[test]
