@@ -182,7 +182,7 @@ impl Engine {
             report.odoo_seconds += template_seconds;
             report.template = template_use;
             observer.event(Event::Step("copying the template database"));
-            let templates = Templates::new(&self.layout);
+            let templates = Templates::new(&self.layout)?;
             let _lock = templates.lock_shared(&key).await?;
             self.cluster
                 .copy_database(&key.database(), &key.role(), &database, &database, DatabaseCopy::WalLog)
@@ -278,8 +278,8 @@ impl Engine {
         observer: &dyn Observer,
     ) -> Result<(TemplateKey, TemplateUse, f64), BuildError> {
         let checksums = modules::core_checksums(image, &plan.external, &self.layout.templates())?;
-        let key = TemplateKey::new(image, &checksums);
-        let templates = Templates::new(&self.layout);
+        let templates = Templates::new(&self.layout)?;
+        let key = TemplateKey::new(templates.instance(), image, &checksums);
         if templates.find(&key, &self.cluster).await?.is_some() {
             observer.event(Event::Notice(&format!("reusing template database {} ({} modules)", key.hash, key.modules.len())));
             return Ok((key.clone(), TemplateUse::Reused { hash: key.hash }, 0.0));
@@ -408,6 +408,11 @@ impl Engine {
             log_file: Path::new("/dev/null"),
         };
         let spec = host.spec(&run, slipway_sandbox::Network::Host);
+        // Served on the host's loopback: take a port nobody uses right now.
+        let http_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map(|address| address.port())
+            .map_err(BuildError::io("finding a free port on", "127.0.0.1"))?;
         let argv = vec![
             "/usr/bin/odoo".to_string(),
             "--config".to_string(),
@@ -415,7 +420,7 @@ impl Engine {
             "--database".to_string(),
             database.to_string(),
             "--http-port".to_string(),
-            HTTP_PORT.to_string(),
+            http_port.to_string(),
         ];
         let command = self.sandbox.command_line(&spec, &argv)?;
         let mut script = String::from("#!/bin/sh\n# Starts Odoo on a build kept by `slipway ci --keep`.\nexec");
@@ -432,7 +437,7 @@ impl Engine {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&start_script, std::fs::Permissions::from_mode(0o700))
             .map_err(BuildError::io("chmod", &start_script))?;
-        Ok(KeptBuild { database: database.to_string(), data_dir: data.to_path_buf(), start_script, http_port: HTTP_PORT })
+        Ok(KeptBuild { database: database.to_string(), data_dir: data.to_path_buf(), start_script, http_port })
     }
 }
 

@@ -76,4 +76,33 @@ impl Layout {
     pub fn pip_cache(&self) -> PathBuf {
         self.home.join("pip")
     }
+
+    /// A random id of this data dir, made on first use. Names of long-lived
+    /// database objects carry it, so that several data dirs (hosts) can share one
+    /// PostgreSQL cluster.
+    pub fn instance_id(&self) -> Result<String, crate::BuildError> {
+        let path = self.home.join("instance.id");
+        if let Ok(id) = std::fs::read_to_string(&path) {
+            let id = id.trim();
+            if id.len() == 6 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+                return Ok(id.to_string());
+            }
+        }
+        std::fs::create_dir_all(&self.home).map_err(crate::BuildError::io("creating", &self.home))?;
+        let id = slipway_postgres::random_secret(3);
+        // create_new: of two processes racing here, one writes and both read its id.
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(mut file) => {
+                use std::io::Write;
+                file.write_all(id.as_bytes()).map_err(crate::BuildError::io("writing", &path))?;
+                Ok(id)
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                let id = std::fs::read_to_string(&path).map_err(crate::BuildError::io("reading", &path))?;
+                Ok(id.trim().to_string())
+            }
+            Err(error) => Err(crate::BuildError::io("writing", &path)(error)),
+        }
+    }
 }

@@ -29,11 +29,14 @@ pub struct TemplateKey {
     pub hash: String,
     /// Modules installed in it (sorted).
     pub modules: Vec<String>,
+    /// The data dir's instance id: a template is a database *and* a filestore on
+    /// this host, so two data dirs sharing one cluster must not share names.
+    pub instance: String,
 }
 
 impl TemplateKey {
     /// `module_checksums`: (module, content checksum) of every module in the set.
-    pub fn new(image: &Image, module_checksums: &[(String, String)]) -> TemplateKey {
+    pub fn new(instance: &str, image: &Image, module_checksums: &[(String, String)]) -> TemplateKey {
         let mut sorted = module_checksums.to_vec();
         sorted.sort();
         let mut hasher = Sha256::new();
@@ -47,17 +50,18 @@ impl TemplateKey {
         TemplateKey {
             hash: hex::encode(&hasher.finalize()[..8]),
             modules: sorted.into_iter().map(|(module, _)| module).collect(),
+            instance: instance.to_string(),
         }
     }
 
     pub fn database(&self) -> String {
-        format!("slipway_tpl_{}", self.hash)
+        format!("slipway_tpl_{}_{}", self.instance, self.hash)
     }
 
     /// The role that owned everything while the template was built; build copies
     /// reassign its objects to their own role.
     pub fn role(&self) -> String {
-        format!("slipway_tpl_{}", self.hash)
+        self.database()
     }
 }
 
@@ -75,6 +79,7 @@ pub struct TemplateMeta {
 /// The template directory and the locks that guard templates.
 pub struct Templates {
     root: PathBuf,
+    instance: String,
 }
 
 /// Held while a template is copied (shared) or built/dropped (exclusive).
@@ -83,8 +88,12 @@ pub struct TemplateLock {
 }
 
 impl Templates {
-    pub fn new(layout: &Layout) -> Templates {
-        Templates { root: layout.templates() }
+    pub fn new(layout: &Layout) -> Result<Templates, BuildError> {
+        Ok(Templates { root: layout.templates(), instance: layout.instance_id()? })
+    }
+
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     pub fn dir(&self, key: &TemplateKey) -> PathBuf {
@@ -184,7 +193,7 @@ impl Templates {
     pub async fn evict(&self, keep: usize, cluster: &Cluster) -> Result<Vec<String>, BuildError> {
         let mut evicted = Vec::new();
         for (meta, _) in self.list().into_iter().skip(keep) {
-            let key = TemplateKey { hash: meta.hash.clone(), modules: meta.modules.clone() };
+            let key = TemplateKey { hash: meta.hash.clone(), modules: meta.modules.clone(), instance: self.instance.clone() };
             let file = self.lock_file(&key.hash)?;
             if file.try_lock().is_err() {
                 continue;
@@ -249,13 +258,25 @@ mod tests {
 
     #[test]
     fn key_ignores_order_but_not_content_module_set_or_image() {
-        let base = TemplateKey::new(&image(1), &modules(&[("base", "a"), ("mail", "b")]));
-        assert_eq!(base, TemplateKey::new(&image(1), &modules(&[("mail", "b"), ("base", "a")])));
-        assert_ne!(base.hash, TemplateKey::new(&image(1), &modules(&[("base", "a"), ("mail", "c")])).hash);
-        assert_ne!(base.hash, TemplateKey::new(&image(1), &modules(&[("base", "a")])).hash);
-        assert_ne!(base.hash, TemplateKey::new(&image(2), &modules(&[("base", "a"), ("mail", "b")])).hash);
+        let key = |image: Image, pairs: &[(&str, &str)]| TemplateKey::new("a1b2c3", &image, &modules(pairs));
+        let base = key(image(1), &[("base", "a"), ("mail", "b")]);
+        assert_eq!(base, key(image(1), &[("mail", "b"), ("base", "a")]));
+        assert_ne!(base.hash, key(image(1), &[("base", "a"), ("mail", "c")]).hash);
+        assert_ne!(base.hash, key(image(1), &[("base", "a")]).hash);
+        assert_ne!(base.hash, key(image(2), &[("base", "a"), ("mail", "b")]).hash);
         assert_eq!(base.modules, vec!["base", "mail"]);
         assert!(slipway_postgres::validate_identifier(&base.database()).is_ok());
+    }
+
+    /// Regression: two data dirs sharing one cluster dropped and rebuilt each
+    /// other's template database, and a copy taken mid-rebuild captured it.
+    #[test]
+    fn data_dirs_sharing_a_cluster_never_share_template_names() {
+        let pairs = modules(&[("base", "a")]);
+        let one = TemplateKey::new("aaaaaa", &image(1), &pairs);
+        let other = TemplateKey::new("bbbbbb", &image(1), &pairs);
+        assert_eq!(one.hash, other.hash);
+        assert_ne!(one.database(), other.database());
     }
 
     #[test]

@@ -150,3 +150,31 @@ fn an_image_build_without_network_fails_cleanly() {
     let list = slipway().args(["image", "list"]).env("SLIPWAY_IMAGE_DIR", &images).output().unwrap();
     assert!(String::from_utf8_lossy(&list.stdout).contains("no images"));
 }
+
+#[test]
+fn a_sub_folder_builds_only_the_addons_under_it_and_uncommitted_changes_are_announced() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = temp.path().join("mono");
+    std::fs::create_dir_all(repo.join("broken")).unwrap();
+    std::fs::create_dir_all(repo.join("needy")).unwrap();
+    let copy = |fixture: &str, addon: &str, to: &str| {
+        let from = std::path::Path::new(FIXTURES).join(fixture).join(addon);
+        for file in ["__manifest__.py", "__init__.py"] {
+            std::fs::create_dir_all(repo.join(to).join(addon)).unwrap();
+            std::fs::copy(from.join(file), repo.join(to).join(addon).join(file)).unwrap();
+        }
+    };
+    copy("manifest_syntax_error", "broken_addon", "broken");
+    copy("missing_dependency", "needy_addon", "needy");
+    git(&repo, &["init", "-q"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-qm", "two folders"]);
+    std::fs::write(repo.join("needy/needy_addon/__init__.py"), "# edited, not committed\n").unwrap();
+    let output = slipway().arg("ci").arg(repo.join("needy")).args(["--odoo", "14.0", "--json"]).output().unwrap();
+    // The broken manifest in the other folder is not read: the build runs and
+    // fails on needy_addon's missing dependency.
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["modules"], serde_json::json!(["needy_addon"]));
+    assert!(stderr(&output).contains("has uncommitted changes"), "{}", stderr(&output));
+}

@@ -183,3 +183,91 @@ async fn v14_second_build_uses_the_template() {
 async fn v19_second_build_uses_the_template() {
     second_build_uses_the_template(V19).await;
 }
+
+/// Regression: Odoo 19.0 exits 0 without installing a module whose manifest
+/// version belongs to another series; the build must not come out green.
+#[tokio::test]
+async fn v19_module_with_other_series_version_is_not_silently_skipped() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = repository(temp.path(), "other_series_version");
+    let run = ci_json(&repo, V19, &[]);
+    assert_eq!(run.json["status"], "failed", "{}", run.json);
+    assert!(run.errors_text().contains("module old_series_addon was not installed"), "{}", run.json);
+}
+
+#[tokio::test]
+async fn v14_a_build_past_its_time_limit_is_stopped_and_failed() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = repository(temp.path(), "passing");
+    let run = ci_json(&repo, V14, &["--timeout", "1", "--no-template"]);
+    assert_eq!(run.json["status"], "failed", "{}", run.json);
+    assert!(run.errors_text().contains("time limit of 1 s"), "{}", run.json);
+    assert_cleaned_up(&run.build_id()).await;
+}
+
+#[tokio::test]
+async fn v14_kept_build_serves_odoo_from_its_start_script_and_is_removed_on_request() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = repository(temp.path(), "passing");
+    let output = slipway().arg("ci").arg(&repo).args(["--odoo", V14, "--keep"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let script = stdout.lines().find_map(|l| l.trim().strip_prefix("start Odoo on it:")).unwrap().trim();
+    let (script, url) = script.split_once("   (then open ").unwrap();
+    let url = url.trim_end_matches(')');
+    let id = stdout.lines().find_map(|l| l.trim().strip_prefix("remove it:")).unwrap().trim();
+    let id = id.rsplit(' ').next().unwrap().to_string();
+    let cluster = common::admin_cluster();
+    assert!(cluster.database_exists(&format!("slipway_b_{id}")).await.unwrap());
+
+    let mut odoo = std::process::Command::new(script).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    let answered = wait_for_http_200(port, "/web/login", std::time::Duration::from_secs(60));
+    odoo.kill().unwrap();
+    odoo.wait().unwrap();
+    assert!(answered, "the kept build's Odoo never answered on {url}");
+
+    let removed = slipway().args(["kept", "remove", &id]).output().unwrap();
+    assert_eq!(removed.status.code(), Some(0), "{}", String::from_utf8_lossy(&removed.stderr));
+    assert_cleaned_up(&id).await;
+}
+
+fn wait_for_http_200(port: u16, path: &str, limit: std::time::Duration) -> bool {
+    use std::io::{Read, Write};
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+            let mut head = [0u8; 12];
+            if stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.0 200") {
+                return true;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    false
+}
+
+#[tokio::test]
+async fn v14_an_external_cluster_given_by_url_is_used() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = repository(temp.path(), "passing");
+    // The tests' own embedded cluster, reached as an external one by URL.
+    let cluster = common::admin_cluster();
+    slipway().args(["postgres", "start"]).output().unwrap();
+    let password = std::fs::read_to_string(common::home().join("postgres/superuser.password")).unwrap();
+    let slipway_postgres::Endpoint::Socket { dir, port } = &cluster.endpoint else { panic!("socket endpoint") };
+    let url = format!("host={} port={port} user=slipway password={}", dir.display(), password.trim());
+    let other_home = temp.path().join("home");
+    let output = slipway()
+        .arg("ci")
+        .arg(&repo)
+        .args(["--odoo", V14, "--json"])
+        .env("SLIPWAY_HOME", &other_home)
+        .env("SLIPWAY_DATABASE_URL", url)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["status"], "success", "{json}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(!other_home.join("postgres").exists(), "no embedded cluster was created");
+}

@@ -155,6 +155,18 @@ impl Cluster {
         method: DatabaseCopy,
     ) -> Result<(), PgError> {
         let client = self.connect("postgres").await?;
+        // REASSIGN OWNED also moves shared objects: were the template database
+        // itself still owned by `template_owner`, the copy's role would take it.
+        let template_owner_row = client
+            .query_opt("SELECT datdba::regrole::text FROM pg_database WHERE datname = $1", &[&template])
+            .await?;
+        match template_owner_row {
+            None => return Err(PgError::NoSuchDatabase(template.to_string())),
+            Some(row) if row.get::<_, String>(0) == template_owner => {
+                return Err(PgError::TemplateNotFrozen(template.to_string()))
+            }
+            Some(_) => {}
+        }
         let strategy = match method {
             DatabaseCopy::WalLog => "WAL_LOG",
             DatabaseCopy::FileCopy => "FILE_COPY",

@@ -48,6 +48,9 @@ pub enum PgError {
     #[error("database '{0}' does not exist")]
     NoSuchDatabase(String),
 
+    #[error("database '{0}' is still owned by the role that built it and cannot serve as a template yet")]
+    TemplateNotFrozen(String),
+
     #[error("PostgreSQL refused: {0}")]
     Sql(#[from] tokio_postgres::Error),
 

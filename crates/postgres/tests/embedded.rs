@@ -33,9 +33,12 @@ async fn build_roles_own_only_their_database_and_copies_change_hands() {
     let as_tpl = cluster.connect_as("tpl_db", "tpl_owner", Some("tpl-pw")).await.unwrap();
     as_tpl.batch_execute("CREATE TABLE thing (id serial PRIMARY KEY, name text); INSERT INTO thing (name) VALUES ('x')").await.unwrap();
     drop(as_tpl);
+    cluster.create_role("build_a", "a-pw").await.unwrap();
+    // Still owned by its builder: a copy would hand the template itself over.
+    let refused = cluster.copy_database("tpl_db", "tpl_owner", "build_a_db", "build_a", DatabaseCopy::WalLog).await;
+    assert!(matches!(refused, Err(slipway_postgres::PgError::TemplateNotFrozen(_))), "{refused:?}");
     cluster.take_database_ownership("tpl_db").await.unwrap();
 
-    cluster.create_role("build_a", "a-pw").await.unwrap();
     cluster.copy_database("tpl_db", "tpl_owner", "build_a_db", "build_a", DatabaseCopy::WalLog).await.unwrap();
     let as_a = cluster.connect_as("build_a_db", "build_a", Some("a-pw")).await.unwrap();
     let owner: String = as_a

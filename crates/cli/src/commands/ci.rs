@@ -49,8 +49,8 @@ pub struct CiArgs {
     /// warnings (repeatable).
     #[arg(long = "ignore-log", value_name = "REGEX")]
     ignore_log: Vec<String>,
-    /// Wall-clock limit of the Odoo run, in minutes.
-    #[arg(long, value_name = "MINUTES", default_value_t = 60)]
+    /// Wall-clock limit of the Odoo run, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
     timeout: u64,
     /// Debian mirror, should the image have to be built.
     #[arg(long, env = "SLIPWAY_MIRROR", default_value = slipway_image::DEFAULT_MIRROR)]
@@ -81,7 +81,7 @@ pub async fn run(args: CiArgs) -> Result<ExitCode> {
         use_template: !args.no_template,
         keep: args.keep,
         ignore_rules: args.ignore_log.clone(),
-        time_limit: Duration::from_secs(args.timeout.max(1) * 60),
+        time_limit: Duration::from_secs(args.timeout.max(1)),
     };
     let build = Arc::new(engine.prepare()?);
     let mut task = {
@@ -162,6 +162,11 @@ fn print_summary(report: &BuildReport) {
     };
     println!("{mark} {word} · commit {} · Odoo {} · {:.1} s", &report.commit[..12], report.odoo, report.duration_s);
     println!("modules: {}", report.modules.join(", "));
+    println!(
+        "time: {:.1} s in Odoo, {:.1} s slipway's own",
+        report.odoo_seconds,
+        (report.duration_s - report.odoo_seconds).max(0.0)
+    );
     let tests = &report.tests;
     println!("tests: {} run, {} failed, {} errors, {} skipped", tests.run, tests.failed, tests.errors, tests.skipped);
     match &report.template {

@@ -18,7 +18,7 @@ pub enum TemplatesCommand {
 
 pub async fn run(command: TemplatesCommand) -> Result<ExitCode> {
     let layout = setup::layout()?;
-    let templates = Templates::new(&layout);
+    let templates = Templates::new(&layout)?;
     match command {
         TemplatesCommand::List => {
             let list = templates.list();

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages slipway needs on the host, if missing:
+# bubblewrap (the sandbox), debootstrap (Odoo images), PostgreSQL's server
+# binaries (the embedded cluster), git, and a C compiler for building slipway.
+set -euo pipefail
+
+packages=(bubblewrap debootstrap git ca-certificates postgresql gcc libc6-dev)
+missing=()
+for package in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$package")
+    fi
+done
+if ((${#missing[@]})); then
+    if [[ $EUID -ne 0 ]]; then
+        echo "error: missing packages (${missing[*]}); run this script as root (sudo)" >&2
+        exit 2
+    fi
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # policy-rc.d-free hosts start Debian's own PostgreSQL cluster; slipway does
+    # not use it (it runs its own, socket-only, in its data dir).
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+    echo "error: no Rust toolchain: install one with rustup (https://rustup.rs), Rust 1.89 or newer" >&2
+    exit 2
+fi

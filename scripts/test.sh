@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The full test suite, end-to-end tests with real Odoo 14.0 and 19.0 and a real
+# PostgreSQL included. Installs what is missing; builds the Odoo images once
+# (cached under /var/cache/slipway/images, reused while present).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-host-packages.sh
+cargo build --locked --bin slipway
+for version in 14.0 19.0; do
+    ./target/debug/slipway image build "$version"
+done
+
+e2e_home="$PWD/target/tmp/slipway-e2e-home"
+stop_test_cluster() {
+    SLIPWAY_HOME="$e2e_home" ./target/debug/slipway postgres stop >/dev/null 2>&1 || true
+}
+trap stop_test_cluster EXIT
+
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --locked --no-fail-fast
+else
+    cargo test --workspace --locked --no-fail-fast
+fi
