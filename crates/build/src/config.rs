@@ -61,7 +61,8 @@ impl OdooConfig<'_> {
             .mode(0o600)
             .open(path)
             .map_err(BuildError::io("writing", path))?;
-        file.write_all(self.render().as_bytes()).map_err(BuildError::io("writing", path))?;
+        file.write_all(self.render().as_bytes())
+            .map_err(BuildError::io("writing", path))?;
         crate::host::hand_over(path, account).map_err(BuildError::io("chown", path))
     }
 }
@@ -72,7 +73,10 @@ mod tests {
 
     #[test]
     fn the_config_restricts_odoo_to_its_own_database() {
-        let paths = vec!["/usr/lib/python3/dist-packages/odoo/addons".to_string(), "/mnt/src".to_string()];
+        let paths = vec![
+            "/usr/lib/python3/dist-packages/odoo/addons".to_string(),
+            "/mnt/src".to_string(),
+        ];
         let config = OdooConfig {
             db_host: "/run/postgresql",
             db_port: 5432,
@@ -88,7 +92,9 @@ mod tests {
         assert!(config.starts_with("[options]\n"));
         assert!(config.contains("dbfilter = ^slipway_b_1$\n"));
         assert!(config.contains("list_db = False\n"));
-        assert!(config.contains("addons_path = /usr/lib/python3/dist-packages/odoo/addons,/mnt/src\n"));
+        assert!(
+            config.contains("addons_path = /usr/lib/python3/dist-packages/odoo/addons,/mnt/src\n")
+        );
         assert!(config.contains("max_cron_threads = 0\n"));
     }
 }

@@ -87,7 +87,9 @@ impl Engine {
         observer: &dyn Observer,
     ) -> Result<BuildReport, BuildError> {
         let started = Instant::now();
-        let result = self.development_steps(build, request, observer, started).await;
+        let result = self
+            .development_steps(build, request, observer, started)
+            .await;
         let keep = request.keep && matches!(&result, Ok(report) if report.kept.is_some());
         if keep {
             build.tracker.keep();
@@ -112,24 +114,49 @@ impl Engine {
         std::fs::create_dir_all(&dir).map_err(BuildError::io("creating", &dir))?;
         std::fs::create_dir_all(&logs).map_err(BuildError::io("creating", &logs))?;
 
-        observer.event(Event::Step(&format!("checking out {}", short(&request.commit))));
+        observer.event(Event::Step(&format!(
+            "checking out {}",
+            short(&request.commit)
+        )));
         let source = dir.join("src");
-        let (repo, commit, source_for_checkout) = (request.repo.clone(), request.commit.clone(), source.clone());
-        tokio::task::spawn_blocking(move || slipway_checkout::checkout(&repo, &commit, &source_for_checkout))
-            .await
-            .expect("checkout does not panic")?;
+        let (repo, commit, source_for_checkout) =
+            (request.repo.clone(), request.commit.clone(), source.clone());
+        tokio::task::spawn_blocking(move || {
+            slipway_checkout::checkout(&repo, &commit, &source_for_checkout)
+        })
+        .await
+        .expect("checkout does not panic")?;
 
         observer.event(Event::Step("reading manifests"));
-        let repo_addons = modules::repository_addons(&source.join(&request.subdir)).map_err(|error| match error {
-            // Name the user's directory, not our temporary checkout.
-            BuildError::NoAddons(_) => BuildError::NoAddons(request.repo.clone()),
-            BuildError::Addons(slipway_addons::DiscoveryError::Manifest { path, line, column, message }) => {
-                let repo_root = request.repo.ancestors().nth(request.subdir.components().count()).unwrap_or(&request.repo);
-                let path = path.strip_prefix(&source).map(|relative| repo_root.join(relative)).unwrap_or(path);
-                BuildError::Addons(slipway_addons::DiscoveryError::Manifest { path, line, column, message })
-            }
-            other => other,
-        })?;
+        let repo_addons = modules::repository_addons(&source.join(&request.subdir)).map_err(
+            |error| match error {
+                // Name the user's directory, not our temporary checkout.
+                BuildError::NoAddons(_) => BuildError::NoAddons(request.repo.clone()),
+                BuildError::Addons(slipway_addons::DiscoveryError::Manifest {
+                    path,
+                    line,
+                    column,
+                    message,
+                }) => {
+                    let repo_root = request
+                        .repo
+                        .ancestors()
+                        .nth(request.subdir.components().count())
+                        .unwrap_or(&request.repo);
+                    let path = path
+                        .strip_prefix(&source)
+                        .map(|relative| repo_root.join(relative))
+                        .unwrap_or(path);
+                    BuildError::Addons(slipway_addons::DiscoveryError::Manifest {
+                        path,
+                        line,
+                        column,
+                        message,
+                    })
+                }
+                other => other,
+            },
+        )?;
         let selected = modules::select(&repo_addons, request.modules.as_deref())?;
         let core_addons = modules::core_addons(&request.image, &self.layout.templates())?;
         let mut report = BuildReport {
@@ -154,8 +181,13 @@ impl Engine {
                 // The repository's fault, found before starting Odoo: a failed
                 // build with the reason, not an infrastructure error.
                 let message = format!("cannot install the modules: {dependency}");
-                std::fs::write(&log_file, format!("{message}\n")).map_err(BuildError::io("writing", &log_file))?;
-                report.errors.push(Problem { message, traceback: None, line: 0 });
+                std::fs::write(&log_file, format!("{message}\n"))
+                    .map_err(BuildError::io("writing", &log_file))?;
+                report.errors.push(Problem {
+                    message,
+                    traceback: None,
+                    line: 0,
+                });
                 report.duration_s = started.elapsed().as_secs_f64();
                 return Ok(report);
             }
@@ -177,21 +209,31 @@ impl Engine {
         build.tracker.database(&database)?;
         self.cluster.create_role(&database, &password).await?;
         if request.use_template && !plan.external.is_empty() {
-            let (key, template_use, template_seconds) =
-                self.ensure_template(build, &host, &request.image, &plan, &logs, observer).await?;
+            let (key, template_use, template_seconds) = self
+                .ensure_template(build, &host, &request.image, &plan, &logs, observer)
+                .await?;
             report.odoo_seconds += template_seconds;
             report.template = template_use;
             observer.event(Event::Step("copying the template database"));
             let templates = Templates::new(&self.layout)?;
             let _lock = templates.lock_shared(&key).await?;
             self.cluster
-                .copy_database(&key.database(), &key.role(), &database, &database, DatabaseCopy::WalLog)
+                .copy_database(
+                    &key.database(),
+                    &key.role(),
+                    &database,
+                    &database,
+                    DatabaseCopy::WalLog,
+                )
                 .await?;
             fresh_database_identity(&self.cluster, &database).await?;
             let filestore = data.join("filestore").join(&database);
             let from = templates.filestore(&key);
             if from.is_dir() {
-                templates::link_tree(&from, &filestore).map_err(BuildError::io("linking the template filestore into", &filestore))?;
+                templates::link_tree(&from, &filestore).map_err(BuildError::io(
+                    "linking the template filestore into",
+                    &filestore,
+                ))?;
                 chown_dirs(&data, self.account)?;
             }
         } else {
@@ -216,10 +258,13 @@ impl Engine {
         }
         .write(&config_file, self.account)?;
 
-        let test_tags = request
-            .test_tags
-            .clone()
-            .unwrap_or_else(|| plan.selected.iter().map(|m| format!("/{m}")).collect::<Vec<_>>().join(","));
+        let test_tags = request.test_tags.clone().unwrap_or_else(|| {
+            plan.selected
+                .iter()
+                .map(|m| format!("/{m}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        });
         let mut args = vec![
             "--database".to_string(),
             database.clone(),
@@ -233,7 +278,10 @@ impl Engine {
         if request.image.meta.odoo.demo_is_opt_in() {
             args.push("--with-demo".to_string());
         }
-        observer.event(Event::Step(&format!("installing and testing {}", plan.selected.join(", "))));
+        observer.event(Event::Step(&format!(
+            "installing and testing {}",
+            plan.selected.join(", ")
+        )));
         let outcome = host
             .run(
                 OdooRun {
@@ -255,12 +303,19 @@ impl Engine {
         check_installed(&self.cluster, &database, &plan.selected, &mut analysis).await?;
 
         report.status = analysis.status();
-        report.tests = analysis.tests.clone();
+        report.tests = analysis.tests;
         report.failed_tests = analysis.failed_tests.clone();
         report.errors = analysis.errors;
         report.warnings = analysis.warnings;
         if request.keep {
-            report.kept = Some(self.keep_instructions(&host, &dir, &data, &source, &config_file, &database)?);
+            report.kept = Some(self.keep_instructions(
+                &host,
+                &dir,
+                &data,
+                &source,
+                &config_file,
+                &database,
+            )?);
         }
         report.duration_s = started.elapsed().as_secs_f64();
         Ok(report)
@@ -281,7 +336,11 @@ impl Engine {
         let templates = Templates::new(&self.layout)?;
         let key = TemplateKey::new(templates.instance(), image, &checksums);
         if templates.find(&key, &self.cluster).await?.is_some() {
-            observer.event(Event::Notice(&format!("reusing template database {} ({} modules)", key.hash, key.modules.len())));
+            observer.event(Event::Notice(&format!(
+                "reusing template database {} ({} modules)",
+                key.hash,
+                key.modules.len()
+            )));
             return Ok((key.clone(), TemplateUse::Reused { hash: key.hash }, 0.0));
         }
         let lock = templates.lock_exclusive(&key).await?;
@@ -352,7 +411,11 @@ impl Engine {
         let mut analysis = outcome.analysis;
         check_installed(&self.cluster, &database, &key.modules, &mut analysis).await?;
         if analysis.status() == Status::Failed {
-            let first = analysis.errors.first().map(|p| p.message.clone()).unwrap_or_default();
+            let first = analysis
+                .errors
+                .first()
+                .map(|p| p.message.clone())
+                .unwrap_or_default();
             return Err(BuildError::Host(format!(
                 "the template database with {} could not be built ({first}); log: {}",
                 abbreviate(&key.modules),
@@ -363,7 +426,8 @@ impl Engine {
         let built_filestore = data.join("filestore").join(&database);
         if built_filestore.is_dir() {
             let target = templates.filestore(&key);
-            std::fs::rename(&built_filestore, &target).map_err(BuildError::io("moving the template filestore to", &target))?;
+            std::fs::rename(&built_filestore, &target)
+                .map_err(BuildError::io("moving the template filestore to", &target))?;
         }
         let _ = std::fs::remove_dir_all(&data);
         let _ = std::fs::remove_file(&config_file);
@@ -378,13 +442,22 @@ impl Engine {
                 seconds_to_build: seconds,
             },
         )?;
-        build.tracker.release_ownership(&[&database], &[&role], &[&dir])?;
+        build
+            .tracker
+            .release_ownership(&[&database], &[&role], &[&dir])?;
         drop(lock);
         let evicted = templates.evict(MAX_TEMPLATES, &self.cluster).await?;
         if !evicted.is_empty() {
             tracing::info!(count = evicted.len(), "old template databases evicted");
         }
-        Ok((key.clone(), TemplateUse::Created { hash: key.hash, seconds: seconds as u64 }, outcome.seconds))
+        Ok((
+            key.clone(),
+            TemplateUse::Created {
+                hash: key.hash,
+                seconds: seconds as u64,
+            },
+            outcome.seconds,
+        ))
     }
 
     /// Writes a script that starts Odoo on the kept build, serving HTTP on the
@@ -423,9 +496,13 @@ impl Engine {
             http_port.to_string(),
         ];
         let command = self.sandbox.command_line(&spec, &argv)?;
-        let mut script = String::from("#!/bin/sh\n# Starts Odoo on a build kept by `slipway ci --keep`.\nexec");
+        let mut script =
+            String::from("#!/bin/sh\n# Starts Odoo on a build kept by `slipway ci --keep`.\nexec");
         if let Some(account) = self.account {
-            script.push_str(&format!(" setpriv --reuid={} --regid={} --clear-groups", account.uid, account.gid));
+            script.push_str(&format!(
+                " setpriv --reuid={} --regid={} --clear-groups",
+                account.uid, account.gid
+            ));
         }
         for word in command {
             script.push(' ');
@@ -437,7 +514,12 @@ impl Engine {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&start_script, std::fs::Permissions::from_mode(0o700))
             .map_err(BuildError::io("chmod", &start_script))?;
-        Ok(KeptBuild { database: database.to_string(), data_dir: data.to_path_buf(), start_script, http_port })
+        Ok(KeptBuild {
+            database: database.to_string(),
+            data_dir: data.to_path_buf(),
+            start_script,
+            http_port,
+        })
     }
 }
 
@@ -476,23 +558,36 @@ async fn check_installed(
 ) -> Result<(), BuildError> {
     let client = cluster.connect(database).await?;
     let rows = match client
-        .query("SELECT name, state FROM ir_module_module WHERE name = ANY($1)", &[&modules])
+        .query(
+            "SELECT name, state FROM ir_module_module WHERE name = ANY($1)",
+            &[&modules],
+        )
         .await
     {
         Ok(rows) => rows,
         Err(error) => {
             // No module table: Odoo never got as far as creating it.
             let error = slipway_postgres::PgError::from(error);
-            analysis.add_error(format!("the database holds no module list ({})", error.detail()));
+            analysis.add_error(format!(
+                "the database holds no module list ({})",
+                error.detail()
+            ));
             return Ok(());
         }
     };
     for module in modules {
-        let state: Option<String> = rows.iter().find(|row| row.get::<_, String>(0) == *module).map(|row| row.get(1));
+        let state: Option<String> = rows
+            .iter()
+            .find(|row| row.get::<_, String>(0) == *module)
+            .map(|row| row.get(1));
         match state.as_deref() {
             Some("installed") => {}
-            Some(state) => analysis.add_error(format!("module {module} was not installed (state: {state})")),
-            None => analysis.add_error(format!("module {module} was not installed (Odoo does not know it)")),
+            Some(state) => analysis.add_error(format!(
+                "module {module} was not installed (state: {state})"
+            )),
+            None => analysis.add_error(format!(
+                "module {module} was not installed (Odoo does not know it)"
+            )),
         }
     }
     Ok(())
@@ -524,12 +619,20 @@ fn abbreviate(modules: &[String]) -> String {
     if modules.len() <= SHOWN {
         modules.join(", ")
     } else {
-        format!("{}, … {} modules", modules[..SHOWN].join(", "), modules.len())
+        format!(
+            "{}, … {} modules",
+            modules[..SHOWN].join(", "),
+            modules.len()
+        )
     }
 }
 
 fn shell_quote(word: &str) -> String {
-    if !word.is_empty() && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.=,:@+".contains(&b)) {
+    if !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-_.=,:@+".contains(&b))
+    {
         word.to_string()
     } else {
         format!("'{}'", word.replace('\'', "'\\''"))

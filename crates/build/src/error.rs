@@ -26,7 +26,9 @@ pub enum BuildError {
     #[error("unknown module '{module}' in --modules: the repository has {available}")]
     UnknownModule { module: String, available: String },
 
-    #[error("module '{0}' is marked 'installable': False in its manifest; remove it from --modules")]
+    #[error(
+        "module '{0}' is marked 'installable': False in its manifest; remove it from --modules"
+    )]
     NotInstallable(String),
 
     #[error(transparent)]
@@ -48,7 +50,10 @@ pub enum BuildError {
 }
 
 impl BuildError {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> BuildError {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> BuildError {
         let path = path.into();
         move |source| {
             if source.raw_os_error() == Some(libc::ENOSPC) {
@@ -57,7 +62,11 @@ impl BuildError {
                     path.display()
                 ));
             }
-            BuildError::Io { action, path, source }
+            BuildError::Io {
+                action,
+                path,
+                source,
+            }
         }
     }
 }

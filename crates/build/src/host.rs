@@ -29,12 +29,31 @@ pub fn build_account() -> Result<Option<HostAccount>, BuildError> {
     if let Some(account) = lookup(SYSTEM_USER) {
         return Ok(Some(account));
     }
-    tracing::info!(user = SYSTEM_USER, "creating the system user that runs PostgreSQL and the sandboxes");
+    tracing::info!(
+        user = SYSTEM_USER,
+        "creating the system user that runs PostgreSQL and the sandboxes"
+    );
     let output = Command::new("useradd")
-        .args(["--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent"])
-        .args(["--shell", "/usr/sbin/nologin", "--comment", "slipway builds", SYSTEM_USER])
+        .args([
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+        ])
+        .args([
+            "--shell",
+            "/usr/sbin/nologin",
+            "--comment",
+            "slipway builds",
+            SYSTEM_USER,
+        ])
         .output()
-        .map_err(|error| BuildError::Host(format!("cannot run useradd to create user '{SYSTEM_USER}': {error}")))?;
+        .map_err(|error| {
+            BuildError::Host(format!(
+                "cannot run useradd to create user '{SYSTEM_USER}': {error}"
+            ))
+        })?;
     // Exit 9: created meanwhile by a concurrent slipway.
     if !output.status.success() && output.status.code() != Some(9) {
         return Err(BuildError::Host(format!(
@@ -42,9 +61,11 @@ pub fn build_account() -> Result<Option<HostAccount>, BuildError> {
             String::from_utf8_lossy(&output.stderr).trim()
         )));
     }
-    lookup(SYSTEM_USER)
-        .map(Some)
-        .ok_or_else(|| BuildError::Host(format!("system user '{SYSTEM_USER}' missing right after useradd")))
+    lookup(SYSTEM_USER).map(Some).ok_or_else(|| {
+        BuildError::Host(format!(
+            "system user '{SYSTEM_USER}' missing right after useradd"
+        ))
+    })
 }
 
 fn lookup(name: &str) -> Option<HostAccount> {
@@ -56,7 +77,10 @@ fn lookup(name: &str) -> Option<HostAccount> {
         if entry.is_null() {
             None
         } else {
-            Some(HostAccount { uid: (*entry).pw_uid, gid: (*entry).pw_gid })
+            Some(HostAccount {
+                uid: (*entry).pw_uid,
+                gid: (*entry).pw_gid,
+            })
         }
     }
 }

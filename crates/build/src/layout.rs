@@ -32,7 +32,9 @@ impl Layout {
                 let cache = std::env::var_os("XDG_CACHE_HOME")
                     .filter(|value| !value.is_empty())
                     .map(PathBuf::from)
-                    .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))
+                    .or_else(|| {
+                        std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache"))
+                    })
                     .unwrap_or_else(|| PathBuf::from("/tmp"));
                 cache.join("slipway")
             }
@@ -46,7 +48,10 @@ impl Layout {
 
     pub fn at(home: impl Into<PathBuf>) -> Layout {
         let home = home.into();
-        Layout { images: home.join("images"), home }
+        Layout {
+            images: home.join("images"),
+            home,
+        }
     }
 
     pub fn postgres(&self) -> PathBuf {
@@ -84,22 +89,33 @@ impl Layout {
         let path = self.home.join("instance.id");
         if let Ok(id) = std::fs::read_to_string(&path) {
             let id = id.trim();
-            if id.len() == 6 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+            if id.len() == 6
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            {
                 return Ok(id.to_string());
             }
         }
-        std::fs::create_dir_all(&self.home).map_err(crate::BuildError::io("creating", &self.home))?;
+        std::fs::create_dir_all(&self.home)
+            .map_err(crate::BuildError::io("creating", &self.home))?;
         let id = slipway_postgres::random_secret(3);
         // create_new: of two processes racing here, one writes and both read its id.
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
             Ok(mut file) => {
                 use std::io::Write;
-                file.write_all(id.as_bytes()).map_err(crate::BuildError::io("writing", &path))?;
+                file.write_all(id.as_bytes())
+                    .map_err(crate::BuildError::io("writing", &path))?;
                 Ok(id)
             }
             Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
                 std::thread::sleep(std::time::Duration::from_millis(50));
-                let id = std::fs::read_to_string(&path).map_err(crate::BuildError::io("reading", &path))?;
+                let id = std::fs::read_to_string(&path)
+                    .map_err(crate::BuildError::io("reading", &path))?;
                 Ok(id.trim().to_string())
             }
             Err(error) => Err(crate::BuildError::io("writing", &path)(error)),

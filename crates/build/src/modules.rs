@@ -35,12 +35,17 @@ pub fn select(addons: &[Addon], requested: Option<&[String]>) -> Result<Vec<Stri
         Some(requested) => {
             let mut selected = Vec::new();
             for module in requested {
-                let addon = addons.iter().find(|addon| &addon.name == module).ok_or_else(|| {
-                    BuildError::UnknownModule {
+                let addon = addons
+                    .iter()
+                    .find(|addon| &addon.name == module)
+                    .ok_or_else(|| BuildError::UnknownModule {
                         module: module.clone(),
-                        available: addons.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", "),
-                    }
-                })?;
+                        available: addons
+                            .iter()
+                            .map(|a| a.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })?;
                 if !addon.manifest.installable {
                     return Err(BuildError::NotInstallable(module.clone()));
                 }
@@ -51,8 +56,11 @@ pub fn select(addons: &[Addon], requested: Option<&[String]>) -> Result<Vec<Stri
             Ok(selected)
         }
         None => {
-            let selected: Vec<String> =
-                addons.iter().filter(|addon| addon.manifest.installable).map(|addon| addon.name.clone()).collect();
+            let selected: Vec<String> = addons
+                .iter()
+                .filter(|addon| addon.manifest.installable)
+                .map(|addon| addon.name.clone())
+                .collect();
             if selected.is_empty() {
                 return Err(BuildError::Host(
                     "every addon of the repository is marked 'installable': False; nothing to build".into(),
@@ -81,18 +89,33 @@ pub fn plan(
         Err(error) => return Ok(Err(error)),
     };
     let repo_names: Vec<&str> = repo.iter().map(|a| a.name.as_str()).collect();
-    let external = closure.iter().filter(|m| !repo_names.contains(&m.as_str())).cloned().collect();
+    let external = closure
+        .iter()
+        .filter(|m| !repo_names.contains(&m.as_str()))
+        .cloned()
+        .collect();
     let repo_addons_dirs = slipway_addons::addons_paths(repo)
         .into_iter()
-        .map(|dir| dir.strip_prefix(checkout).map(Path::to_path_buf).unwrap_or(dir))
+        .map(|dir| {
+            dir.strip_prefix(checkout)
+                .map(Path::to_path_buf)
+                .unwrap_or(dir)
+        })
         .collect();
-    Ok(Ok(ModulePlan { selected, external, repo_addons_dirs }))
+    Ok(Ok(ModulePlan {
+        selected,
+        external,
+        repo_addons_dirs,
+    }))
 }
 
 /// The image's own addons. Parsed once per image and cached beside the
 /// templates: an image never changes once built.
 pub fn core_addons(image: &Image, cache_dir: &Path) -> Result<Vec<Addon>, BuildError> {
-    let cache = cache_dir.join(format!(".core-addons-{}-{}.json", image.meta.name, image.meta.built_at_unix));
+    let cache = cache_dir.join(format!(
+        ".core-addons-{}-{}.json",
+        image.meta.name, image.meta.built_at_unix
+    ));
     if let Ok(text) = std::fs::read_to_string(&cache) {
         if let Ok(addons) = serde_json::from_str(&text) {
             return Ok(addons);
@@ -108,10 +131,19 @@ pub fn core_addons(image: &Image, cache_dir: &Path) -> Result<Vec<Addon>, BuildE
 }
 
 /// Content checksums of the image's modules in `modules`, cached per image.
-pub fn core_checksums(image: &Image, modules: &[String], cache_dir: &Path) -> Result<Vec<(String, String)>, BuildError> {
-    let cache = cache_dir.join(format!(".core-checksums-{}-{}.json", image.meta.name, image.meta.built_at_unix));
-    let mut known: BTreeMap<String, String> =
-        std::fs::read_to_string(&cache).ok().and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default();
+pub fn core_checksums(
+    image: &Image,
+    modules: &[String],
+    cache_dir: &Path,
+) -> Result<Vec<(String, String)>, BuildError> {
+    let cache = cache_dir.join(format!(
+        ".core-checksums-{}-{}.json",
+        image.meta.name, image.meta.built_at_unix
+    ));
+    let mut known: BTreeMap<String, String> = std::fs::read_to_string(&cache)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
     let mut changed = false;
     let mut result = Vec::new();
     for module in modules {
@@ -119,7 +151,8 @@ pub fn core_checksums(image: &Image, modules: &[String], cache_dir: &Path) -> Re
             Some(checksum) => checksum.clone(),
             None => {
                 let dir = image.core_addons_dir().join(module);
-                let checksum = slipway_addons::tree_checksum(&dir).map_err(BuildError::io("reading", &dir))?;
+                let checksum =
+                    slipway_addons::tree_checksum(&dir).map_err(BuildError::io("reading", &dir))?;
                 known.insert(module.clone(), checksum.clone());
                 changed = true;
                 checksum
@@ -130,8 +163,11 @@ pub fn core_checksums(image: &Image, modules: &[String], cache_dir: &Path) -> Re
     if changed {
         std::fs::create_dir_all(cache_dir).map_err(BuildError::io("creating", cache_dir))?;
         let temp = cache.with_extension("tmp");
-        std::fs::write(&temp, serde_json::to_string(&known).expect("checksums serialize"))
-            .map_err(BuildError::io("writing", &temp))?;
+        std::fs::write(
+            &temp,
+            serde_json::to_string(&known).expect("checksums serialize"),
+        )
+        .map_err(BuildError::io("writing", &temp))?;
         std::fs::rename(&temp, &cache).map_err(BuildError::io("writing", &cache))?;
     }
     Ok(result)

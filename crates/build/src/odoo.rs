@@ -74,7 +74,10 @@ impl OdooHost<'_> {
             Endpoint::Tcp { .. } => Network::Host,
         };
         let mut env = vec![
-            ("PATH".to_string(), "/usr/local/bin:/usr/bin:/bin".to_string()),
+            (
+                "PATH".to_string(),
+                "/usr/local/bin:/usr/bin:/bin".to_string(),
+            ),
             ("HOME".to_string(), DATA_MOUNT.to_string()),
             ("LANG".to_string(), "C.UTF-8".to_string()),
             ("PYTHONUNBUFFERED".to_string(), "1".to_string()),
@@ -91,19 +94,32 @@ impl OdooHost<'_> {
             network,
             uid: self.image.meta.odoo_uid,
             gid: self.image.meta.odoo_gid,
-            run_as: self.account.map(|a| HostUser { uid: a.uid, gid: a.gid }),
+            run_as: self.account.map(|a| HostUser {
+                uid: a.uid,
+                gid: a.gid,
+            }),
             hostname: "slipway-build".to_string(),
         }
     }
 
     /// Runs `odoo <args>` to completion (or its time limit), writing every line to
     /// the log file and the analyser.
-    pub async fn run(&self, run: OdooRun<'_>, rules: IgnoreRules, observer: &dyn Observer) -> Result<OdooOutcome, BuildError> {
-        let mut argv = vec!["/usr/bin/odoo".to_string(), "--config".to_string(), CONFIG_MOUNT.to_string()];
+    pub async fn run(
+        &self,
+        run: OdooRun<'_>,
+        rules: IgnoreRules,
+        observer: &dyn Observer,
+    ) -> Result<OdooOutcome, BuildError> {
+        let mut argv = vec![
+            "/usr/bin/odoo".to_string(),
+            "--config".to_string(),
+            CONFIG_MOUNT.to_string(),
+        ];
         argv.extend(run.args.iter().cloned());
         let spec = self.spec(&run, Network::Isolated);
         let log = OpenLog::create(run.log_file)?;
-        self.execute(&spec, &argv, run.time_limit, log, rules, observer).await
+        self.execute(&spec, &argv, run.time_limit, log, rules, observer)
+            .await
     }
 
     /// Runs any command of the image in the same sandbox shape (pip, for one).
@@ -147,12 +163,17 @@ impl OdooHost<'_> {
         let mut analysis = analyzer.finish();
         match exit {
             Exit::Code(0) => {}
-            Exit::TimedOut => {
-                analysis.add_error(format!("Odoo was stopped after its time limit of {} s", time_limit.as_secs()))
-            }
+            Exit::TimedOut => analysis.add_error(format!(
+                "Odoo was stopped after its time limit of {} s",
+                time_limit.as_secs()
+            )),
             other => analysis.add_error(format!("Odoo ended with {other}")),
         }
-        Ok(OdooOutcome { exit, analysis, seconds: started.elapsed().as_secs_f64() })
+        Ok(OdooOutcome {
+            exit,
+            analysis,
+            seconds: started.elapsed().as_secs_f64(),
+        })
     }
 }
 
@@ -168,7 +189,10 @@ impl OpenLog {
             std::fs::create_dir_all(parent).map_err(BuildError::io("creating", parent))?;
         }
         let file = std::fs::File::create(path).map_err(BuildError::io("creating", path))?;
-        Ok(OpenLog { path: path.to_path_buf(), file: std::io::BufWriter::new(file) })
+        Ok(OpenLog {
+            path: path.to_path_buf(),
+            file: std::io::BufWriter::new(file),
+        })
     }
 
     fn line(&mut self, line: &str) -> Result<(), BuildError> {
@@ -176,6 +200,8 @@ impl OpenLog {
     }
 
     fn finish(mut self) -> Result<(), BuildError> {
-        self.file.flush().map_err(BuildError::io("writing", &self.path))
+        self.file
+            .flush()
+            .map_err(BuildError::io("writing", &self.path))
     }
 }

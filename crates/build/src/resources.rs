@@ -39,8 +39,15 @@ impl Tracker {
         let runs = layout.runs();
         std::fs::create_dir_all(&runs).map_err(BuildError::io("creating", &runs))?;
         let pid = std::process::id();
-        let resources = Resources { pid, start_time: process_start_time(pid).unwrap_or(0), ..Resources::default() };
-        let tracker = Tracker { marker: runs.join(format!("{id}.json")), state: Mutex::new(resources) };
+        let resources = Resources {
+            pid,
+            start_time: process_start_time(pid).unwrap_or(0),
+            ..Resources::default()
+        };
+        let tracker = Tracker {
+            marker: runs.join(format!("{id}.json")),
+            state: Mutex::new(resources),
+        };
         tracker.persist()?;
         Ok(tracker)
     }
@@ -59,7 +66,12 @@ impl Tracker {
 
     /// Stops tracking resources that now belong to something longer-lived (a
     /// finished template database).
-    pub fn release_ownership(&self, databases: &[&str], roles: &[&str], dirs: &[&Path]) -> Result<(), BuildError> {
+    pub fn release_ownership(
+        &self,
+        databases: &[&str],
+        roles: &[&str],
+        dirs: &[&Path],
+    ) -> Result<(), BuildError> {
         self.change(|r| {
             r.databases.retain(|d| !databases.contains(&d.as_str()));
             r.roles.retain(|role| !roles.contains(&role.as_str()));
@@ -71,7 +83,13 @@ impl Tracker {
     pub async fn clean_up(&self, cluster: &Cluster) -> Result<(), BuildError> {
         let resources = self.state.lock().expect("tracker lock").clone();
         remove_all(&resources, cluster).await?;
-        self.change(|r| *r = Resources { pid: r.pid, start_time: r.start_time, ..Resources::default() })?;
+        self.change(|r| {
+            *r = Resources {
+                pid: r.pid,
+                start_time: r.start_time,
+                ..Resources::default()
+            }
+        })?;
         let _ = std::fs::remove_file(&self.marker);
         Ok(())
     }
@@ -91,7 +109,8 @@ impl Tracker {
     }
 
     fn persist(&self) -> Result<(), BuildError> {
-        let text = serde_json::to_string(&*self.state.lock().expect("tracker lock")).expect("resources serialize");
+        let text = serde_json::to_string(&*self.state.lock().expect("tracker lock"))
+            .expect("resources serialize");
         // Written beside and renamed: a crash mid-write leaves the old record.
         let temp = self.marker.with_extension("json.tmp");
         std::fs::write(&temp, text).map_err(BuildError::io("writing", &temp))?;
@@ -120,14 +139,18 @@ async fn remove_all(resources: &Resources, cluster: &Cluster) -> Result<(), Buil
 /// reaped.
 pub async fn reap_orphans(layout: &Layout, cluster: &Cluster) -> Result<usize, BuildError> {
     let runs = layout.runs();
-    let Ok(entries) = std::fs::read_dir(&runs) else { return Ok(0) };
+    let Ok(entries) = std::fs::read_dir(&runs) else {
+        return Ok(0);
+    };
     let mut reaped = 0;
     for entry in entries.flatten() {
         let path = entry.path();
         if path.extension().and_then(|e| e.to_str()) != Some("json") {
             continue;
         }
-        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
         let Ok(resources) = serde_json::from_str::<Resources>(&text) else {
             tracing::warn!(marker = %path.display(), "unreadable build marker; leaving it for a human");
             continue;

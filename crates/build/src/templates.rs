@@ -36,7 +36,11 @@ pub struct TemplateKey {
 
 impl TemplateKey {
     /// `module_checksums`: (module, content checksum) of every module in the set.
-    pub fn new(instance: &str, image: &Image, module_checksums: &[(String, String)]) -> TemplateKey {
+    pub fn new(
+        instance: &str,
+        image: &Image,
+        module_checksums: &[(String, String)],
+    ) -> TemplateKey {
         let mut sorted = module_checksums.to_vec();
         sorted.sort();
         let mut hasher = Sha256::new();
@@ -89,7 +93,10 @@ pub struct TemplateLock {
 
 impl Templates {
     pub fn new(layout: &Layout) -> Result<Templates, BuildError> {
-        Ok(Templates { root: layout.templates(), instance: layout.instance_id()? })
+        Ok(Templates {
+            root: layout.templates(),
+            instance: layout.instance_id()?,
+        })
     }
 
     pub fn instance(&self) -> &str {
@@ -116,7 +123,10 @@ impl Templates {
         let file = tokio::task::spawn_blocking(move || file.lock().map(|()| file))
             .await
             .expect("lock task does not panic")
-            .map_err(BuildError::io("locking template", self.root.join(&key.hash)))?;
+            .map_err(BuildError::io(
+                "locking template",
+                self.root.join(&key.hash),
+            ))?;
         Ok(TemplateLock { _file: file })
     }
 
@@ -125,14 +135,23 @@ impl Templates {
         let file = tokio::task::spawn_blocking(move || file.lock_shared().map(|()| file))
             .await
             .expect("lock task does not panic")
-            .map_err(BuildError::io("locking template", self.root.join(&key.hash)))?;
+            .map_err(BuildError::io(
+                "locking template",
+                self.root.join(&key.hash),
+            ))?;
         Ok(TemplateLock { _file: file })
     }
 
     /// The finished template for `key`, checked against the cluster: metadata
     /// without its database (someone dropped it) counts as missing.
-    pub async fn find(&self, key: &TemplateKey, cluster: &Cluster) -> Result<Option<TemplateMeta>, BuildError> {
-        let Some(meta) = self.read_meta(&key.hash) else { return Ok(None) };
+    pub async fn find(
+        &self,
+        key: &TemplateKey,
+        cluster: &Cluster,
+    ) -> Result<Option<TemplateMeta>, BuildError> {
+        let Some(meta) = self.read_meta(&key.hash) else {
+            return Ok(None);
+        };
         if !cluster.database_exists(&key.database()).await? {
             tracing::warn!(template = %key.hash, "template metadata without its database; rebuilding it");
             self.forget(key, cluster).await?;
@@ -175,17 +194,24 @@ impl Templates {
 
     /// Finished templates, most recently used first.
     pub fn list(&self) -> Vec<(TemplateMeta, SystemTime)> {
-        let Ok(entries) = std::fs::read_dir(&self.root) else { return Vec::new() };
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return Vec::new();
+        };
         let mut templates: Vec<(TemplateMeta, SystemTime)> = entries
             .flatten()
             .filter_map(|entry| {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let meta = self.read_meta(&name)?;
-                let used = entry.path().join(META_FILE).metadata().and_then(|m| m.modified()).ok()?;
+                let used = entry
+                    .path()
+                    .join(META_FILE)
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()?;
                 Some((meta, used))
             })
             .collect();
-        templates.sort_by(|a, b| b.1.cmp(&a.1));
+        templates.sort_by_key(|entry| std::cmp::Reverse(entry.1));
         templates
     }
 
@@ -193,7 +219,11 @@ impl Templates {
     pub async fn evict(&self, keep: usize, cluster: &Cluster) -> Result<Vec<String>, BuildError> {
         let mut evicted = Vec::new();
         for (meta, _) in self.list().into_iter().skip(keep) {
-            let key = TemplateKey { hash: meta.hash.clone(), modules: meta.modules.clone(), instance: self.instance.clone() };
+            let key = TemplateKey {
+                hash: meta.hash.clone(),
+                modules: meta.modules.clone(),
+                instance: self.instance.clone(),
+            };
             let file = self.lock_file(&key.hash)?;
             if file.try_lock().is_err() {
                 continue;
@@ -207,7 +237,10 @@ impl Templates {
 }
 
 pub fn now_unix() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Copies a filestore tree with hard links. Odoo writes filestore files once under
@@ -253,17 +286,28 @@ mod tests {
     }
 
     fn modules(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(m, c)| (m.to_string(), c.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(m, c)| (m.to_string(), c.to_string()))
+            .collect()
     }
 
     #[test]
     fn key_ignores_order_but_not_content_module_set_or_image() {
-        let key = |image: Image, pairs: &[(&str, &str)]| TemplateKey::new("a1b2c3", &image, &modules(pairs));
+        let key = |image: Image, pairs: &[(&str, &str)]| {
+            TemplateKey::new("a1b2c3", &image, &modules(pairs))
+        };
         let base = key(image(1), &[("base", "a"), ("mail", "b")]);
         assert_eq!(base, key(image(1), &[("mail", "b"), ("base", "a")]));
-        assert_ne!(base.hash, key(image(1), &[("base", "a"), ("mail", "c")]).hash);
+        assert_ne!(
+            base.hash,
+            key(image(1), &[("base", "a"), ("mail", "c")]).hash
+        );
         assert_ne!(base.hash, key(image(1), &[("base", "a")]).hash);
-        assert_ne!(base.hash, key(image(2), &[("base", "a"), ("mail", "b")]).hash);
+        assert_ne!(
+            base.hash,
+            key(image(2), &[("base", "a"), ("mail", "b")]).hash
+        );
         assert_eq!(base.modules, vec!["base", "mail"]);
         assert!(slipway_postgres::validate_identifier(&base.database()).is_ok());
     }

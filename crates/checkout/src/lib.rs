@@ -59,15 +59,41 @@ pub fn resolve_head(repo: &Path) -> Result<Head, CheckoutError> {
         Ok(_) => return Err(CheckoutError::NotARepository(repo.to_path_buf())),
         Err(error) => return Err(error),
     }
-    let head = git(Some(repo), ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])?;
+    let head = git(
+        Some(repo),
+        ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"],
+    )?;
     if !head.status.success() {
         return Err(CheckoutError::NoCommit(repo.to_path_buf()));
     }
     let commit = String::from_utf8_lossy(&head.stdout).trim().to_string();
-    let status = checked(git(Some(repo), ["status", "--porcelain", "--untracked-files=no", "--ignore-submodules=none", "."])?, "status")?;
-    let prefix = checked(git(Some(repo), ["rev-parse", "--show-prefix"])?, "rev-parse --show-prefix")?;
-    let subdir = PathBuf::from(String::from_utf8_lossy(&prefix.stdout).trim().trim_end_matches('/'));
-    Ok(Head { commit, has_uncommitted_changes: !status.stdout.is_empty(), subdir })
+    let status = checked(
+        git(
+            Some(repo),
+            [
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--ignore-submodules=none",
+                ".",
+            ],
+        )?,
+        "status",
+    )?;
+    let prefix = checked(
+        git(Some(repo), ["rev-parse", "--show-prefix"])?,
+        "rev-parse --show-prefix",
+    )?;
+    let subdir = PathBuf::from(
+        String::from_utf8_lossy(&prefix.stdout)
+            .trim()
+            .trim_end_matches('/'),
+    );
+    Ok(Head {
+        commit,
+        has_uncommitted_changes: !status.stdout.is_empty(),
+        subdir,
+    })
 }
 
 /// Clones `source` into `dest` (which must not exist) at `commit`, detached, with
@@ -75,7 +101,10 @@ pub fn resolve_head(repo: &Path) -> Result<Head, CheckoutError> {
 /// already fetched are taken from it, so a local build works offline.
 pub fn checkout(source: &Path, commit: &str, dest: &Path) -> Result<(), CheckoutError> {
     if !is_full_commit_id(commit) {
-        return Err(CheckoutError::UnknownCommit { repo: source.to_path_buf(), commit: commit.to_string() });
+        return Err(CheckoutError::UnknownCommit {
+            repo: source.to_path_buf(),
+            commit: commit.to_string(),
+        });
     }
     let source_git_dir = absolute_git_dir(source)?;
     // `source` may be a sub-folder of the work tree; git clones repositories.
@@ -86,12 +115,35 @@ pub fn checkout(source: &Path, commit: &str, dest: &Path) -> Result<(), Checkout
         source.to_path_buf()
     };
     checked(
-        git(None, [OsStr::new("clone"), "--quiet".as_ref(), "--no-checkout".as_ref(), "--shared".as_ref(), top.as_os_str(), dest.as_os_str()])?,
+        git(
+            None,
+            [
+                OsStr::new("clone"),
+                "--quiet".as_ref(),
+                "--no-checkout".as_ref(),
+                "--shared".as_ref(),
+                top.as_os_str(),
+                dest.as_os_str(),
+            ],
+        )?,
         "clone",
     )?;
-    let switched = git(Some(dest), ["-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", commit])?;
+    let switched = git(
+        Some(dest),
+        [
+            "-c",
+            "advice.detachedHead=false",
+            "checkout",
+            "--quiet",
+            "--detach",
+            commit,
+        ],
+    )?;
     if !switched.status.success() {
-        return Err(CheckoutError::UnknownCommit { repo: source.to_path_buf(), commit: commit.to_string() });
+        return Err(CheckoutError::UnknownCommit {
+            repo: source.to_path_buf(),
+            commit: commit.to_string(),
+        });
     }
     init_submodules(dest, &source_git_dir)?;
     Ok(())
@@ -103,7 +155,16 @@ fn init_submodules(dir: &Path, source_git_dir: &Path) -> Result<(), CheckoutErro
     if !dir.join(".gitmodules").is_file() {
         return Ok(());
     }
-    let listing = git(Some(dir), ["config", "--file", ".gitmodules", "--get-regexp", r"^submodule\..*\.path$"])?;
+    let listing = git(
+        Some(dir),
+        [
+            "config",
+            "--file",
+            ".gitmodules",
+            "--get-regexp",
+            r"^submodule\..*\.path$",
+        ],
+    )?;
     let submodules: Vec<(String, String)> = String::from_utf8_lossy(&listing.stdout)
         .lines()
         .filter_map(|line| {
@@ -112,17 +173,53 @@ fn init_submodules(dir: &Path, source_git_dir: &Path) -> Result<(), CheckoutErro
             Some((name.to_string(), path.to_string()))
         })
         .collect();
-    checked(git(Some(dir), ["submodule", "init", "--quiet"])?, "submodule init")?;
+    checked(
+        git(Some(dir), ["submodule", "init", "--quiet"])?,
+        "submodule init",
+    )?;
     for (name, _) in &submodules {
         let fetched = source_git_dir.join("modules").join(name);
         if fetched.is_dir() {
             let key = format!("submodule.{name}.url");
-            checked(git(Some(dir), [OsStr::new("config"), key.as_ref(), fetched.as_os_str()])?, "config")?;
+            checked(
+                git(
+                    Some(dir),
+                    [OsStr::new("config"), key.as_ref(), fetched.as_os_str()],
+                )?,
+                "config",
+            )?;
         }
     }
     checked(
-        git(Some(dir), ["-c", "protocol.file.allow=always", "submodule", "update", "--quiet", "--init", "--no-fetch"])
-            .and_then(|output| if output.status.success() { Ok(output) } else { git(Some(dir), ["-c", "protocol.file.allow=always", "submodule", "update", "--quiet", "--init"]) })?,
+        git(
+            Some(dir),
+            [
+                "-c",
+                "protocol.file.allow=always",
+                "submodule",
+                "update",
+                "--quiet",
+                "--init",
+                "--no-fetch",
+            ],
+        )
+        .and_then(|output| {
+            if output.status.success() {
+                Ok(output)
+            } else {
+                git(
+                    Some(dir),
+                    [
+                        "-c",
+                        "protocol.file.allow=always",
+                        "submodule",
+                        "update",
+                        "--quiet",
+                        "--init",
+                    ],
+                )
+            }
+        })?,
         "submodule update",
     )?;
     for (name, path) in &submodules {
@@ -136,7 +233,9 @@ fn absolute_git_dir(repo: &Path) -> Result<PathBuf, CheckoutError> {
     if !output.status.success() {
         return Err(CheckoutError::NotARepository(repo.to_path_buf()));
     }
-    Ok(PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()))
+    Ok(PathBuf::from(
+        String::from_utf8_lossy(&output.stdout).trim(),
+    ))
 }
 
 fn is_full_commit_id(commit: &str) -> bool {
@@ -152,19 +251,36 @@ where
     S: AsRef<OsStr>,
 {
     let mut command = Command::new("git");
-    command.args(["-c", "safe.directory=*", "-c", "core.hooksPath=/dev/null"]).args(args);
+    command
+        .args(["-c", "safe.directory=*", "-c", "core.hooksPath=/dev/null"])
+        .args(args);
     if let Some(dir) = dir {
         command.current_dir(dir);
     }
-    for variable in ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_CEILING_DIRECTORIES"] {
+    for variable in [
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_CEILING_DIRECTORIES",
+    ] {
         command.env_remove(variable);
     }
-    command.env("LC_ALL", "C").env("GIT_TERMINAL_PROMPT", "0").env("GIT_PAGER", "cat");
+    command
+        .env("LC_ALL", "C")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_PAGER", "cat");
     command.stdin(std::process::Stdio::null());
     match command.output() {
         Ok(output) => Ok(output),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Err(CheckoutError::GitMissing),
-        Err(source) => Err(CheckoutError::Io { action: "running git in", path: dir.map(Path::to_path_buf).unwrap_or_default(), source }),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            Err(CheckoutError::GitMissing)
+        }
+        Err(source) => Err(CheckoutError::Io {
+            action: "running git in",
+            path: dir.map(Path::to_path_buf).unwrap_or_default(),
+            source,
+        }),
     }
 }
 
@@ -172,6 +288,9 @@ fn checked(output: Output, what: &str) -> Result<Output, CheckoutError> {
     if output.status.success() {
         Ok(output)
     } else {
-        Err(CheckoutError::Git { args: what.to_string(), stderr: String::from_utf8_lossy(&output.stderr).trim().to_string() })
+        Err(CheckoutError::Git {
+            args: what.to_string(),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        })
     }
 }

@@ -7,12 +7,25 @@ use slipway_checkout::{checkout, resolve_head, CheckoutError};
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let output = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "protocol.file.allow=always", "-c", "init.defaultBranch=main"])
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "-c",
+            "protocol.file.allow=always",
+            "-c",
+            "init.defaultBranch=main",
+        ])
         .args(args)
         .current_dir(dir)
         .output()
         .unwrap();
-    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
@@ -34,14 +47,19 @@ fn a_directory_that_is_not_a_repository_is_named() {
     let temp = tempfile::tempdir().unwrap();
     let error = resolve_head(temp.path()).unwrap_err();
     assert!(matches!(error, CheckoutError::NotARepository(_)));
-    assert!(error.to_string().contains(&temp.path().display().to_string()));
+    assert!(error
+        .to_string()
+        .contains(&temp.path().display().to_string()));
 }
 
 #[test]
 fn a_repository_without_commit_says_so() {
     let temp = tempfile::tempdir().unwrap();
     git(temp.path(), &["init", "-q"]);
-    assert!(matches!(resolve_head(temp.path()).unwrap_err(), CheckoutError::NoCommit(_)));
+    assert!(matches!(
+        resolve_head(temp.path()).unwrap_err(),
+        CheckoutError::NoCommit(_)
+    ));
 }
 
 #[test]
@@ -58,16 +76,25 @@ fn the_exact_commit_is_checked_out_and_uncommitted_changes_are_not() {
     assert_ne!(head.commit, first);
     assert_eq!(head.subdir, Path::new(""));
     let from_subdir = resolve_head(&repo.join("a")).unwrap();
-    assert_eq!((from_subdir.commit.as_str(), from_subdir.subdir.as_path()), (head.commit.as_str(), Path::new("a")));
+    assert_eq!(
+        (from_subdir.commit.as_str(), from_subdir.subdir.as_path()),
+        (head.commit.as_str(), Path::new("a"))
+    );
 
     let dest = temp.path().join("at-head");
     checkout(&repo, &head.commit, &dest).unwrap();
-    assert_eq!(std::fs::read_to_string(dest.join("a/__manifest__.py")).unwrap(), "{'name': 'two'}");
+    assert_eq!(
+        std::fs::read_to_string(dest.join("a/__manifest__.py")).unwrap(),
+        "{'name': 'two'}"
+    );
     assert_eq!(git(&dest, &["rev-parse", "HEAD"]), head.commit);
 
     let dest = temp.path().join("at-first");
     checkout(&repo, &first, &dest).unwrap();
-    assert_eq!(std::fs::read_to_string(dest.join("a/__manifest__.py")).unwrap(), "{'name': 'one'}");
+    assert_eq!(
+        std::fs::read_to_string(dest.join("a/__manifest__.py")).unwrap(),
+        "{'name': 'one'}"
+    );
 }
 
 #[test]
@@ -76,17 +103,32 @@ fn an_unknown_commit_is_refused() {
     let repo = temp.path().join("repo");
     repo_with(&repo, &[("x", "1")]);
     let error = checkout(&repo, &"0".repeat(40), &temp.path().join("dest")).unwrap_err();
-    assert!(matches!(error, CheckoutError::UnknownCommit { .. }), "{error}");
+    assert!(
+        matches!(error, CheckoutError::UnknownCommit { .. }),
+        "{error}"
+    );
 }
 
 #[test]
 fn submodules_are_checked_out_even_when_their_origin_is_gone() {
     let temp = tempfile::tempdir().unwrap();
     let origin = temp.path().join("shared-addons");
-    repo_with(&origin, &[("shared_addon/__manifest__.py", "{'name': 'shared'}")]);
+    repo_with(
+        &origin,
+        &[("shared_addon/__manifest__.py", "{'name': 'shared'}")],
+    );
     let repo = temp.path().join("repo");
     repo_with(&repo, &[("README", "x")]);
-    git(&repo, &["submodule", "add", "-q", origin.to_str().unwrap(), "vendor/shared"]);
+    git(
+        &repo,
+        &[
+            "submodule",
+            "add",
+            "-q",
+            origin.to_str().unwrap(),
+            "vendor/shared",
+        ],
+    );
     git(&repo, &["commit", "-qm", "add submodule"]);
     let head = resolve_head(&repo).unwrap();
     assert!(!head.has_uncommitted_changes);

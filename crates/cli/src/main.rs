@@ -13,7 +13,11 @@ use clap::{Parser, Subcommand};
 pub const EXIT_INFRASTRUCTURE: u8 = 2;
 
 #[derive(Parser)]
-#[command(name = "slipway", version, about = "Self-hosted CI/CD and staging platform for Odoo")]
+#[command(
+    name = "slipway",
+    version,
+    about = "Self-hosted CI/CD and staging platform for Odoo"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -44,7 +48,9 @@ fn main() -> ExitCode {
         Err(error) => {
             let _ = error.print();
             return match error.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
                 _ => ExitCode::from(EXIT_INFRASTRUCTURE),
             };
         }
@@ -77,7 +83,11 @@ fn main() -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }
 
 /// A path argument made absolute against the current directory.
@@ -85,6 +95,8 @@ pub fn absolute(path: PathBuf) -> PathBuf {
     if path.is_absolute() {
         path
     } else {
-        std::env::current_dir().map(|dir| dir.join(&path)).unwrap_or(path)
+        std::env::current_dir()
+            .map(|dir| dir.join(&path))
+            .unwrap_or(path)
     }
 }

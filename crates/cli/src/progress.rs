@@ -27,7 +27,11 @@ const DETAIL_WIDTH: usize = 70;
 
 impl Progress {
     pub fn new() -> Progress {
-        Progress { terminal: std::io::stderr().is_terminal(), started: Instant::now(), state: Mutex::new(State::default()) }
+        Progress {
+            terminal: std::io::stderr().is_terminal(),
+            started: Instant::now(),
+            state: Mutex::new(State::default()),
+        }
     }
 
     /// Clears the status line before something else is printed.
@@ -42,13 +46,26 @@ impl Progress {
 
     fn draw(&self, state: &mut State, force: bool) {
         let now = Instant::now();
-        if !force && state.last_draw.is_some_and(|last| now.duration_since(last).as_millis() < REDRAW_EVERY_MS) {
+        if !force
+            && state
+                .last_draw
+                .is_some_and(|last| now.duration_since(last).as_millis() < REDRAW_EVERY_MS)
+        {
             return;
         }
         state.last_draw = Some(now);
         let detail: String = state.detail.chars().take(DETAIL_WIDTH).collect();
         let elapsed = self.started.elapsed().as_secs();
-        eprint!("\r\x1b[2K[{:>3}s] {} {}", elapsed, state.step, if detail.is_empty() { String::new() } else { format!("· {detail}") });
+        eprint!(
+            "\r\x1b[2K[{:>3}s] {} {}",
+            elapsed,
+            state.step,
+            if detail.is_empty() {
+                String::new()
+            } else {
+                format!("· {detail}")
+            }
+        );
         let _ = std::io::stderr().flush();
         state.drawn = true;
     }
@@ -93,7 +110,10 @@ impl Observer for Progress {
 /// test progress.
 fn interesting(line: &str) -> Option<String> {
     let message = line.split_once(": ").map(|(_, message)| message.trim())?;
-    if message.starts_with("Loading module") || message.starts_with("Starting ") || message.starts_with("loading ") {
+    if message.starts_with("Loading module")
+        || message.starts_with("Starting ")
+        || message.starts_with("loading ")
+    {
         Some(message.to_string())
     } else {
         None

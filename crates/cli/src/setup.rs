@@ -14,7 +14,8 @@ use slipway_sandbox::Bubblewrap;
 pub fn layout() -> Result<Layout> {
     let layout = Layout::from_env();
     for dir in [&layout.home, &layout.images] {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating the data dir {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the data dir {}", dir.display()))?;
     }
     // The sandboxes and PostgreSQL run as another account when we are root;
     // they must be able to reach their own subdirectories.
@@ -28,21 +29,41 @@ pub fn layout() -> Result<Layout> {
 }
 
 pub fn embedded_cluster(layout: &Layout) -> Result<EmbeddedCluster> {
-    let configured = std::env::var_os("SLIPWAY_PG_BINDIR").filter(|v| !v.is_empty()).map(PathBuf::from);
+    let configured = std::env::var_os("SLIPWAY_PG_BINDIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
     let binaries = PgBinaries::find(configured.as_deref())?;
     let account = host::build_account()?;
-    Ok(EmbeddedCluster::new(layout.postgres(), binaries, account.map(|a| ClusterUser { uid: a.uid, gid: a.gid })))
+    Ok(EmbeddedCluster::new(
+        layout.postgres(),
+        binaries,
+        account.map(|a| ClusterUser {
+            uid: a.uid,
+            gid: a.gid,
+        }),
+    ))
 }
 
 /// `SLIPWAY_DATABASE_URL` (external cluster), else the embedded one, started.
 pub async fn cluster(layout: &Layout) -> Result<Cluster> {
-    if let Some(url) = std::env::var("SLIPWAY_DATABASE_URL").ok().filter(|v| !v.is_empty()) {
+    if let Some(url) = std::env::var("SLIPWAY_DATABASE_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
         let cluster = Cluster::external(&url)?;
-        cluster.ping().await.map_err(|e| anyhow::anyhow!("{}", e.detail())).context("connecting to SLIPWAY_DATABASE_URL")?;
+        cluster
+            .ping()
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.detail()))
+            .context("connecting to SLIPWAY_DATABASE_URL")?;
         return Ok(cluster);
     }
     let embedded = embedded_cluster(layout)?;
-    embedded.ensure_running().await.map_err(|e| anyhow::anyhow!("{}", e.detail())).context("starting the embedded PostgreSQL")
+    embedded
+        .ensure_running()
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.detail()))
+        .context("starting the embedded PostgreSQL")
 }
 
 pub async fn engine() -> Result<Engine> {
@@ -51,5 +72,11 @@ pub async fn engine() -> Result<Engine> {
     let sandbox = Bubblewrap::locate()?;
     let cluster = cluster(&layout).await?;
     let images = ImageStore::new(&layout.images);
-    Ok(Engine { layout, images, cluster, sandbox: Box::new(sandbox), account })
+    Ok(Engine {
+        layout,
+        images,
+        cluster,
+        sandbox: Box::new(sandbox),
+        account,
+    })
 }

@@ -12,36 +12,67 @@ fn stderr(output: &Output) -> String {
 }
 
 fn builds_in_home() -> usize {
-    std::fs::read_dir(home().join("builds")).map(|entries| entries.count()).unwrap_or(0)
+    std::fs::read_dir(home().join("builds"))
+        .map(|entries| entries.count())
+        .unwrap_or(0)
 }
 
 #[test]
 fn a_path_that_is_not_a_git_repository_is_named() {
     let temp = tempfile::tempdir().unwrap();
-    let output = slipway().arg("ci").arg(temp.path()).args(["--odoo", "14.0"]).output().unwrap();
+    let output = slipway()
+        .arg("ci")
+        .arg(temp.path())
+        .args(["--odoo", "14.0"])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
-    assert!(message.contains("is not a git repository") && message.contains(&temp.path().display().to_string()), "{message}");
-    assert!(output.stdout.is_empty(), "nothing on stdout, even with errors");
+    assert!(
+        message.contains("is not a git repository")
+            && message.contains(&temp.path().display().to_string()),
+        "{message}"
+    );
+    assert!(
+        output.stdout.is_empty(),
+        "nothing on stdout, even with errors"
+    );
 }
 
 #[test]
 fn a_repository_without_commit_says_so() {
     let temp = tempfile::tempdir().unwrap();
     git(temp.path(), &["init", "-q"]);
-    let output = slipway().arg("ci").arg(temp.path()).args(["--odoo", "14.0", "--json"]).output().unwrap();
+    let output = slipway()
+        .arg("ci")
+        .arg(temp.path())
+        .args(["--odoo", "14.0", "--json"])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("has no commit yet"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("has no commit yet"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
 fn an_unknown_odoo_version_lists_the_known_ones() {
     let temp = tempfile::tempdir().unwrap();
     let repo = repository(temp.path(), "passing");
-    let output = slipway().arg("ci").arg(&repo).args(["--odoo", "16.0"]).output().unwrap();
+    let output = slipway()
+        .arg("ci")
+        .arg(&repo)
+        .args(["--odoo", "16.0"])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
-    assert!(message.contains("unknown Odoo version '16.0'") && message.contains("14.0 and 19.0"), "{message}");
+    assert!(
+        message.contains("unknown Odoo version '16.0'") && message.contains("14.0 and 19.0"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -61,37 +92,69 @@ fn a_repository_without_addons_is_refused() {
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-qm", "readme"]);
     let before = builds_in_home();
-    let output = slipway().arg("ci").arg(&repo).args(["--odoo", "14.0", "--json"]).output().unwrap();
+    let output = slipway()
+        .arg("ci")
+        .arg(&repo)
+        .args(["--odoo", "14.0", "--json"])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     let message = stderr(&output);
-    assert!(message.contains("no Odoo addons found in") && message.contains(&repo.display().to_string()), "{message}");
+    assert!(
+        message.contains("no Odoo addons found in")
+            && message.contains(&repo.display().to_string()),
+        "{message}"
+    );
     assert!(output.stdout.is_empty());
-    assert!(builds_in_home() <= before, "the failed build left its directory");
+    assert!(
+        builds_in_home() <= before,
+        "the failed build left its directory"
+    );
 }
 
 #[test]
 fn a_manifest_syntax_error_names_file_and_line() {
     let temp = tempfile::tempdir().unwrap();
     let repo = repository(temp.path(), "manifest_syntax_error");
-    let output = slipway().arg("ci").arg(&repo).args(["--odoo", "14.0"]).output().unwrap();
+    let output = slipway()
+        .arg("ci")
+        .arg(&repo)
+        .args(["--odoo", "14.0"])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
     // The comma is missing at the end of line 3 (Python itself would blame
     // line 4, where the glued string meets the ':').
     let expected = repo.join("broken_addon/__manifest__.py:3:");
-    assert!(message.contains(&expected.display().to_string()), "{message}");
+    assert!(
+        message.contains(&expected.display().to_string()),
+        "{message}"
+    );
     assert!(message.contains("missing ','"), "{message}");
-    assert_eq!(message.matches("expected ','").count(), 1, "said once: {message}");
+    assert_eq!(
+        message.matches("expected ','").count(),
+        1,
+        "said once: {message}"
+    );
 }
 
 #[test]
 fn unknown_module_in_modules_option_lists_the_available_ones() {
     let temp = tempfile::tempdir().unwrap();
     let repo = repository(temp.path(), "passing");
-    let output = slipway().arg("ci").arg(&repo).args(["--odoo", "14.0", "--modules", "nope"]).output().unwrap();
+    let output = slipway()
+        .arg("ci")
+        .arg(&repo)
+        .args(["--odoo", "14.0", "--modules", "nope"])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
-    assert!(message.contains("unknown module 'nope'") && message.contains("green_addon"), "{message}");
+    assert!(
+        message.contains("unknown module 'nope'") && message.contains("green_addon"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -108,14 +171,23 @@ fn missing_postgresql_binaries_are_explained() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
-    assert!(message.contains("PostgreSQL server binaries not found") && message.contains("apt-get install postgresql"), "{message}");
+    assert!(
+        message.contains("PostgreSQL server binaries not found")
+            && message.contains("apt-get install postgresql"),
+        "{message}"
+    );
 }
 
 #[test]
 fn an_invalid_ignore_rule_is_named() {
     let temp = tempfile::tempdir().unwrap();
     let repo = repository(temp.path(), "missing_dependency");
-    let output = slipway().arg("ci").arg(&repo).args(["--odoo", "14.0", "--ignore-log", "(unclosed"]).output().unwrap();
+    let output = slipway()
+        .arg("ci")
+        .arg(&repo)
+        .args(["--odoo", "14.0", "--ignore-log", "(unclosed"])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("(unclosed"), "{}", stderr(&output));
 }
@@ -124,7 +196,11 @@ fn an_invalid_ignore_rule_is_named() {
 fn an_image_build_without_network_fails_cleanly() {
     if !slipway_build::host::is_root() {
         // debootstrap needs root; without it the refusal itself is the answer.
-        let output = slipway().args(["image", "build", "14.0"]).env("SLIPWAY_IMAGE_DIR", "/tmp/x").output().unwrap();
+        let output = slipway()
+            .args(["image", "build", "14.0"])
+            .env("SLIPWAY_IMAGE_DIR", "/tmp/x")
+            .output()
+            .unwrap();
         assert!(stderr(&output).contains("needs root"));
         return;
     }
@@ -132,14 +208,23 @@ fn an_image_build_without_network_fails_cleanly() {
     let images = temp.path().join("images");
     // Port 9 (discard) on loopback: connection refused, like a dead mirror.
     let output = slipway()
-        .args(["image", "build", "14.0", "--mirror", "http://127.0.0.1:9/debian"])
+        .args([
+            "image",
+            "build",
+            "14.0",
+            "--mirror",
+            "http://127.0.0.1:9/debian",
+        ])
         .env("SLIPWAY_IMAGE_DIR", &images)
         .env("SLIPWAY_HOME", temp.path().join("home"))
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
-    assert!(message.contains("image build step 'debootstrap' failed") && message.contains("full log:"), "{message}");
+    assert!(
+        message.contains("image build step 'debootstrap' failed") && message.contains("full log:"),
+        "{message}"
+    );
     let left: Vec<String> = std::fs::read_dir(&images)
         .unwrap()
         .flatten()
@@ -147,7 +232,11 @@ fn an_image_build_without_network_fails_cleanly() {
         .filter(|name| !name.starts_with(".lock-") && !name.ends_with(".failed.log"))
         .collect();
     assert!(left.is_empty(), "half-built image left behind: {left:?}");
-    let list = slipway().args(["image", "list"]).env("SLIPWAY_IMAGE_DIR", &images).output().unwrap();
+    let list = slipway()
+        .args(["image", "list"])
+        .env("SLIPWAY_IMAGE_DIR", &images)
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&list.stdout).contains("no images"));
 }
 
@@ -169,12 +258,25 @@ fn a_sub_folder_builds_only_the_addons_under_it_and_uncommitted_changes_are_anno
     git(&repo, &["init", "-q"]);
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-qm", "two folders"]);
-    std::fs::write(repo.join("needy/needy_addon/__init__.py"), "# edited, not committed\n").unwrap();
-    let output = slipway().arg("ci").arg(repo.join("needy")).args(["--odoo", "14.0", "--json"]).output().unwrap();
+    std::fs::write(
+        repo.join("needy/needy_addon/__init__.py"),
+        "# edited, not committed\n",
+    )
+    .unwrap();
+    let output = slipway()
+        .arg("ci")
+        .arg(repo.join("needy"))
+        .args(["--odoo", "14.0", "--json"])
+        .output()
+        .unwrap();
     // The broken manifest in the other folder is not read: the build runs and
     // fails on needy_addon's missing dependency.
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["modules"], serde_json::json!(["needy_addon"]));
-    assert!(stderr(&output).contains("has uncommitted changes"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("has uncommitted changes"),
+        "{}",
+        stderr(&output)
+    );
 }

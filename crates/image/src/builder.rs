@@ -26,7 +26,9 @@ pub struct BuildOptions {
 
 impl Default for BuildOptions {
     fn default() -> Self {
-        BuildOptions { mirror: DEFAULT_MIRROR.to_string() }
+        BuildOptions {
+            mirror: DEFAULT_MIRROR.to_string(),
+        }
     }
 }
 
@@ -59,17 +61,27 @@ pub(crate) fn build(
     let started = Instant::now();
     fs::create_dir_all(build_dir).map_err(ImageError::io("creating", build_dir))?;
     let rootfs = rootfs_of(build_dir);
-    let mut runner = StepRunner { log: build_dir.join(LOG_FILE), progress, step: 0 };
+    let mut runner = StepRunner {
+        log: build_dir.join(LOG_FILE),
+        progress,
+        step: 0,
+    };
 
     let mut debootstrap = Command::new("debootstrap");
-    debootstrap.args(["--variant=minbase", recipe.base_suite]).arg(&rootfs).arg(&options.mirror);
+    debootstrap
+        .args(["--variant=minbase", recipe.base_suite])
+        .arg(&rootfs)
+        .arg(&options.mirror);
     runner.run(STEPS[0], debootstrap)?;
 
     runner.announce(STEPS[1]);
     configure_apt(recipe, &rootfs, &options.mirror)?;
 
     runner.run(STEPS[2], chroot(&rootfs, &["apt-get", "update"]))?;
-    let mut install = chroot(&rootfs, &["apt-get", "install", "-y", "--no-install-recommends"]);
+    let mut install = chroot(
+        &rootfs,
+        &["apt-get", "install", "-y", "--no-install-recommends"],
+    );
     install.args(&recipe.packages);
     runner.run(STEPS[3], install)?;
     // Package lists and downloaded .debs are half the size of a fresh image and
@@ -90,7 +102,10 @@ fn preflight(recipe: &Recipe) -> Result<(), ImageError> {
         return Err(ImageError::NeedsRoot(recipe.odoo.to_string()));
     }
     if find_program("debootstrap").is_none() {
-        return Err(ImageError::ToolMissing { program: "debootstrap", package: "debootstrap" });
+        return Err(ImageError::ToolMissing {
+            program: "debootstrap",
+            package: "debootstrap",
+        });
     }
     Ok(())
 }
@@ -128,7 +143,8 @@ fn configure_apt(recipe: &Recipe, rootfs: &Path, mirror: &str) -> Result<(), Ima
 
 fn set_executable(path: &Path) -> Result<(), ImageError> {
     use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).map_err(ImageError::io("chmod", path))
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755))
+        .map_err(ImageError::io("chmod", path))
 }
 
 /// A command run inside the new root with a clean environment.
@@ -144,7 +160,12 @@ fn chroot(rootfs: &Path, args: &[&str]) -> Command {
     command
 }
 
-fn read_meta(recipe: &Recipe, build_dir: &Path, rootfs: &Path, started: Instant) -> Result<ImageMeta, ImageError> {
+fn read_meta(
+    recipe: &Recipe,
+    build_dir: &Path,
+    rootfs: &Path,
+    started: Instant,
+) -> Result<ImageMeta, ImageError> {
     let query = |args: &[&str]| -> Result<String, ImageError> {
         let output = chroot(rootfs, args)
             .output()
@@ -160,16 +181,26 @@ fn read_meta(recipe: &Recipe, build_dir: &Path, rootfs: &Path, started: Instant)
         Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
     };
     let odoo_package_version = query(&["dpkg-query", "-W", "-f=${Version}", recipe.odoo_package])?;
-    let python_version = query(&["python3", "-c", "import platform; print(platform.python_version())"])?;
+    let python_version = query(&[
+        "python3",
+        "-c",
+        "import platform; print(platform.python_version())",
+    ])?;
     let passwd_path = rootfs.join("etc/passwd");
-    let passwd = fs::read_to_string(&passwd_path).map_err(ImageError::io("reading", &passwd_path))?;
-    let (odoo_uid, odoo_gid) = passwd_entry(&passwd, "odoo").ok_or_else(|| ImageError::StepFailed {
-        step: "finding the odoo system user".into(),
-        status: "no `odoo` entry in /etc/passwd".into(),
-        tail: String::new(),
-        log: build_dir.join(LOG_FILE),
-    })?;
-    if !rootfs.join(CORE_ADDONS_PATH.trim_start_matches('/')).join("base/__manifest__.py").is_file() {
+    let passwd =
+        fs::read_to_string(&passwd_path).map_err(ImageError::io("reading", &passwd_path))?;
+    let (odoo_uid, odoo_gid) =
+        passwd_entry(&passwd, "odoo").ok_or_else(|| ImageError::StepFailed {
+            step: "finding the odoo system user".into(),
+            status: "no `odoo` entry in /etc/passwd".into(),
+            tail: String::new(),
+            log: build_dir.join(LOG_FILE),
+        })?;
+    if !rootfs
+        .join(CORE_ADDONS_PATH.trim_start_matches('/'))
+        .join("base/__manifest__.py")
+        .is_file()
+    {
         return Err(ImageError::StepFailed {
             step: "finding Odoo's addons".into(),
             status: format!("no base module under {CORE_ADDONS_PATH}"),
@@ -186,7 +217,10 @@ fn read_meta(recipe: &Recipe, build_dir: &Path, rootfs: &Path, started: Instant)
         odoo_uid,
         odoo_gid,
         core_addons_path: CORE_ADDONS_PATH.to_string(),
-        built_at_unix: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        built_at_unix: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
         build_seconds: started.elapsed().as_secs_f64(),
         size_bytes: disk_usage(rootfs),
     })
@@ -209,7 +243,9 @@ fn disk_usage(root: &Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let Ok(meta) = entry.metadata() else { continue };
             if meta.is_dir() {
@@ -231,7 +267,12 @@ struct StepRunner<'a> {
 impl StepRunner<'_> {
     fn announce(&mut self, title: &'static str) {
         self.step += 1;
-        (self.progress)(Progress { step: self.step, steps: STEPS.len(), title, detail: String::new() });
+        (self.progress)(Progress {
+            step: self.step,
+            steps: STEPS.len(),
+            title,
+            detail: String::new(),
+        });
     }
 
     /// Runs `command`, appending its output to the log and reporting each line.
@@ -244,14 +285,20 @@ impl StepRunner<'_> {
             .map_err(ImageError::io("opening", &self.log))?;
         use std::io::Write;
         let _ = writeln!(log, "==> {title}: {command:?}");
-        let (reader, writer) = std::io::pipe().map_err(ImageError::io("creating a pipe for", &self.log))?;
-        let writer_clone = writer.try_clone().map_err(ImageError::io("creating a pipe for", &self.log))?;
+        let (reader, writer) =
+            std::io::pipe().map_err(ImageError::io("creating a pipe for", &self.log))?;
+        let writer_clone = writer
+            .try_clone()
+            .map_err(ImageError::io("creating a pipe for", &self.log))?;
         let mut child = command
             .stdin(Stdio::null())
             .stdout(writer)
             .stderr(writer_clone)
             .spawn()
-            .map_err(ImageError::io("starting", command.get_program().to_string_lossy().into_owned()))?;
+            .map_err(ImageError::io(
+                "starting",
+                command.get_program().to_string_lossy().into_owned(),
+            ))?;
         // The command holds the only write ends; dropping it lets the reader see
         // end-of-file when the child exits.
         drop(command);
@@ -264,9 +311,16 @@ impl StepRunner<'_> {
                 tail.pop_front();
             }
             tail.push_back(line.clone());
-            (self.progress)(Progress { step: self.step, steps: STEPS.len(), title, detail: line });
+            (self.progress)(Progress {
+                step: self.step,
+                steps: STEPS.len(),
+                title,
+                detail: line,
+            });
         }
-        let status = child.wait().map_err(ImageError::io("waiting for", &self.log))?;
+        let status = child
+            .wait()
+            .map_err(ImageError::io("waiting for", &self.log))?;
         if !status.success() {
             return Err(ImageError::StepFailed {
                 step: title.to_string(),
@@ -285,7 +339,8 @@ mod tests {
 
     #[test]
     fn odoo_user_is_read_from_passwd() {
-        let passwd = "root:x:0:0:root:/root:/bin/bash\nodoo:x:101:102::/var/lib/odoo:/usr/sbin/nologin\n";
+        let passwd =
+            "root:x:0:0:root:/root:/bin/bash\nodoo:x:101:102::/var/lib/odoo:/usr/sbin/nologin\n";
         assert_eq!(passwd_entry(passwd, "odoo"), Some((101, 102)));
         assert_eq!(passwd_entry(passwd, "nobody"), None);
     }

@@ -101,11 +101,22 @@ impl Recipe {
                 odoo,
                 base_suite: "bullseye",
                 sources: vec![
-                    AptSource { suite: "bullseye", skip_valid_until: false },
-                    AptSource { suite: "bullseye-updates", skip_valid_until: false },
+                    AptSource {
+                        suite: "bullseye",
+                        skip_valid_until: false,
+                    },
+                    AptSource {
+                        suite: "bullseye-updates",
+                        skip_valid_until: false,
+                    },
                 ],
                 low_priority_suite: None,
-                packages: vec!["odoo-14", "python3-pip", "postgresql-client", "ca-certificates"],
+                packages: vec![
+                    "odoo-14",
+                    "python3-pip",
+                    "postgresql-client",
+                    "ca-certificates",
+                ],
                 odoo_package: "odoo-14",
             },
             // odoo-19 exists only in sid, and a sid root filesystem breaks at
@@ -115,9 +126,18 @@ impl Recipe {
                 odoo,
                 base_suite: "trixie",
                 sources: vec![
-                    AptSource { suite: "trixie", skip_valid_until: false },
-                    AptSource { suite: "trixie-updates", skip_valid_until: false },
-                    AptSource { suite: "sid", skip_valid_until: true },
+                    AptSource {
+                        suite: "trixie",
+                        skip_valid_until: false,
+                    },
+                    AptSource {
+                        suite: "trixie-updates",
+                        skip_valid_until: false,
+                    },
+                    AptSource {
+                        suite: "sid",
+                        skip_valid_until: true,
+                    },
                 ],
                 low_priority_suite: Some("sid"),
                 packages: vec![
@@ -168,7 +188,11 @@ impl Recipe {
     pub fn sources_list(&self, mirror: &str) -> String {
         let mut text = String::new();
         for source in &self.sources {
-            let options = if source.skip_valid_until { "[check-valid-until=no] " } else { "" };
+            let options = if source.skip_valid_until {
+                "[check-valid-until=no] "
+            } else {
+                ""
+            };
             text.push_str(&format!("deb {options}{mirror} {} main\n", source.suite));
         }
         text
@@ -176,9 +200,8 @@ impl Recipe {
 
     /// `/etc/apt/preferences.d/slipway` of the image, if a suite is pinned low.
     pub fn apt_preferences(&self) -> Option<String> {
-        self.low_priority_suite.map(|suite| {
-            format!("Package: *\nPin: release n={suite}\nPin-Priority: 100\n")
-        })
+        self.low_priority_suite
+            .map(|suite| format!("Package: *\nPin: release n={suite}\nPin-Priority: 100\n"))
     }
 }
 
@@ -191,7 +214,10 @@ mod tests {
         assert_eq!("14.0".parse::<OdooVersion>().unwrap(), OdooVersion::V14);
         assert_eq!("19".parse::<OdooVersion>().unwrap(), OdooVersion::V19);
         let error = "16.0".parse::<OdooVersion>().unwrap_err().to_string();
-        assert!(error.contains("16.0") && error.contains("14.0") && error.contains("19.0"), "{error}");
+        assert!(
+            error.contains("16.0") && error.contains("14.0") && error.contains("19.0"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -214,10 +240,19 @@ mod tests {
     fn v19_takes_only_odoo_from_sid_and_tolerates_its_expired_release() {
         let recipe = Recipe::for_version(OdooVersion::V19);
         let sources = recipe.sources_list("http://deb.debian.org/debian");
-        assert!(sources.contains("deb [check-valid-until=no] http://deb.debian.org/debian sid main"));
+        assert!(
+            sources.contains("deb [check-valid-until=no] http://deb.debian.org/debian sid main")
+        );
         assert!(sources.contains("deb http://deb.debian.org/debian trixie main"));
-        assert!(recipe.apt_preferences().unwrap().contains("Pin-Priority: 100"));
-        let from_sid: Vec<_> = recipe.packages.iter().filter(|p| p.ends_with("/sid")).collect();
+        assert!(recipe
+            .apt_preferences()
+            .unwrap()
+            .contains("Pin-Priority: 100"));
+        let from_sid: Vec<_> = recipe
+            .packages
+            .iter()
+            .filter(|p| p.ends_with("/sid"))
+            .collect();
         assert_eq!(from_sid, vec![&"odoo-19/sid"]);
     }
 

@@ -48,7 +48,8 @@ impl Image {
 
     /// Odoo's own addons as seen from the host.
     pub fn core_addons_dir(&self) -> PathBuf {
-        self.rootfs().join(self.meta.core_addons_path.trim_start_matches('/'))
+        self.rootfs()
+            .join(self.meta.core_addons_path.trim_start_matches('/'))
     }
 }
 
@@ -121,9 +122,11 @@ impl ImageStore {
         }
         self.remove_abandoned_builds(recipe)?;
         let final_dir = self.root.join(recipe.image_name());
-        let build_dir = self
-            .root
-            .join(format!("{BUILD_PREFIX}{}-{}", recipe.image_name(), std::process::id()));
+        let build_dir = self.root.join(format!(
+            "{BUILD_PREFIX}{}-{}",
+            recipe.image_name(),
+            std::process::id()
+        ));
         let meta = builder::build(recipe, &build_dir, options, progress);
         let meta = match meta {
             Ok(meta) => meta,
@@ -135,7 +138,10 @@ impl ImageStore {
         };
         fs::rename(&build_dir, &final_dir).map_err(ImageError::io("renaming", &build_dir))?;
         tracing::info!(image = %meta.name, seconds = meta.build_seconds, "image built");
-        Ok(Image { dir: final_dir, meta })
+        Ok(Image {
+            dir: final_dir,
+            meta,
+        })
     }
 
     /// Build directories of this recipe left by a process that no longer runs
@@ -147,7 +153,8 @@ impl ImageStore {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with(&prefix) {
                 tracing::warn!(dir = %entry.path().display(), "removing an abandoned image build");
-                fs::remove_dir_all(entry.path()).map_err(ImageError::io("removing", entry.path()))?;
+                fs::remove_dir_all(entry.path())
+                    .map_err(ImageError::io("removing", entry.path()))?;
             }
         }
         Ok(())
@@ -155,7 +162,8 @@ impl ImageStore {
 
     /// The failed image log of a recipe, where `ensure` leaves it for the user.
     pub fn failed_log_path(&self, recipe: &Recipe) -> PathBuf {
-        self.root.join(format!("{}.failed.log", recipe.image_name()))
+        self.root
+            .join(format!("{}.failed.log", recipe.image_name()))
     }
 }
 
@@ -168,15 +176,27 @@ fn keep_failed_log(build_dir: &Path, root: &Path, recipe: &Recipe) {
 }
 
 fn read_image(dir: &Path) -> Result<Image, ImageError> {
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let damaged = |reason: String| ImageError::Damaged { name: name.clone(), path: dir.to_path_buf(), reason };
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let damaged = |reason: String| ImageError::Damaged {
+        name: name.clone(),
+        path: dir.to_path_buf(),
+        reason,
+    };
     let meta_path = dir.join(META_FILE);
-    let text = fs::read_to_string(&meta_path).map_err(|e| damaged(format!("cannot read {META_FILE}: {e}")))?;
-    let meta: ImageMeta = serde_json::from_str(&text).map_err(|e| damaged(format!("invalid {META_FILE}: {e}")))?;
+    let text = fs::read_to_string(&meta_path)
+        .map_err(|e| damaged(format!("cannot read {META_FILE}: {e}")))?;
+    let meta: ImageMeta =
+        serde_json::from_str(&text).map_err(|e| damaged(format!("invalid {META_FILE}: {e}")))?;
     if !dir.join(ROOTFS_DIR).join("usr/bin").is_dir() {
         return Err(damaged("its root filesystem is missing".into()));
     }
-    Ok(Image { dir: dir.to_path_buf(), meta })
+    Ok(Image {
+        dir: dir.to_path_buf(),
+        meta,
+    })
 }
 
 pub(crate) fn write_meta(dir: &Path, meta: &ImageMeta) -> Result<(), ImageError> {
@@ -220,7 +240,9 @@ mod tests {
         let temp = tempfile::tempdir().unwrap();
         let store = ImageStore::new(temp.path());
         let recipe = Recipe::for_version(OdooVersion::V14);
-        let half = temp.path().join(format!("{BUILD_PREFIX}{}-4242", recipe.image_name()));
+        let half = temp
+            .path()
+            .join(format!("{BUILD_PREFIX}{}-4242", recipe.image_name()));
         fs::create_dir_all(half.join("rootfs/usr/bin")).unwrap();
         assert!(store.find(&recipe).unwrap().is_none());
         assert!(store.list().unwrap().is_empty());
@@ -244,7 +266,10 @@ mod tests {
         let recipe = Recipe::for_version(OdooVersion::V19);
         fs::create_dir_all(temp.path().join(recipe.image_name()).join("rootfs")).unwrap();
         let error = store.find(&recipe).unwrap_err().to_string();
-        assert!(error.contains("damaged") && error.contains("build it again"), "{error}");
+        assert!(
+            error.contains("damaged") && error.contains("build it again"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -253,8 +278,12 @@ mod tests {
         let store = ImageStore::new(temp.path());
         let recipe = Recipe::for_version(OdooVersion::V14);
         fake_complete_image(&store, &recipe);
-        let options = BuildOptions { mirror: "http://invalid.invalid/debian".into() };
-        let image = store.ensure(&recipe, &options, &mut |_| panic!("must not build")).unwrap();
+        let options = BuildOptions {
+            mirror: "http://invalid.invalid/debian".into(),
+        };
+        let image = store
+            .ensure(&recipe, &options, &mut |_| panic!("must not build"))
+            .unwrap();
         assert_eq!(image.meta.name, recipe.image_name());
     }
 }

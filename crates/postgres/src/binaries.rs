@@ -16,7 +16,9 @@ impl PgBinaries {
         let mut searched = Vec::new();
         if let Some(dir) = configured {
             searched.push(dir.display().to_string());
-            return Self::at(dir).ok_or(PgError::BinariesMissing { searched: searched.join(", ") });
+            return Self::at(dir).ok_or(PgError::BinariesMissing {
+                searched: searched.join(", "),
+            });
         }
         let debian = Path::new("/usr/lib/postgresql");
         searched.push(format!("{}/*/bin", debian.display()));
@@ -37,17 +39,27 @@ impl PgBinaries {
                 return Ok(found);
             }
         }
-        Err(PgError::BinariesMissing { searched: searched.join(", ") })
+        Err(PgError::BinariesMissing {
+            searched: searched.join(", "),
+        })
     }
 
     fn at(dir: &Path) -> Option<PgBinaries> {
-        let complete = ["initdb", "pg_ctl", "postgres"].iter().all(|name| dir.join(name).is_file());
+        let complete = ["initdb", "pg_ctl", "postgres"]
+            .iter()
+            .all(|name| dir.join(name).is_file());
         if !complete {
             return None;
         }
-        let output = std::process::Command::new(dir.join("initdb")).arg("--version").output().ok()?;
+        let output = std::process::Command::new(dir.join("initdb"))
+            .arg("--version")
+            .output()
+            .ok()?;
         let major = parse_major(&String::from_utf8_lossy(&output.stdout))?;
-        Some(PgBinaries { bin_dir: dir.to_path_buf(), major })
+        Some(PgBinaries {
+            bin_dir: dir.to_path_buf(),
+            major,
+        })
     }
 
     pub fn program(&self, name: &str) -> PathBuf {
@@ -57,7 +69,9 @@ impl PgBinaries {
 
 /// `initdb (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)` → 15.
 fn parse_major(version_output: &str) -> Option<u32> {
-    let version = version_output.split_whitespace().find(|word| word.starts_with(|c: char| c.is_ascii_digit()))?;
+    let version = version_output
+        .split_whitespace()
+        .find(|word| word.starts_with(|c: char| c.is_ascii_digit()))?;
     let digits: String = version.chars().take_while(|c| c.is_ascii_digit()).collect();
     digits.parse().ok()
 }
@@ -68,7 +82,10 @@ mod tests {
 
     #[test]
     fn major_version_is_read_from_initdb_output() {
-        assert_eq!(parse_major("initdb (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)\n"), Some(15));
+        assert_eq!(
+            parse_major("initdb (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)\n"),
+            Some(15)
+        );
         assert_eq!(parse_major("initdb (PostgreSQL) 17beta1"), Some(17));
         assert_eq!(parse_major("garbage"), None);
     }
@@ -77,7 +94,13 @@ mod tests {
     fn a_configured_directory_without_binaries_is_a_clear_error() {
         let temp = tempfile::tempdir().unwrap();
         let error = PgBinaries::find(Some(temp.path())).unwrap_err().to_string();
-        assert!(error.contains("apt-get install postgresql") && error.contains("SLIPWAY_PG_BINDIR"), "{error}");
-        assert!(error.contains(&temp.path().display().to_string()), "{error}");
+        assert!(
+            error.contains("apt-get install postgresql") && error.contains("SLIPWAY_PG_BINDIR"),
+            "{error}"
+        );
+        assert!(
+            error.contains(&temp.path().display().to_string()),
+            "{error}"
+        );
     }
 }

@@ -14,8 +14,14 @@ use crate::PgError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
     /// A Unix socket directory (the embedded cluster listens on nothing else).
-    Socket { dir: PathBuf, port: u16 },
-    Tcp { host: String, port: u16 },
+    Socket {
+        dir: PathBuf,
+        port: u16,
+    },
+    Tcp {
+        host: String,
+        port: u16,
+    },
 }
 
 /// How `CREATE DATABASE ... TEMPLATE` copies a database.
@@ -56,26 +62,52 @@ const TEMPLATE_BUSY_RETRIES: u32 = 20;
 const TEMPLATE_BUSY_PAUSE: Duration = Duration::from_millis(250);
 
 impl Cluster {
-    pub(crate) fn new(endpoint: Endpoint, superuser: String, password: Option<String>, major: Option<u32>) -> Cluster {
-        Cluster { endpoint, superuser, password, major }
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        superuser: String,
+        password: Option<String>,
+        major: Option<u32>,
+    ) -> Cluster {
+        Cluster {
+            endpoint,
+            superuser,
+            password,
+            major,
+        }
     }
 
     /// An external cluster: `postgresql://user:password@host:port/` (the user must
     /// be allowed to create roles and databases).
     pub fn external(url: &str) -> Result<Cluster, PgError> {
-        let invalid = |reason: &str| PgError::InvalidUrl { url: redact(url), reason: reason.to_string() };
+        let invalid = |reason: &str| PgError::InvalidUrl {
+            url: redact(url),
+            reason: reason.to_string(),
+        };
         let config = Config::from_str(url).map_err(|e| invalid(&e.to_string()))?;
-        let user = config.get_user().ok_or_else(|| invalid("it names no user"))?.to_string();
+        let user = config
+            .get_user()
+            .ok_or_else(|| invalid("it names no user"))?
+            .to_string();
         if user == "postgres" {
             // Odoo refuses to run as `postgres`; slipway's own roles are created by
             // this login, which is fine, but say it plainly where it matters.
-            tracing::info!("external cluster administered as 'postgres'; builds get their own roles");
+            tracing::info!(
+                "external cluster administered as 'postgres'; builds get their own roles"
+            );
         }
-        let password = config.get_password().map(|p| String::from_utf8_lossy(p).into_owned());
+        let password = config
+            .get_password()
+            .map(|p| String::from_utf8_lossy(p).into_owned());
         let port = config.get_ports().first().copied().unwrap_or(5432);
         let endpoint = match config.get_hosts().first() {
-            Some(tokio_postgres::config::Host::Tcp(host)) => Endpoint::Tcp { host: host.clone(), port },
-            Some(tokio_postgres::config::Host::Unix(dir)) => Endpoint::Socket { dir: dir.clone(), port },
+            Some(tokio_postgres::config::Host::Tcp(host)) => Endpoint::Tcp {
+                host: host.clone(),
+                port,
+            },
+            Some(tokio_postgres::config::Host::Unix(dir)) => Endpoint::Socket {
+                dir: dir.clone(),
+                port,
+            },
             None => return Err(invalid("it names no host")),
         };
         Ok(Cluster::new(endpoint, user, password, None))
@@ -87,7 +119,11 @@ impl Cluster {
             Endpoint::Socket { dir, port } => config.host_path(dir).port(*port),
             Endpoint::Tcp { host, port } => config.host(host).port(*port),
         };
-        config.user(user).dbname(database).connect_timeout(CONNECT_TIMEOUT).application_name("slipway");
+        config
+            .user(user)
+            .dbname(database)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .application_name("slipway");
         if let Some(password) = password {
             config.password(password);
         }
@@ -96,11 +132,21 @@ impl Cluster {
 
     /// An administrative session on `database`.
     pub async fn connect(&self, database: &str) -> Result<Client, PgError> {
-        self.connect_as(database, &self.superuser.clone(), self.password.clone().as_deref()).await
+        self.connect_as(
+            database,
+            &self.superuser.clone(),
+            self.password.clone().as_deref(),
+        )
+        .await
     }
 
     /// A session on `database` as another role (e.g. a build's own role).
-    pub async fn connect_as(&self, database: &str, user: &str, password: Option<&str>) -> Result<Client, PgError> {
+    pub async fn connect_as(
+        &self,
+        database: &str,
+        user: &str,
+        password: Option<&str>,
+    ) -> Result<Client, PgError> {
         let (client, connection) = self.config(database, user, password).connect(NoTls).await?;
         tokio::spawn(async move {
             if let Err(error) = connection.await {
@@ -158,7 +204,10 @@ impl Cluster {
         // REASSIGN OWNED also moves shared objects: were the template database
         // itself still owned by `template_owner`, the copy's role would take it.
         let template_owner_row = client
-            .query_opt("SELECT datdba::regrole::text FROM pg_database WHERE datname = $1", &[&template])
+            .query_opt(
+                "SELECT datdba::regrole::text FROM pg_database WHERE datname = $1",
+                &[&template],
+            )
             .await?;
         match template_owner_row {
             None => return Err(PgError::NoSuchDatabase(template.to_string())),
@@ -191,7 +240,11 @@ impl Cluster {
         revoke_public_connect(&client, database).await?;
         let inside = self.connect(database).await?;
         inside
-            .batch_execute(&format!("REASSIGN OWNED BY {} TO {}", quoted(template_owner)?, quoted(owner)?))
+            .batch_execute(&format!(
+                "REASSIGN OWNED BY {} TO {}",
+                quoted(template_owner)?,
+                quoted(owner)?
+            ))
             .await?;
         Ok(())
     }
@@ -201,7 +254,10 @@ impl Cluster {
     pub async fn take_database_ownership(&self, database: &str) -> Result<(), PgError> {
         let client = self.connect("postgres").await?;
         client
-            .batch_execute(&format!("ALTER DATABASE {} OWNER TO CURRENT_USER", quoted(database)?))
+            .batch_execute(&format!(
+                "ALTER DATABASE {} OWNER TO CURRENT_USER",
+                quoted(database)?
+            ))
             .await?;
         Ok(())
     }
@@ -209,47 +265,85 @@ impl Cluster {
     /// Drops the database, disconnecting whoever is still on it. Missing is fine.
     pub async fn drop_database(&self, database: &str) -> Result<(), PgError> {
         let client = self.connect("postgres").await?;
-        client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quoted(database)?)).await?;
+        client
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                quoted(database)?
+            ))
+            .await?;
         Ok(())
     }
 
     /// Drops the role. Missing is fine.
     pub async fn drop_role(&self, role: &str) -> Result<(), PgError> {
         let client = self.connect("postgres").await?;
-        client.batch_execute(&format!("DROP ROLE IF EXISTS {}", quoted(role)?)).await?;
+        client
+            .batch_execute(&format!("DROP ROLE IF EXISTS {}", quoted(role)?))
+            .await?;
         Ok(())
     }
 
     pub async fn database_exists(&self, database: &str) -> Result<bool, PgError> {
         let client = self.connect("postgres").await?;
-        let row = client.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&database]).await?;
+        let row = client
+            .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&database])
+            .await?;
         Ok(row.is_some())
     }
 
     /// Names of databases starting with `prefix`.
     pub async fn databases_with_prefix(&self, prefix: &str) -> Result<Vec<String>, PgError> {
         let client = self.connect("postgres").await?;
-        let pattern = format!("{}%", prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-        let rows = client.query("SELECT datname FROM pg_database WHERE datname LIKE $1 ORDER BY 1", &[&pattern]).await?;
+        let pattern = format!(
+            "{}%",
+            prefix
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let rows = client
+            .query(
+                "SELECT datname FROM pg_database WHERE datname LIKE $1 ORDER BY 1",
+                &[&pattern],
+            )
+            .await?;
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 
     /// Names of roles starting with `prefix`.
     pub async fn roles_with_prefix(&self, prefix: &str) -> Result<Vec<String>, PgError> {
         let client = self.connect("postgres").await?;
-        let pattern = format!("{}%", prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-        let rows = client.query("SELECT rolname FROM pg_roles WHERE rolname LIKE $1 ORDER BY 1", &[&pattern]).await?;
+        let pattern = format!(
+            "{}%",
+            prefix
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let rows = client
+            .query(
+                "SELECT rolname FROM pg_roles WHERE rolname LIKE $1 ORDER BY 1",
+                &[&pattern],
+            )
+            .await?;
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 }
 
 async fn revoke_public_connect(client: &Client, database: &str) -> Result<(), PgError> {
-    client.batch_execute(&format!("REVOKE ALL ON DATABASE {} FROM PUBLIC", quoted(database)?)).await?;
+    client
+        .batch_execute(&format!(
+            "REVOKE ALL ON DATABASE {} FROM PUBLIC",
+            quoted(database)?
+        ))
+        .await?;
     Ok(())
 }
 
 fn is_source_busy(error: &tokio_postgres::Error) -> bool {
-    error.as_db_error().is_some_and(|db| db.code() == &tokio_postgres::error::SqlState::OBJECT_IN_USE)
+    error
+        .as_db_error()
+        .is_some_and(|db| db.code() == &tokio_postgres::error::SqlState::OBJECT_IN_USE)
 }
 
 /// The URL without its password, for error messages.
@@ -272,19 +366,37 @@ mod tests {
 
     #[test]
     fn external_urls_are_parsed_into_endpoint_and_credentials() {
-        let cluster = Cluster::external("postgresql://admin:s3cret@db.example:5433/postgres").unwrap();
-        assert_eq!(cluster.endpoint, Endpoint::Tcp { host: "db.example".into(), port: 5433 });
+        let cluster =
+            Cluster::external("postgresql://admin:s3cret@db.example:5433/postgres").unwrap();
+        assert_eq!(
+            cluster.endpoint,
+            Endpoint::Tcp {
+                host: "db.example".into(),
+                port: 5433
+            }
+        );
         assert_eq!(cluster.superuser, "admin");
         assert!(!format!("{cluster:?}").contains("s3cret"));
         let socket = Cluster::external("host=/run/postgresql user=slipway").unwrap();
-        assert_eq!(socket.endpoint, Endpoint::Socket { dir: "/run/postgresql".into(), port: 5432 });
+        assert_eq!(
+            socket.endpoint,
+            Endpoint::Socket {
+                dir: "/run/postgresql".into(),
+                port: 5432
+            }
+        );
     }
 
     #[test]
     fn invalid_urls_are_refused_without_echoing_the_password() {
-        let error = Cluster::external("postgresql://admin:s3cret@/").unwrap_err().to_string();
+        let error = Cluster::external("postgresql://admin:s3cret@/")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("invalid PostgreSQL URL"), "{error}");
         assert!(!error.contains("s3cret"), "{error}");
-        assert!(Cluster::external("postgresql://host.example/").unwrap_err().to_string().contains("no user"));
+        assert!(Cluster::external("postgresql://host.example/")
+            .unwrap_err()
+            .to_string()
+            .contains("no user"));
     }
 }

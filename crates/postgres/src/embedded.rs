@@ -30,8 +30,16 @@ pub struct EmbeddedCluster {
 }
 
 impl EmbeddedCluster {
-    pub fn new(root: impl Into<PathBuf>, binaries: PgBinaries, run_as: Option<ClusterUser>) -> EmbeddedCluster {
-        EmbeddedCluster { root: root.into(), binaries, run_as }
+    pub fn new(
+        root: impl Into<PathBuf>,
+        binaries: PgBinaries,
+        run_as: Option<ClusterUser>,
+    ) -> EmbeddedCluster {
+        EmbeddedCluster {
+            root: root.into(),
+            binaries,
+            run_as,
+        }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -65,9 +73,13 @@ impl EmbeddedCluster {
     /// A handle to the cluster without starting it.
     pub fn cluster(&self) -> Result<Cluster, PgError> {
         let password_file = self.password_file();
-        let password = fs::read_to_string(&password_file).map_err(PgError::io("reading", &password_file))?;
+        let password =
+            fs::read_to_string(&password_file).map_err(PgError::io("reading", &password_file))?;
         Ok(Cluster::new(
-            Endpoint::Socket { dir: self.socket_dir(), port: PORT },
+            Endpoint::Socket {
+                dir: self.socket_dir(),
+                port: PORT,
+            },
             SUPERUSER.to_string(),
             Some(password.trim().to_string()),
             Some(self.binaries.major),
@@ -109,7 +121,13 @@ impl EmbeddedCluster {
         }
         self.run(
             "pg_ctl",
-            &["stop".as_ref(), "--mode=fast".as_ref(), "--wait".as_ref(), "--pgdata".as_ref(), self.data_dir().as_os_str()],
+            &[
+                "stop".as_ref(),
+                "--mode=fast".as_ref(),
+                "--wait".as_ref(),
+                "--pgdata".as_ref(),
+                self.data_dir().as_os_str(),
+            ],
         )?;
         Ok(true)
     }
@@ -117,7 +135,11 @@ impl EmbeddedCluster {
     pub fn is_running(&self) -> Result<bool, PgError> {
         let output = self
             .command("pg_ctl")
-            .args(["status".as_ref(), "--pgdata".as_ref(), self.data_dir().as_os_str()])
+            .args([
+                "status".as_ref(),
+                "--pgdata".as_ref(),
+                self.data_dir().as_os_str(),
+            ])
             .output()
             .map_err(PgError::io("running", self.binaries.program("pg_ctl")))?;
         // pg_ctl status: 0 running, 3 not running, 4 no valid data directory.
@@ -175,16 +197,24 @@ impl EmbeddedCluster {
 
     fn check_version(&self) -> Result<(), PgError> {
         let path = self.data_dir().join("PG_VERSION");
-        let found = fs::read_to_string(&path).map_err(PgError::io("reading", &path))?.trim().to_string();
+        let found = fs::read_to_string(&path)
+            .map_err(PgError::io("reading", &path))?
+            .trim()
+            .to_string();
         if found != self.binaries.major.to_string() {
-            return Err(PgError::VersionMismatch { dir: self.data_dir(), found, wanted: self.binaries.major });
+            return Err(PgError::VersionMismatch {
+                dir: self.data_dir(),
+                found,
+                wanted: self.binaries.major,
+            });
         }
         Ok(())
     }
 
     fn hand_over(&self, path: &Path) -> Result<(), PgError> {
         if let Some(user) = self.run_as {
-            std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid)).map_err(PgError::io("chown", path))?;
+            std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid))
+                .map_err(PgError::io("chown", path))?;
         }
         Ok(())
     }
@@ -192,7 +222,10 @@ impl EmbeddedCluster {
     fn command(&self, program: &str) -> Command {
         use std::os::unix::process::CommandExt;
         let mut command = Command::new(self.binaries.program(program));
-        command.env_clear().env("LANG", "C.UTF-8").env("PATH", "/usr/bin:/bin");
+        command
+            .env_clear()
+            .env("LANG", "C.UTF-8")
+            .env("PATH", "/usr/bin:/bin");
         if let Some(user) = self.run_as {
             command.uid(user.uid).gid(user.gid);
         }
@@ -216,7 +249,11 @@ impl EmbeddedCluster {
             if program == "pg_ctl" {
                 text.push_str(&format!(" (server log: {})", self.log_file().display()));
             }
-            return Err(PgError::Command { program: program.to_string(), status: output.status.to_string(), output: text });
+            return Err(PgError::Command {
+                program: program.to_string(),
+                status: output.status.to_string(),
+                output: text,
+            });
         }
         Ok(())
     }
@@ -232,5 +269,6 @@ fn write_private(path: &Path, content: &str) -> Result<(), PgError> {
         .mode(0o600)
         .open(path)
         .map_err(PgError::io("writing", path))?;
-    file.write_all(content.as_bytes()).map_err(PgError::io("writing", path))
+    file.write_all(content.as_bytes())
+        .map_err(PgError::io("writing", path))
 }

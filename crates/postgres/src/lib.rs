@@ -34,10 +34,18 @@ pub enum PgError {
     BinariesMissing { searched: String },
 
     #[error("the embedded cluster in {dir} was created by PostgreSQL {found}, but the binaries are {wanted}; point SLIPWAY_PG_BINDIR at PostgreSQL {found}'s binaries or move the directory away")]
-    VersionMismatch { dir: PathBuf, found: String, wanted: u32 },
+    VersionMismatch {
+        dir: PathBuf,
+        found: String,
+        wanted: u32,
+    },
 
     #[error("`{program}` failed ({status}): {output}")]
-    Command { program: String, status: String, output: String },
+    Command {
+        program: String,
+        status: String,
+        output: String,
+    },
 
     #[error("invalid PostgreSQL URL '{url}': {reason}")]
     InvalidUrl { url: String, reason: String },
@@ -64,9 +72,16 @@ pub enum PgError {
 }
 
 impl PgError {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> PgError {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> PgError {
         let path = path.into();
-        move |source| PgError::Io { action, path, source }
+        move |source| PgError::Io {
+            action,
+            path,
+            source,
+        }
     }
 
     /// A readable one-liner for a SQL error, with the server's message when there

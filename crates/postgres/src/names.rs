@@ -5,7 +5,9 @@ use crate::PgError;
 pub fn validate_identifier(name: &str) -> Result<&str, PgError> {
     let valid = !name.is_empty()
         && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         && !name.as_bytes()[0].is_ascii_digit();
     if valid {
         Ok(name)
@@ -41,7 +43,15 @@ mod tests {
     #[test]
     fn identifiers_with_anything_but_lowercase_digits_and_underscore_are_refused() {
         assert!(validate_identifier("slipway_b_12ab").is_ok());
-        for bad in ["", "Build", "a-b", "a\"b", "a;drop", "1abc", &"x".repeat(64)] {
+        for bad in [
+            "",
+            "Build",
+            "a-b",
+            "a\"b",
+            "a;drop",
+            "1abc",
+            &"x".repeat(64),
+        ] {
             assert!(validate_identifier(bad).is_err(), "{bad}");
         }
     }

@@ -16,8 +16,15 @@ impl Drop for Stopped {
 fn embedded(dir: &std::path::Path) -> EmbeddedCluster {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     // PostgreSQL refuses root; `nobody` stands in for slipway's system user here.
-    let run_as = (unsafe { libc::geteuid() } == 0).then_some(ClusterUser { uid: 65534, gid: 65534 });
-    EmbeddedCluster::new(dir.join("postgres"), PgBinaries::find(None).unwrap(), run_as)
+    let run_as = (unsafe { libc::geteuid() } == 0).then_some(ClusterUser {
+        uid: 65534,
+        gid: 65534,
+    });
+    EmbeddedCluster::new(
+        dir.join("postgres"),
+        PgBinaries::find(None).unwrap(),
+        run_as,
+    )
 }
 
 #[tokio::test]
@@ -29,36 +36,84 @@ async fn build_roles_own_only_their_database_and_copies_change_hands() {
     guard.0.ensure_running().await.unwrap();
 
     cluster.create_role("tpl_owner", "tpl-pw").await.unwrap();
-    cluster.create_database("tpl_db", "tpl_owner").await.unwrap();
-    let as_tpl = cluster.connect_as("tpl_db", "tpl_owner", Some("tpl-pw")).await.unwrap();
+    cluster
+        .create_database("tpl_db", "tpl_owner")
+        .await
+        .unwrap();
+    let as_tpl = cluster
+        .connect_as("tpl_db", "tpl_owner", Some("tpl-pw"))
+        .await
+        .unwrap();
     as_tpl.batch_execute("CREATE TABLE thing (id serial PRIMARY KEY, name text); INSERT INTO thing (name) VALUES ('x')").await.unwrap();
     drop(as_tpl);
     cluster.create_role("build_a", "a-pw").await.unwrap();
     // Still owned by its builder: a copy would hand the template itself over.
-    let refused = cluster.copy_database("tpl_db", "tpl_owner", "build_a_db", "build_a", DatabaseCopy::WalLog).await;
-    assert!(matches!(refused, Err(slipway_postgres::PgError::TemplateNotFrozen(_))), "{refused:?}");
+    let refused = cluster
+        .copy_database(
+            "tpl_db",
+            "tpl_owner",
+            "build_a_db",
+            "build_a",
+            DatabaseCopy::WalLog,
+        )
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(slipway_postgres::PgError::TemplateNotFrozen(_))
+        ),
+        "{refused:?}"
+    );
     cluster.take_database_ownership("tpl_db").await.unwrap();
 
-    cluster.copy_database("tpl_db", "tpl_owner", "build_a_db", "build_a", DatabaseCopy::WalLog).await.unwrap();
-    let as_a = cluster.connect_as("build_a_db", "build_a", Some("a-pw")).await.unwrap();
+    cluster
+        .copy_database(
+            "tpl_db",
+            "tpl_owner",
+            "build_a_db",
+            "build_a",
+            DatabaseCopy::WalLog,
+        )
+        .await
+        .unwrap();
+    let as_a = cluster
+        .connect_as("build_a_db", "build_a", Some("a-pw"))
+        .await
+        .unwrap();
     let owner: String = as_a
-        .query_one("SELECT tableowner::text FROM pg_tables WHERE tablename = 'thing'", &[])
+        .query_one(
+            "SELECT tableowner::text FROM pg_tables WHERE tablename = 'thing'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
     assert_eq!(owner, "build_a");
-    as_a.batch_execute("INSERT INTO thing (name) VALUES ('y'); ALTER TABLE thing ADD COLUMN extra int").await.unwrap();
+    as_a.batch_execute(
+        "INSERT INTO thing (name) VALUES ('y'); ALTER TABLE thing ADD COLUMN extra int",
+    )
+    .await
+    .unwrap();
 
     // Another build's role cannot even connect.
     cluster.create_role("build_b", "b-pw").await.unwrap();
-    let refused = cluster.connect_as("build_a_db", "build_b", Some("b-pw")).await;
+    let refused = cluster
+        .connect_as("build_a_db", "build_b", Some("b-pw"))
+        .await;
     assert!(refused.is_err());
     // Wrong password is refused too (no peer/trust shortcut).
-    assert!(cluster.connect_as("build_a_db", "build_a", Some("wrong")).await.is_err());
+    assert!(cluster
+        .connect_as("build_a_db", "build_a", Some("wrong"))
+        .await
+        .is_err());
 
     // The template kept its own content and owner.
     let as_admin = cluster.connect("tpl_db").await.unwrap();
-    let rows: i64 = as_admin.query_one("SELECT count(*) FROM thing", &[]).await.unwrap().get(0);
+    let rows: i64 = as_admin
+        .query_one("SELECT count(*) FROM thing", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(rows, 1);
 
     // Dropping works while the build's session is still connected.
@@ -66,8 +121,14 @@ async fn build_roles_own_only_their_database_and_copies_change_hands() {
     cluster.drop_role("build_a").await.unwrap();
     drop(as_a);
     assert!(!cluster.database_exists("build_a_db").await.unwrap());
-    assert_eq!(cluster.roles_with_prefix("build_a").await.unwrap(), Vec::<String>::new());
-    assert_eq!(cluster.databases_with_prefix("tpl_").await.unwrap(), vec!["tpl_db".to_string()]);
+    assert_eq!(
+        cluster.roles_with_prefix("build_a").await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        cluster.databases_with_prefix("tpl_").await.unwrap(),
+        vec!["tpl_db".to_string()]
+    );
 
     assert!(guard.0.stop().unwrap());
     assert!(!guard.0.is_running().unwrap());
@@ -80,7 +141,9 @@ async fn the_cluster_listens_on_no_tcp_port() {
     guard.0.ensure_running().await.unwrap();
     let conf = std::fs::read_to_string(guard.0.data_dir().join("postgresql.conf")).unwrap();
     assert!(conf.contains("listen_addresses = ''"));
-    let external = slipway_postgres::Cluster::external("postgresql://slipway:x@127.0.0.1:5432/postgres").unwrap();
+    let external =
+        slipway_postgres::Cluster::external("postgresql://slipway:x@127.0.0.1:5432/postgres")
+            .unwrap();
     // Whatever listens on 5432 on this host, it is not ours with this password.
     assert!(external.ping().await.is_err());
 }

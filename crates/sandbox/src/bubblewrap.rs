@@ -14,8 +14,19 @@ use crate::{Sandbox, SandboxError};
 
 /// Top-level directories of the image that are never mounted: the sandbox gets
 /// fresh ones (proc, dev, tmp, run, mnt) or has no use for them.
-const SKIPPED_TOP_LEVEL: &[&str] =
-    &["dev", "proc", "sys", "tmp", "run", "mnt", "home", "root", "boot", "media", "lost+found"];
+const SKIPPED_TOP_LEVEL: &[&str] = &[
+    "dev",
+    "proc",
+    "sys",
+    "tmp",
+    "run",
+    "mnt",
+    "home",
+    "root",
+    "boot",
+    "media",
+    "lost+found",
+];
 
 #[derive(Debug, Clone)]
 pub struct Bubblewrap {
@@ -34,7 +45,11 @@ impl Bubblewrap {
     }
 
     /// The full `bwrap` argument list for `spec` running `argv`.
-    pub fn arguments(&self, spec: &SandboxSpec, argv: &[String]) -> Result<Vec<OsString>, SandboxError> {
+    pub fn arguments(
+        &self,
+        spec: &SandboxSpec,
+        argv: &[String],
+    ) -> Result<Vec<OsString>, SandboxError> {
         if argv.is_empty() {
             return Err(SandboxError::EmptyCommand);
         }
@@ -43,11 +58,22 @@ impl Bubblewrap {
         }
         let mut args: Vec<OsString> = Vec::new();
         let mut push = |items: &[&dyn AsRefOs]| args.extend(items.iter().map(|item| item.to_os()));
-        push(&[&"--unshare-user", &"--unshare-ipc", &"--unshare-pid", &"--unshare-uts", &"--unshare-cgroup-try"]);
+        push(&[
+            &"--unshare-user",
+            &"--unshare-ipc",
+            &"--unshare-pid",
+            &"--unshare-uts",
+            &"--unshare-cgroup-try",
+        ]);
         if spec.network == Network::Isolated {
             push(&[&"--unshare-net"]);
         }
-        push(&[&"--uid", &spec.uid.to_string(), &"--gid", &spec.gid.to_string()]);
+        push(&[
+            &"--uid",
+            &spec.uid.to_string(),
+            &"--gid",
+            &spec.gid.to_string(),
+        ]);
         push(&[&"--hostname", &spec.hostname]);
         // --new-session: no TIOCSTI injection into the caller's terminal.
         push(&[&"--die-with-parent", &"--new-session", &"--clearenv"]);
@@ -56,15 +82,24 @@ impl Bubblewrap {
         }
         for entry in image_top_level(&spec.rootfs)? {
             match entry {
-                TopLevel::Dir(name) => push(&[&"--ro-bind", &spec.rootfs.join(&name), &Path::new("/").join(&name)]),
-                TopLevel::Symlink(name, target) => push(&[&"--symlink", &target, &Path::new("/").join(&name)]),
+                TopLevel::Dir(name) => push(&[
+                    &"--ro-bind",
+                    &spec.rootfs.join(&name),
+                    &Path::new("/").join(&name),
+                ]),
+                TopLevel::Symlink(name, target) => {
+                    push(&[&"--symlink", &target, &Path::new("/").join(&name)])
+                }
             }
         }
         push(&[&"--proc", &"/proc", &"--dev", &"/dev", &"--tmpfs", &"/tmp"]);
         for mount in &spec.mounts {
             let target_ok = mount.target.is_absolute()
                 && (mount.target.starts_with("/mnt") || mount.target.starts_with("/run"))
-                && !mount.target.components().any(|c| matches!(c, std::path::Component::ParentDir));
+                && !mount
+                    .target
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir));
             if !target_ok {
                 return Err(SandboxError::MountTargetInvalid(mount.target.clone()));
             }
@@ -88,17 +123,30 @@ impl Sandbox for Bubblewrap {
         "bubblewrap"
     }
 
-    fn command_line(&self, spec: &SandboxSpec, argv: &[String]) -> Result<Vec<String>, SandboxError> {
+    fn command_line(
+        &self,
+        spec: &SandboxSpec,
+        argv: &[String],
+    ) -> Result<Vec<String>, SandboxError> {
         let mut words = vec![self.program.to_string_lossy().into_owned()];
-        words.extend(self.arguments(spec, argv)?.iter().map(|word| word.to_string_lossy().into_owned()));
+        words.extend(
+            self.arguments(spec, argv)?
+                .iter()
+                .map(|word| word.to_string_lossy().into_owned()),
+        );
         Ok(words)
     }
 
     fn spawn(&self, spec: &SandboxSpec, argv: &[String]) -> Result<Running, SandboxError> {
         let args = self.arguments(spec, argv)?;
-        let (reader, writer) = std::io::pipe().map_err(|source| SandboxError::Io { action: "creating a pipe", source })?;
-        let writer_for_stderr =
-            writer.try_clone().map_err(|source| SandboxError::Io { action: "creating a pipe", source })?;
+        let (reader, writer) = std::io::pipe().map_err(|source| SandboxError::Io {
+            action: "creating a pipe",
+            source,
+        })?;
+        let writer_for_stderr = writer.try_clone().map_err(|source| SandboxError::Io {
+            action: "creating a pipe",
+            source,
+        })?;
         let mut command = tokio::process::Command::new(&self.program);
         command
             .args(&args)
@@ -127,7 +175,10 @@ impl Sandbox for Bubblewrap {
                 Ok(())
             });
         }
-        let child = command.spawn().map_err(|source| SandboxError::Io { action: "starting bwrap", source })?;
+        let child = command.spawn().map_err(|source| SandboxError::Io {
+            action: "starting bwrap",
+            source,
+        })?;
         // Our copies of the write end must go, or the reader never sees the end.
         drop(command);
         tracing::debug!(pid = ?child.id(), program = %argv[0], "sandbox started");
@@ -141,18 +192,29 @@ enum TopLevel {
 }
 
 fn image_top_level(rootfs: &Path) -> Result<Vec<TopLevel>, SandboxError> {
-    let entries = std::fs::read_dir(rootfs).map_err(|source| SandboxError::Io { action: "reading the image root", source })?;
+    let entries = std::fs::read_dir(rootfs).map_err(|source| SandboxError::Io {
+        action: "reading the image root",
+        source,
+    })?;
     let mut items = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|source| SandboxError::Io { action: "reading the image root", source })?;
+        let entry = entry.map_err(|source| SandboxError::Io {
+            action: "reading the image root",
+            source,
+        })?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if SKIPPED_TOP_LEVEL.contains(&name.as_str()) {
             continue;
         }
-        let file_type = entry.file_type().map_err(|source| SandboxError::Io { action: "reading the image root", source })?;
+        let file_type = entry.file_type().map_err(|source| SandboxError::Io {
+            action: "reading the image root",
+            source,
+        })?;
         if file_type.is_symlink() {
-            let target = std::fs::read_link(entry.path())
-                .map_err(|source| SandboxError::Io { action: "reading an image symlink", source })?;
+            let target = std::fs::read_link(entry.path()).map_err(|source| SandboxError::Io {
+                action: "reading an image symlink",
+                source,
+            })?;
             items.push(TopLevel::Symlink(name, target));
         } else if file_type.is_dir() {
             items.push(TopLevel::Dir(name));

@@ -29,7 +29,11 @@ pub trait Sandbox: Send + Sync {
 
     /// The command line a person can run to start the same sandbox by hand
     /// (e.g. to serve a kept build), program first.
-    fn command_line(&self, spec: &SandboxSpec, argv: &[String]) -> Result<Vec<String>, SandboxError>;
+    fn command_line(
+        &self,
+        spec: &SandboxSpec,
+        argv: &[String],
+    ) -> Result<Vec<String>, SandboxError>;
 }
 
 /// Why a sandboxed command could not be started or waited for.

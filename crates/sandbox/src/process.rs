@@ -68,7 +68,10 @@ impl Running {
     pub async fn wait(&mut self, limit: Duration) -> Result<Exit, SandboxError> {
         match tokio::time::timeout(limit, self.child.wait()).await {
             Ok(status) => {
-                let status = status.map_err(|source| SandboxError::Io { action: "waiting for the sandbox", source })?;
+                let status = status.map_err(|source| SandboxError::Io {
+                    action: "waiting for the sandbox",
+                    source,
+                })?;
                 use std::os::unix::process::ExitStatusExt;
                 Ok(match (status.code(), status.signal()) {
                     (Some(code), _) => Exit::Code(code),

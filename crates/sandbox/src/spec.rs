@@ -18,11 +18,19 @@ pub struct Mount {
 
 impl Mount {
     pub fn read_only(source: impl Into<PathBuf>, target: impl Into<PathBuf>) -> Mount {
-        Mount { source: source.into(), target: target.into(), access: Access::ReadOnly }
+        Mount {
+            source: source.into(),
+            target: target.into(),
+            access: Access::ReadOnly,
+        }
     }
 
     pub fn read_write(source: impl Into<PathBuf>, target: impl Into<PathBuf>) -> Mount {
-        Mount { source: source.into(), target: target.into(), access: Access::ReadWrite }
+        Mount {
+            source: source.into(),
+            target: target.into(),
+            access: Access::ReadWrite,
+        }
     }
 }
 

@@ -8,11 +8,17 @@ use slipway_sandbox::{Bubblewrap, Exit, HostUser, Mount, Network, Sandbox, Sandb
 const LIMIT: Duration = Duration::from_secs(30);
 
 fn spec(mounts: Vec<Mount>, network: Network) -> SandboxSpec {
-    let run_as = (unsafe { libc::geteuid() } == 0).then_some(HostUser { uid: 65534, gid: 65534 });
+    let run_as = (unsafe { libc::geteuid() } == 0).then_some(HostUser {
+        uid: 65534,
+        gid: 65534,
+    });
     SandboxSpec {
         rootfs: "/".into(),
         mounts,
-        env: vec![("PATH".into(), "/usr/bin:/bin".into()), ("ONLY_THIS".into(), "1".into())],
+        env: vec![
+            ("PATH".into(), "/usr/bin:/bin".into()),
+            ("ONLY_THIS".into(), "1".into()),
+        ],
         workdir: "/tmp".into(),
         network,
         uid: 1234,
@@ -24,7 +30,9 @@ fn spec(mounts: Vec<Mount>, network: Network) -> SandboxSpec {
 
 async fn run(spec: &SandboxSpec, script: &str) -> (Exit, Vec<String>) {
     let sandbox = Bubblewrap::locate().expect("bwrap installed");
-    let mut running = sandbox.spawn(spec, &["/bin/sh".into(), "-c".into(), script.into()]).unwrap();
+    let mut running = sandbox
+        .spawn(spec, &["/bin/sh".into(), "-c".into(), script.into()])
+        .unwrap();
     let mut lines = Vec::new();
     while let Some(line) = running.lines.recv().await {
         lines.push(line);
@@ -45,7 +53,10 @@ async fn root_is_read_only_and_only_the_writable_mount_takes_writes() {
     let source = world_writable_dir();
     std::fs::write(source.path().join("code.py"), "print()\n").unwrap();
     let spec = spec(
-        vec![Mount::read_write(data.path(), "/mnt/data"), Mount::read_only(source.path(), "/mnt/src")],
+        vec![
+            Mount::read_write(data.path(), "/mnt/data"),
+            Mount::read_only(source.path(), "/mnt/src"),
+        ],
         Network::Isolated,
     );
     let (exit, lines) = run(
@@ -56,18 +67,29 @@ async fn root_is_read_only_and_only_the_writable_mount_takes_writes() {
     .await;
     assert_eq!(exit, Exit::Code(0), "{lines:?}");
     assert_eq!(lines, vec!["print()", "data-ok"]);
-    assert_eq!(std::fs::read_to_string(data.path().join("out")).unwrap(), "hi\n");
+    assert_eq!(
+        std::fs::read_to_string(data.path().join("out")).unwrap(),
+        "hi\n"
+    );
     assert!(!source.path().join("y").exists());
 }
 
 #[tokio::test]
 async fn environment_is_exactly_the_given_one_and_identity_is_mapped() {
-    let (exit, lines) = run(&spec(vec![], Network::Isolated), "env | sort; id -u; hostname").await;
+    let (exit, lines) = run(
+        &spec(vec![], Network::Isolated),
+        "env | sort; id -u; hostname",
+    )
+    .await;
     assert_eq!(exit, Exit::Code(0));
     let env: Vec<_> = lines.iter().filter(|l| l.contains('=')).cloned().collect();
     // The shell adds PWD (and may add SHLVL/_); nothing of the caller's.
     assert!(env.contains(&"ONLY_THIS=1".to_string()), "{lines:?}");
-    assert!(!env.iter().any(|l| l.starts_with("HOME=") || l.starts_with("CARGO")), "{env:?}");
+    assert!(
+        !env.iter()
+            .any(|l| l.starts_with("HOME=") || l.starts_with("CARGO")),
+        "{env:?}"
+    );
     assert!(lines.contains(&"1234".to_string()), "{lines:?}");
     assert!(lines.contains(&"sandbox-test".to_string()), "{lines:?}");
 }
@@ -75,7 +97,11 @@ async fn environment_is_exactly_the_given_one_and_identity_is_mapped() {
 #[tokio::test]
 async fn tmp_is_private() {
     let marker = format!("slipway-sandbox-test-{}", std::process::id());
-    let (exit, _) = run(&spec(vec![], Network::Isolated), &format!("echo x > /tmp/{marker}")).await;
+    let (exit, _) = run(
+        &spec(vec![], Network::Isolated),
+        &format!("echo x > /tmp/{marker}"),
+    )
+    .await;
     assert_eq!(exit, Exit::Code(0));
     assert!(!Path::new("/tmp").join(&marker).exists());
 }
@@ -89,17 +115,32 @@ async fn isolated_network_cannot_reach_a_host_listener() {
     let (_, lines) = run(&spec(vec![], Network::Isolated), &script).await;
     assert!(!lines.contains(&"connected".to_string()));
     let (_, lines) = run(&spec(vec![], Network::Host), &script).await;
-    assert!(lines.contains(&"connected".to_string()), "host network must reach it: {lines:?}");
+    assert!(
+        lines.contains(&"connected".to_string()),
+        "host network must reach it: {lines:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_command_past_its_time_limit_is_killed_with_everything_inside() {
     let sandbox = Bubblewrap::locate().unwrap();
     let spec = spec(vec![], Network::Isolated);
-    let mut running = sandbox.spawn(&spec, &["/bin/sh".into(), "-c".into(), "sleep 300 & sleep 300".into()]).unwrap();
+    let mut running = sandbox
+        .spawn(
+            &spec,
+            &[
+                "/bin/sh".into(),
+                "-c".into(),
+                "sleep 300 & sleep 300".into(),
+            ],
+        )
+        .unwrap();
     let pid = running.pid().unwrap();
     let started = Instant::now();
-    assert_eq!(running.wait(Duration::from_millis(500)).await.unwrap(), Exit::TimedOut);
+    assert_eq!(
+        running.wait(Duration::from_millis(500)).await.unwrap(),
+        Exit::TimedOut
+    );
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(!Path::new(&format!("/proc/{pid}")).exists() || is_zombie(pid));
     assert_no_process_runs("sleep 300");
@@ -109,7 +150,9 @@ async fn a_command_past_its_time_limit_is_killed_with_everything_inside() {
 async fn dropping_the_handle_kills_the_sandbox() {
     let sandbox = Bubblewrap::locate().unwrap();
     let spec = spec(vec![], Network::Isolated);
-    let running = sandbox.spawn(&spec, &["/bin/sh".into(), "-c".into(), "sleep 301".into()]).unwrap();
+    let running = sandbox
+        .spawn(&spec, &["/bin/sh".into(), "-c".into(), "sleep 301".into()])
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     drop(running);
     assert_no_process_runs("sleep 301");
@@ -118,15 +161,23 @@ async fn dropping_the_handle_kills_the_sandbox() {
 #[test]
 fn mount_targets_outside_mnt_and_run_are_refused() {
     let sandbox = Bubblewrap::locate().unwrap();
-    let spec = spec(vec![Mount::read_write("/tmp", "/usr/lib/evil")], Network::Isolated);
+    let spec = spec(
+        vec![Mount::read_write("/tmp", "/usr/lib/evil")],
+        Network::Isolated,
+    );
     let error = sandbox.arguments(&spec, &["true".into()]).unwrap_err();
     assert!(error.to_string().contains("/usr/lib/evil"), "{error}");
-    let spec = self::spec(vec![Mount::read_write("/tmp", "/mnt/../etc")], Network::Isolated);
+    let spec = self::spec(
+        vec![Mount::read_write("/tmp", "/mnt/../etc")],
+        Network::Isolated,
+    );
     assert!(sandbox.arguments(&spec, &["true".into()]).is_err());
 }
 
 fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(") Z ")).unwrap_or(true)
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| s.contains(") Z "))
+        .unwrap_or(true)
 }
 
 fn assert_no_process_runs(cmdline: &str) {
@@ -140,7 +191,10 @@ fn assert_no_process_runs(cmdline: &str) {
         if !found {
             return;
         }
-        assert!(Instant::now() < deadline, "`{cmdline}` still runs after the sandbox was killed");
+        assert!(
+            Instant::now() < deadline,
+            "`{cmdline}` still runs after the sandbox was killed"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -62,7 +62,11 @@ pub async fn run(args: CiArgs) -> Result<ExitCode> {
     let repo = absolute(args.path.clone());
     let head = slipway_checkout::resolve_head(&repo)?;
     if head.has_uncommitted_changes {
-        eprintln!("notice: {} has uncommitted changes; building commit {} without them", repo.display(), &head.commit[..12]);
+        eprintln!(
+            "notice: {} has uncommitted changes; building commit {} without them",
+            repo.display(),
+            &head.commit[..12]
+        );
     }
     let progress = Arc::new(Progress::new());
     let engine = Arc::new(setup::engine().await?);
@@ -86,7 +90,11 @@ pub async fn run(args: CiArgs) -> Result<ExitCode> {
     let build = Arc::new(engine.prepare()?);
     let mut task = {
         let (engine, build, progress) = (engine.clone(), build.clone(), progress.clone());
-        tokio::spawn(async move { engine.run_development(&build, &request, progress.as_ref()).await })
+        tokio::spawn(async move {
+            engine
+                .run_development(&build, &request, progress.as_ref())
+                .await
+        })
     };
     let outcome = tokio::select! {
         joined = &mut task => joined,
@@ -105,12 +113,18 @@ pub async fn run(args: CiArgs) -> Result<ExitCode> {
     let report = match outcome {
         Ok(result) => result?,
         Err(panic) => {
-            engine.discard(&build).await.context("cleaning up after the crashed build")?;
+            engine
+                .discard(&build)
+                .await
+                .context("cleaning up after the crashed build")?;
             anyhow::bail!("the build crashed ({panic}); everything it created has been removed");
         }
     };
     if args.json {
-        println!("{}", serde_json::to_string(&report.contract_json()).expect("report serializes"));
+        println!(
+            "{}",
+            serde_json::to_string(&report.contract_json()).expect("report serializes")
+        );
     } else {
         print_summary(&report);
     }
@@ -120,20 +134,30 @@ pub async fn run(args: CiArgs) -> Result<ExitCode> {
     })
 }
 
-async fn ensure_image(engine: &Engine, odoo: OdooVersion, mirror: &str, progress: &Arc<Progress>) -> Result<slipway_image::Image> {
+async fn ensure_image(
+    engine: &Engine,
+    odoo: OdooVersion,
+    mirror: &str,
+    progress: &Arc<Progress>,
+) -> Result<slipway_image::Image> {
     let recipe = Recipe::for_version(odoo);
     if let Some(image) = engine.images.find(&recipe)? {
         return Ok(image);
     }
     eprintln!("The Odoo {odoo} image is not built yet: building it now (a few minutes, once).");
     let store = engine.images.clone();
-    let options = BuildOptions { mirror: mirror.to_string() };
+    let options = BuildOptions {
+        mirror: mirror.to_string(),
+    };
     let reporter = progress.clone();
     let image = tokio::task::spawn_blocking(move || {
         store.ensure(&recipe, &options, &mut |step| {
             use slipway_build::Observer;
             if step.detail.is_empty() {
-                reporter.event(slipway_build::Event::Step(&format!("image {}/{}: {}", step.step, step.steps, step.title)));
+                reporter.event(slipway_build::Event::Step(&format!(
+                    "image {}/{}: {}",
+                    step.step, step.steps, step.title
+                )));
             }
         })
     })
@@ -160,7 +184,12 @@ fn print_summary(report: &BuildReport) {
         Status::Warning => ("⚠", "warning"),
         Status::Failed => ("✘", "failed"),
     };
-    println!("{mark} {word} · commit {} · Odoo {} · {:.1} s", &report.commit[..12], report.odoo, report.duration_s);
+    println!(
+        "{mark} {word} · commit {} · Odoo {} · {:.1} s",
+        &report.commit[..12],
+        report.odoo,
+        report.duration_s
+    );
     println!("modules: {}", report.modules.join(", "));
     println!(
         "time: {:.1} s in Odoo, {:.1} s slipway's own",
@@ -168,10 +197,15 @@ fn print_summary(report: &BuildReport) {
         (report.duration_s - report.odoo_seconds).max(0.0)
     );
     let tests = &report.tests;
-    println!("tests: {} run, {} failed, {} errors, {} skipped", tests.run, tests.failed, tests.errors, tests.skipped);
+    println!(
+        "tests: {} run, {} failed, {} errors, {} skipped",
+        tests.run, tests.failed, tests.errors, tests.skipped
+    );
     match &report.template {
         TemplateUse::Reused { hash } => println!("database: copied from template {hash}"),
-        TemplateUse::Created { hash, seconds } => println!("database: template {hash} built ({seconds} s), then copied"),
+        TemplateUse::Created { hash, seconds } => {
+            println!("database: template {hash} built ({seconds} s), then copied")
+        }
         TemplateUse::Disabled => println!("database: installed from scratch (--no-template)"),
         TemplateUse::NotReached => {}
     }
@@ -205,8 +239,16 @@ fn print_summary(report: &BuildReport) {
     }
     println!("log: {}", report.log.display());
     if let Some(kept) = &report.kept {
-        println!("kept: database {} · data dir {}", kept.database, kept.data_dir.display());
-        println!("  start Odoo on it:  {}   (then open http://127.0.0.1:{})", kept.start_script.display(), kept.http_port);
+        println!(
+            "kept: database {} · data dir {}",
+            kept.database,
+            kept.data_dir.display()
+        );
+        println!(
+            "  start Odoo on it:  {}   (then open http://127.0.0.1:{})",
+            kept.start_script.display(),
+            kept.http_port
+        );
         println!("  remove it:         slipway kept remove {}", report.id);
     }
 }

@@ -31,22 +31,33 @@ pub async fn run(command: ImageCommand) -> Result<ExitCode> {
             let odoo: OdooVersion = version.parse()?;
             let recipe = Recipe::for_version(odoo);
             if let Some(image) = store.find(&recipe)? {
-                println!("{} is already built ({})", image.meta.name, image.dir.display());
+                println!(
+                    "{} is already built ({})",
+                    image.meta.name,
+                    image.dir.display()
+                );
                 return Ok(ExitCode::SUCCESS);
             }
             let progress = Progress::new();
             let options = BuildOptions { mirror };
             let image = tokio::task::spawn_blocking(move || {
                 use slipway_build::Observer;
-                store.ensure(&recipe, &options, &mut |step| {
-                    if step.detail.is_empty() {
-                        progress.event(slipway_build::Event::Step(&format!("[{}/{}] {}", step.step, step.steps, step.title)));
-                    } else {
-                        progress.event(slipway_build::Event::OdooLine(&format!(": {}", step.detail)));
-                    }
-                })
-                .inspect(|_| progress.finish())
-                .inspect_err(|_| progress.finish())
+                store
+                    .ensure(&recipe, &options, &mut |step| {
+                        if step.detail.is_empty() {
+                            progress.event(slipway_build::Event::Step(&format!(
+                                "[{}/{}] {}",
+                                step.step, step.steps, step.title
+                            )));
+                        } else {
+                            progress.event(slipway_build::Event::OdooLine(&format!(
+                                ": {}",
+                                step.detail
+                            )));
+                        }
+                    })
+                    .inspect(|_| progress.finish())
+                    .inspect_err(|_| progress.finish())
             })
             .await
             .expect("image build does not panic")?;
@@ -64,7 +75,10 @@ pub async fn run(command: ImageCommand) -> Result<ExitCode> {
         ImageCommand::List => {
             let images = store.list()?;
             if images.is_empty() {
-                println!("no images in {} (build one with `slipway image build 14.0`)", store.root().display());
+                println!(
+                    "no images in {} (build one with `slipway image build 14.0`)",
+                    store.root().display()
+                );
             }
             for image in images {
                 match image {

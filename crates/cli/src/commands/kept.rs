@@ -23,11 +23,19 @@ pub async fn run(command: KeptCommand) -> Result<ExitCode> {
     match command {
         KeptCommand::List => {
             let mut found = false;
-            for entry in std::fs::read_dir(layout.builds()).into_iter().flatten().flatten() {
+            for entry in std::fs::read_dir(layout.builds())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
                 let script = entry.path().join("start-odoo.sh");
                 if script.is_file() {
                     found = true;
-                    println!("{}  start: {}", entry.file_name().to_string_lossy(), script.display());
+                    println!(
+                        "{}  start: {}",
+                        entry.file_name().to_string_lossy(),
+                        script.display()
+                    );
                 }
             }
             if !found {
@@ -37,14 +45,23 @@ pub async fn run(command: KeptCommand) -> Result<ExitCode> {
         }
         KeptCommand::Remove { id } => {
             let dir = layout.build(&id);
-            let valid = !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+            let valid = !id.is_empty()
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
             if !valid || !dir.join("start-odoo.sh").is_file() {
                 bail!("no kept build '{id}' (see `slipway kept list`)");
             }
             let cluster = setup::cluster(&layout).await?;
             let database = format!("slipway_b_{id}");
-            cluster.drop_database(&database).await.map_err(|e| anyhow::anyhow!("{}", e.detail()))?;
-            cluster.drop_role(&database).await.map_err(|e| anyhow::anyhow!("{}", e.detail()))?;
+            cluster
+                .drop_database(&database)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.detail()))?;
+            cluster
+                .drop_role(&database)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.detail()))?;
             std::fs::remove_dir_all(&dir)?;
             println!("removed kept build {id}");
             Ok(ExitCode::SUCCESS)

@@ -26,7 +26,13 @@ pub async fn run(command: TemplatesCommand) -> Result<ExitCode> {
                 println!("no template databases");
             }
             for (meta, _) in list {
-                println!("{}  {:<32} {:>3} modules  built in {:.0} s", meta.hash, meta.image, meta.modules.len(), meta.seconds_to_build);
+                println!(
+                    "{}  {:<32} {:>3} modules  built in {:.0} s",
+                    meta.hash,
+                    meta.image,
+                    meta.modules.len(),
+                    meta.seconds_to_build
+                );
             }
         }
         TemplatesCommand::Prune => {

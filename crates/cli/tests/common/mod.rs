@@ -38,13 +38,27 @@ pub fn slipway() -> Command {
 
 pub fn git(dir: &Path, args: &[&str]) -> String {
     let output = Command::new("git")
-        .args(["-c", "user.name=slipway tests", "-c", "user.email=tests@slipway.invalid"])
-        .args(["-c", "init.defaultBranch=main", "-c", "protocol.file.allow=always"])
+        .args([
+            "-c",
+            "user.name=slipway tests",
+            "-c",
+            "user.email=tests@slipway.invalid",
+        ])
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "protocol.file.allow=always",
+        ])
         .args(args)
         .current_dir(dir)
         .output()
         .expect("git runs");
-    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
@@ -88,7 +102,12 @@ impl CiRun {
     /// The build id, from the log path `<home>/logs/<id>/odoo.log`.
     pub fn build_id(&self) -> String {
         let log = PathBuf::from(self.json["log"].as_str().expect("log path"));
-        log.parent().unwrap().file_name().unwrap().to_string_lossy().into_owned()
+        log.parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
     }
 
     pub fn errors_text(&self) -> String {
@@ -119,16 +138,34 @@ pub fn ci_json(repo: &Path, version: &str, args: &[&str]) -> CiRun {
 /// Asserts a finished build left no database, role or build directory behind.
 pub async fn assert_cleaned_up(build_id: &str) {
     let home = home();
-    assert!(!home.join("builds").join(build_id).exists(), "build dir of {build_id} left behind");
-    assert!(!home.join("runs").join(format!("{build_id}.json")).exists(), "run marker of {build_id} left behind");
+    assert!(
+        !home.join("builds").join(build_id).exists(),
+        "build dir of {build_id} left behind"
+    );
+    assert!(
+        !home.join("runs").join(format!("{build_id}.json")).exists(),
+        "run marker of {build_id} left behind"
+    );
     let cluster = admin_cluster();
     let database = format!("slipway_b_{build_id}");
-    assert!(!cluster.database_exists(&database).await.unwrap(), "database {database} left behind");
-    assert!(cluster.roles_with_prefix(&database).await.unwrap().is_empty(), "role {database} left behind");
+    assert!(
+        !cluster.database_exists(&database).await.unwrap(),
+        "database {database} left behind"
+    );
+    assert!(
+        cluster
+            .roles_with_prefix(&database)
+            .await
+            .unwrap()
+            .is_empty(),
+        "role {database} left behind"
+    );
 }
 
 /// An administrative handle on the tests' embedded cluster (started by slipway).
 pub fn admin_cluster() -> slipway_postgres::Cluster {
     let binaries = slipway_postgres::PgBinaries::find(None).unwrap();
-    slipway_postgres::EmbeddedCluster::new(home().join("postgres"), binaries, None).cluster().unwrap()
+    slipway_postgres::EmbeddedCluster::new(home().join("postgres"), binaries, None)
+        .cluster()
+        .unwrap()
 }
