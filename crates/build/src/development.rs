@@ -14,6 +14,7 @@ use crate::host::{hand_over, HostAccount};
 use crate::modules::{self, ModulePlan};
 use crate::odoo::{OdooHost, OdooRun, DATA_MOUNT, SOURCE_MOUNT};
 use crate::report::{BuildReport, KeptBuild, TemplateUse};
+use crate::requirements;
 use crate::templates::{self, TemplateKey, TemplateMeta, Templates, MAX_TEMPLATES};
 use crate::{BuildError, Event, Layout, Observer, Tracker};
 
@@ -203,6 +204,38 @@ impl Engine {
             endpoint: &self.cluster.endpoint,
         };
 
+        let requirement_files: Vec<PathBuf> = requirements::find(&source.join(&request.subdir))
+            .into_iter()
+            .map(|file| request.subdir.join(file))
+            .collect();
+        let pydeps = if requirement_files.is_empty() {
+            None
+        } else {
+            let pip_log = logs.join("pip.log");
+            match requirements::install(
+                &self.layout,
+                &host,
+                &source,
+                &requirement_files,
+                &pip_log,
+                observer,
+            )
+            .await?
+            {
+                requirements::Installed::Ready(dir) => Some(dir),
+                requirements::Installed::Failed(message) => {
+                    report.log = pip_log;
+                    report.errors.push(Problem {
+                        message,
+                        traceback: None,
+                        line: 0,
+                    });
+                    report.duration_s = started.elapsed().as_secs_f64();
+                    return Ok(report);
+                }
+            }
+        };
+
         let database = build.database();
         let password = random_secret(18);
         build.tracker.role(&database)?;
@@ -287,7 +320,7 @@ impl Engine {
                 OdooRun {
                     data_dir: &data,
                     source_dir: Some(&source),
-                    pydeps_dir: None,
+                    pydeps_dir: pydeps.as_deref(),
                     config_file: &config_file,
                     args,
                     time_limit: request.time_limit,
@@ -313,6 +346,7 @@ impl Engine {
                 &dir,
                 &data,
                 &source,
+                pydeps.as_deref(),
                 &config_file,
                 &database,
             )?);
@@ -468,13 +502,14 @@ impl Engine {
         dir: &Path,
         data: &Path,
         source: &Path,
+        pydeps: Option<&Path>,
         config_file: &Path,
         database: &str,
     ) -> Result<KeptBuild, BuildError> {
         let run = OdooRun {
             data_dir: data,
             source_dir: Some(source),
-            pydeps_dir: None,
+            pydeps_dir: pydeps,
             config_file,
             args: Vec::new(),
             time_limit: Duration::ZERO,

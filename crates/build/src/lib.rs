@@ -15,6 +15,7 @@ mod layout;
 mod modules;
 mod odoo;
 mod report;
+mod requirements;
 mod resources;
 pub mod templates;
 

@@ -280,3 +280,27 @@ fn a_sub_folder_builds_only_the_addons_under_it_and_uncommitted_changes_are_anno
         stderr(&output)
     );
 }
+
+#[test]
+fn ci_builds_a_missing_image_itself_and_says_so() {
+    if !slipway_build::host::is_root() {
+        return;
+    }
+    let temp = tempfile::tempdir().unwrap();
+    let repo = repository(temp.path(), "passing");
+    let output = slipway()
+        .arg("ci")
+        .arg(&repo)
+        .args(["--odoo", "19.0", "--mirror", "http://127.0.0.1:9/debian"])
+        .env("SLIPWAY_IMAGE_DIR", temp.path().join("images"))
+        .output()
+        .unwrap();
+    let message = stderr(&output);
+    assert!(
+        message.contains("The Odoo 19.0 image is not built yet: building it now"),
+        "{message}"
+    );
+    // The mirror is dead: the build stops there, as an infrastructure error.
+    assert_eq!(output.status.code(), Some(2), "{message}");
+    assert!(message.contains("debootstrap"), "{message}");
+}

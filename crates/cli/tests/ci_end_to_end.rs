@@ -404,3 +404,54 @@ async fn v14_an_external_cluster_given_by_url_is_used() {
         "no embedded cluster was created"
     );
 }
+
+async fn requirements_are_installed_for_the_build_not_the_image(version: &str) {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = repository(temp.path(), "requirements");
+    let run = ci_json(&repo, version, &[]);
+    assert_eq!(
+        run.json["status"],
+        "success",
+        "{}\n{}",
+        run.json,
+        run.stderr()
+    );
+    assert_eq!(run.json["tests"]["run"], 1);
+    let images = common::images();
+    let leaked = std::process::Command::new("find")
+        .arg(&images)
+        .args(["-path", "*/rootfs/*", "-name", "humanize", "-type", "d"])
+        .output()
+        .unwrap();
+    assert!(
+        leaked.stdout.is_empty(),
+        "the image was modified: {}",
+        String::from_utf8_lossy(&leaked.stdout)
+    );
+}
+
+#[tokio::test]
+async fn v14_requirements_are_installed_for_the_build_not_the_image() {
+    requirements_are_installed_for_the_build_not_the_image(V14).await;
+}
+
+#[tokio::test]
+async fn v19_requirements_are_installed_for_the_build_not_the_image() {
+    requirements_are_installed_for_the_build_not_the_image(V19).await;
+}
+
+#[tokio::test]
+async fn v14_requirements_that_cannot_be_installed_fail_the_build() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = repository(temp.path(), "bad_requirements");
+    let run = ci_json(&repo, V14, &[]);
+    assert_eq!(run.json["status"], "failed", "{}", run.json);
+    assert!(
+        run.errors_text()
+            .contains("this-package-does-not-exist-slipway-4242"),
+        "{}",
+        run.json
+    );
+    assert!(run.json["log"].as_str().unwrap().ends_with("pip.log"));
+    assert_cleaned_up(&run.build_id()).await;
+}
