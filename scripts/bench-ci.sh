@@ -9,14 +9,15 @@ rounds="${1:-3}"
 slipway=./target/release/slipway
 cargo build --release --locked --bin slipway >/dev/null 2>&1
 
-measure() { # prints "wall odoo own" for one build
-    local output
+measure() { # prints "wall odoo own" for one build; wall is the whole command,
+             # process start and cleanup included
+    local output start end odoo
+    start=$(date +%s.%N)
     output=$("$slipway" ci examples/addons --odoo 14.0 "$@" 2>/dev/null)
+    end=$(date +%s.%N)
     echo "$output" | grep -q "^✔ success" || { echo "build failed: $output" >&2; exit 1; }
-    local wall odoo own
-    wall=$(echo "$output" | sed -n 's/.* · \([0-9.]*\) s$/\1/p' | head -1)
-    read -r odoo own < <(echo "$output" | sed -n 's/^time: \([0-9.]*\) s in Odoo, \([0-9.]*\) s.*/\1 \2/p')
-    echo "$wall $odoo $own"
+    odoo=$(echo "$output" | sed -n 's/^time: \([0-9.]*\) s in Odoo.*/\1/p')
+    python3 -c "w = $end - $start; print(f'{w:.2f} $odoo {w - $odoo:.2f}')"
 }
 
 "$slipway" ci examples/addons --odoo 14.0 >/dev/null 2>&1  # warm: image, cluster, template

@@ -88,15 +88,17 @@ impl Engine {
         observer: &dyn Observer,
     ) -> Result<BuildReport, BuildError> {
         let started = Instant::now();
-        let result = self
-            .development_steps(build, request, observer, started)
-            .await;
+        let clock = crate::StepClock::new(observer);
+        clock.switch(Some("starting"));
+        let result = self.development_steps(build, request, &clock, started).await;
+        clock.switch(Some("cleaning up"));
         let keep = request.keep && matches!(&result, Ok(report) if report.kept.is_some());
         if keep {
             build.tracker.keep();
         } else if let Err(error) = build.tracker.clean_up(&self.cluster).await {
             tracing::error!(build = %build.id, %error, "cleaning up the build failed; the next run's reaper retries");
         }
+        clock.switch(None);
         result
     }
 
@@ -341,15 +343,16 @@ impl Engine {
         report.errors = analysis.errors;
         report.warnings = analysis.warnings;
         if request.keep {
-            report.kept = Some(self.keep_instructions(
-                &host,
-                &dir,
-                &data,
-                &source,
-                pydeps.as_deref(),
-                &config_file,
-                &database,
-            )?);
+            let serving = OdooRun {
+                data_dir: &data,
+                source_dir: Some(&source),
+                pydeps_dir: pydeps.as_deref(),
+                config_file: &config_file,
+                args: Vec::new(),
+                time_limit: Duration::ZERO,
+                log_file: Path::new("/dev/null"),
+            };
+            report.kept = Some(self.keep_instructions(&host, &dir, &serving, &database)?);
         }
         report.duration_s = started.elapsed().as_secs_f64();
         Ok(report)
@@ -500,22 +503,10 @@ impl Engine {
         &self,
         host: &OdooHost<'_>,
         dir: &Path,
-        data: &Path,
-        source: &Path,
-        pydeps: Option<&Path>,
-        config_file: &Path,
+        run: &OdooRun<'_>,
         database: &str,
     ) -> Result<KeptBuild, BuildError> {
-        let run = OdooRun {
-            data_dir: data,
-            source_dir: Some(source),
-            pydeps_dir: pydeps,
-            config_file,
-            args: Vec::new(),
-            time_limit: Duration::ZERO,
-            log_file: Path::new("/dev/null"),
-        };
-        let spec = host.spec(&run, slipway_sandbox::Network::Host);
+        let spec = host.spec(run, slipway_sandbox::Network::Host);
         // Served on the host's loopback: take a port nobody uses right now.
         let http_port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
@@ -551,7 +542,7 @@ impl Engine {
             .map_err(BuildError::io("chmod", &start_script))?;
         Ok(KeptBuild {
             database: database.to_string(),
-            data_dir: data.to_path_buf(),
+            data_dir: run.data_dir.to_path_buf(),
             start_script,
             http_port,
         })

@@ -47,3 +47,34 @@ pub struct Silent;
 impl Observer for Silent {
     fn event(&self, _: Event<'_>) {}
 }
+
+/// Passes events on and logs how long each step took (`RUST_LOG=info`), so that
+/// slipway's own overhead can be told apart from Odoo's time.
+pub struct StepClock<'a> {
+    inner: &'a dyn Observer,
+    current: std::sync::Mutex<Option<(String, std::time::Instant)>>,
+}
+
+impl<'a> StepClock<'a> {
+    pub fn new(inner: &'a dyn Observer) -> StepClock<'a> {
+        StepClock { inner, current: std::sync::Mutex::new(None) }
+    }
+
+    /// Closes the current step under `next` (or ends timing with `None`).
+    pub fn switch(&self, next: Option<&str>) {
+        let mut current = self.current.lock().expect("step clock lock");
+        if let Some((step, started)) = current.take() {
+            tracing::info!(step = %step, ms = started.elapsed().as_millis() as u64, "step finished");
+        }
+        *current = next.map(|step| (step.to_string(), std::time::Instant::now()));
+    }
+}
+
+impl Observer for StepClock<'_> {
+    fn event(&self, event: Event<'_>) {
+        if let Event::Step(step) = event {
+            self.switch(Some(step));
+        }
+        self.inner.event(event);
+    }
+}
