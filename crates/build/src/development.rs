@@ -90,7 +90,9 @@ impl Engine {
         let started = Instant::now();
         let clock = crate::StepClock::new(observer);
         clock.switch(Some("starting"));
-        let result = self.development_steps(build, request, &clock, started).await;
+        let result = self
+            .development_steps(build, request, &clock, started)
+            .await;
         clock.switch(Some("cleaning up"));
         let keep = request.keep && matches!(&result, Ok(report) if report.kept.is_some());
         if keep {
@@ -252,13 +254,16 @@ impl Engine {
             observer.event(Event::Step("copying the template database"));
             let templates = Templates::new(&self.layout)?;
             let _lock = templates.lock_shared(&key).await?;
+            // FILE_COPY, not PostgreSQL 15's default WAL_LOG: copying through the
+            // WAL PANICs (restarts) the whole cluster when the disk fills up;
+            // a file copy fails with a plain error. Both measured the same speed.
             self.cluster
                 .copy_database(
                     &key.database(),
                     &key.role(),
                     &database,
                     &database,
-                    DatabaseCopy::WalLog,
+                    DatabaseCopy::FileCopy,
                 )
                 .await?;
             fresh_database_identity(&self.cluster, &database).await?;

@@ -57,7 +57,10 @@ pub struct StepClock<'a> {
 
 impl<'a> StepClock<'a> {
     pub fn new(inner: &'a dyn Observer) -> StepClock<'a> {
-        StepClock { inner, current: std::sync::Mutex::new(None) }
+        StepClock {
+            inner,
+            current: std::sync::Mutex::new(None),
+        }
     }
 
     /// Closes the current step under `next` (or ends timing with `None`).

@@ -59,8 +59,10 @@ pub enum PgError {
     #[error("database '{0}' is still owned by the role that built it and cannot serve as a template yet")]
     TemplateNotFrozen(String),
 
-    #[error("PostgreSQL refused: {0}")]
-    Sql(#[from] tokio_postgres::Error),
+    /// Displayed with the server's own message; the client library's wrapper
+    /// text ("db error") is left out.
+    #[error("{}", sql_message(.0))]
+    Sql(tokio_postgres::Error),
 
     #[error("{action} {path}: {source}")]
     Io {
@@ -69,6 +71,27 @@ pub enum PgError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<tokio_postgres::Error> for PgError {
+    fn from(error: tokio_postgres::Error) -> PgError {
+        PgError::Sql(error)
+    }
+}
+
+fn sql_message(error: &tokio_postgres::Error) -> String {
+    use tokio_postgres::error::SqlState;
+    match error.as_db_error() {
+        Some(db) if db.code() == &SqlState::DISK_FULL || db.message().contains("No space left on device") => format!(
+            "the disk holding PostgreSQL's data is full ({}): free some space (e.g. `slipway templates prune`) and try again",
+            db.message()
+        ),
+        Some(db) => format!("PostgreSQL refused: {}: {}", db.severity(), db.message()),
+        None => match std::error::Error::source(error) {
+            Some(cause) => format!("PostgreSQL connection failed: {cause}"),
+            None => format!("PostgreSQL connection failed: {error}"),
+        },
+    }
 }
 
 impl PgError {
@@ -87,12 +110,6 @@ impl PgError {
     /// A readable one-liner for a SQL error, with the server's message when there
     /// is one (tokio-postgres' Display alone says only "db error").
     pub fn detail(&self) -> String {
-        match self {
-            PgError::Sql(error) => match error.as_db_error() {
-                Some(db) => format!("{}: {}", db.severity(), db.message()),
-                None => error.to_string(),
-            },
-            other => other.to_string(),
-        }
+        self.to_string()
     }
 }
