@@ -23,7 +23,7 @@ pub use development::{DevelopmentRequest, Engine, PreparedBuild};
 pub use error::BuildError;
 pub use layout::{Layout, SYSTEM_HOME};
 pub use report::{BuildReport, KeptBuild, TemplateUse};
-pub use resources::{reap_orphans, Resources, Tracker};
+pub use resources::{prune_logs, reap_orphans, Resources, Tracker, LOG_RETENTION};
 
 /// What a build reports while it runs, for a progress display.
 #[derive(Debug, Clone, Copy)]

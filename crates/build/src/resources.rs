@@ -135,6 +135,31 @@ async fn remove_all(resources: &Resources, cluster: &Cluster) -> Result<(), Buil
     Ok(())
 }
 
+/// Build logs older than this are removed by [`prune_logs`].
+pub const LOG_RETENTION: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+/// Removes build log directories last written more than `retention` ago.
+/// Returns how many were removed.
+pub fn prune_logs(layout: &Layout, retention: std::time::Duration) -> usize {
+    let Ok(entries) = std::fs::read_dir(layout.home.join("logs")) else {
+        return 0;
+    };
+    let now = std::time::SystemTime::now();
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|meta| meta.modified())
+            .ok()
+            .and_then(|modified| now.duration_since(modified).ok())
+            .is_some_and(|age| age > retention);
+        if old && std::fs::remove_dir_all(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// Removes what builds of dead processes left behind. Returns how many runs were
 /// reaped.
 pub async fn reap_orphans(layout: &Layout, cluster: &Cluster) -> Result<usize, BuildError> {
@@ -170,4 +195,29 @@ pub async fn reap_orphans(layout: &Layout, cluster: &Cluster) -> Result<usize, B
         reaped += 1;
     }
     Ok(reaped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_older_than_the_retention_are_pruned_and_recent_ones_kept() {
+        let temp = tempfile::tempdir().unwrap();
+        let layout = Layout::at(temp.path());
+        let (old, recent) = (layout.logs("old"), layout.logs("recent"));
+        for dir in [&old, &recent] {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(dir.join("odoo.log"), "x").unwrap();
+        }
+        let long_ago =
+            std::time::SystemTime::now() - LOG_RETENTION - std::time::Duration::from_secs(60);
+        std::fs::File::open(&old)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+        assert_eq!(prune_logs(&layout, LOG_RETENTION), 1);
+        assert!(!old.exists());
+        assert!(recent.join("odoo.log").exists());
+    }
 }

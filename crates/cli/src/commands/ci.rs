@@ -74,6 +74,7 @@ pub async fn run(args: CiArgs) -> Result<ExitCode> {
     if reaped > 0 {
         tracing::info!(reaped, "cleaned up after interrupted builds");
     }
+    slipway_build::prune_logs(&engine.layout, slipway_build::LOG_RETENTION);
     let image = ensure_image(&engine, odoo, &args.mirror, &progress).await?;
     let request = DevelopmentRequest {
         repo,
