@@ -11,6 +11,7 @@ use slipway_sandbox::Sandbox;
 
 use crate::config::OdooConfig;
 use crate::host::{hand_over, HostAccount};
+use crate::locks::LockMode;
 use crate::modules::{self, ModulePlan};
 use crate::odoo::{OdooHost, OdooRun, DATA_MOUNT, SOURCE_MOUNT};
 use crate::report::{BuildReport, KeptBuild, TemplateUse};
@@ -253,7 +254,7 @@ impl Engine {
             report.template = template_use;
             observer.event(Event::Step("copying the template database"));
             let templates = Templates::new(&self.layout)?;
-            let _lock = templates.lock_shared(&key).await?;
+            let _lock = templates.lock(&key, LockMode::Shared).await?;
             // FILE_COPY, not PostgreSQL 15's default WAL_LOG: copying through the
             // WAL PANICs (restarts) the whole cluster when the disk fills up;
             // a file copy fails with a plain error. Both measured the same speed.
@@ -283,20 +284,14 @@ impl Engine {
 
         let config_file = dir.join("odoo.conf");
         let addons_path = addons_path(&request.image, &plan);
-        let (db_host, db_port) = host.database_address();
-        let admin_password = random_secret(18);
-        OdooConfig {
-            db_host: &db_host,
-            db_port,
-            db_user: &database,
-            db_password: &password,
-            db_name: &database,
-            addons_path: &addons_path,
-            data_dir: DATA_MOUNT,
-            admin_password: &admin_password,
-            http_port: HTTP_PORT,
-        }
-        .write(&config_file, self.account)?;
+        write_config(
+            &host,
+            &config_file,
+            &database,
+            &password,
+            &database,
+            &addons_path,
+        )?;
 
         let test_tags = request.test_tags.clone().unwrap_or_else(|| {
             plan.selected
@@ -385,7 +380,7 @@ impl Engine {
             )));
             return Ok((key.clone(), TemplateUse::Reused { hash: key.hash }, 0.0));
         }
-        let lock = templates.lock_exclusive(&key).await?;
+        let lock = templates.lock(&key, LockMode::Exclusive).await?;
         // Built by another process while we waited.
         if templates.find(&key, &self.cluster).await?.is_some() {
             return Ok((key.clone(), TemplateUse::Reused { hash: key.hash }, 0.0));
@@ -409,21 +404,15 @@ impl Engine {
         std::fs::create_dir_all(&data).map_err(BuildError::io("creating", &data))?;
         hand_over(&data, self.account).map_err(BuildError::io("chown", &data))?;
         let config_file = dir.join("odoo.conf");
-        let (db_host, db_port) = host.database_address();
         let addons_path = vec![image.meta.core_addons_path.clone()];
-        let admin_password = random_secret(18);
-        OdooConfig {
-            db_host: &db_host,
-            db_port,
-            db_user: &role,
-            db_password: &password,
-            db_name: &database,
-            addons_path: &addons_path,
-            data_dir: DATA_MOUNT,
-            admin_password: &admin_password,
-            http_port: HTTP_PORT,
-        }
-        .write(&config_file, self.account)?;
+        write_config(
+            host,
+            &config_file,
+            &role,
+            &password,
+            &database,
+            &addons_path,
+        )?;
         let mut args = vec![
             "--database".to_string(),
             database.clone(),
@@ -552,6 +541,30 @@ impl Engine {
             http_port,
         })
     }
+}
+
+/// Writes the `odoo.conf` of one Odoo run: this database, this role, nothing else.
+fn write_config(
+    host: &OdooHost<'_>,
+    path: &Path,
+    role: &str,
+    password: &str,
+    database: &str,
+    addons_path: &[String],
+) -> Result<(), BuildError> {
+    let (db_host, db_port) = host.database_address();
+    OdooConfig {
+        db_host: &db_host,
+        db_port,
+        db_user: role,
+        db_password: password,
+        db_name: database,
+        addons_path,
+        data_dir: DATA_MOUNT,
+        admin_password: &random_secret(18),
+        http_port: HTTP_PORT,
+    }
+    .write(path, host.account)
 }
 
 /// Odoo's addons path inside the sandbox: the image's addons, then every

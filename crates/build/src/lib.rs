@@ -12,6 +12,7 @@ mod development;
 mod error;
 pub mod host;
 mod layout;
+mod locks;
 mod modules;
 mod odoo;
 mod report;

@@ -97,12 +97,11 @@ pub async fn install(
         return Ok(Installed::Ready(ready));
     }
     std::fs::create_dir_all(&root).map_err(BuildError::io("creating", &root))?;
-    let lock_path = root.join(format!(".{key}.lock"));
-    let lock = std::fs::File::create(&lock_path).map_err(BuildError::io("creating", &lock_path))?;
-    let lock = tokio::task::spawn_blocking(move || lock.lock().map(|()| lock))
-        .await
-        .expect("lock task does not panic")
-        .map_err(BuildError::io("locking", &lock_path))?;
+    let lock = crate::locks::lock(
+        &root.join(format!(".{key}.lock")),
+        crate::locks::LockMode::Exclusive,
+    )
+    .await?;
     if ready.is_dir() {
         return Ok(Installed::Ready(ready));
     }

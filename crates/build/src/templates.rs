@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use slipway_image::Image;
 use slipway_postgres::Cluster;
 
+use crate::locks::LockMode;
 use crate::{BuildError, Layout};
 
 /// Bumped when what a template holds changes in a way the key does not show.
@@ -112,33 +113,16 @@ impl Templates {
         self.dir(key).join("filestore")
     }
 
-    fn lock_file(&self, hash: &str) -> Result<File, BuildError> {
-        std::fs::create_dir_all(&self.root).map_err(BuildError::io("creating", &self.root))?;
-        let path = self.root.join(format!(".{hash}.lock"));
-        File::create(&path).map_err(BuildError::io("creating", &path))
+    fn lock_path(&self, hash: &str) -> PathBuf {
+        self.root.join(format!(".{hash}.lock"))
     }
 
-    pub async fn lock_exclusive(&self, key: &TemplateKey) -> Result<TemplateLock, BuildError> {
-        let file = self.lock_file(&key.hash)?;
-        let file = tokio::task::spawn_blocking(move || file.lock().map(|()| file))
-            .await
-            .expect("lock task does not panic")
-            .map_err(BuildError::io(
-                "locking template",
-                self.root.join(&key.hash),
-            ))?;
-        Ok(TemplateLock { _file: file })
-    }
-
-    pub async fn lock_shared(&self, key: &TemplateKey) -> Result<TemplateLock, BuildError> {
-        let file = self.lock_file(&key.hash)?;
-        let file = tokio::task::spawn_blocking(move || file.lock_shared().map(|()| file))
-            .await
-            .expect("lock task does not panic")
-            .map_err(BuildError::io(
-                "locking template",
-                self.root.join(&key.hash),
-            ))?;
+    pub async fn lock(
+        &self,
+        key: &TemplateKey,
+        mode: LockMode,
+    ) -> Result<TemplateLock, BuildError> {
+        let file = crate::locks::lock(&self.lock_path(&key.hash), mode).await?;
         Ok(TemplateLock { _file: file })
     }
 
@@ -224,7 +208,8 @@ impl Templates {
                 modules: meta.modules.clone(),
                 instance: self.instance.clone(),
             };
-            let file = self.lock_file(&key.hash)?;
+            let path = self.lock_path(&key.hash);
+            let file = File::create(&path).map_err(BuildError::io("creating", &path))?;
             if file.try_lock().is_err() {
                 continue;
             }

@@ -8,6 +8,23 @@ use common::{assert_cleaned_up, ci_json, git, repository, slipway};
 const V14: &str = "14.0";
 const V19: &str = "19.0";
 
+/// `scenario::v14` and `scenario::v19`: the scenario against each Odoo version.
+macro_rules! on_both_versions {
+    ($scenario:ident) => {
+        mod $scenario {
+            #[tokio::test]
+            async fn v14() {
+                super::$scenario(super::V14).await;
+            }
+
+            #[tokio::test]
+            async fn v19() {
+                super::$scenario(super::V19).await;
+            }
+        }
+    };
+}
+
 async fn passing_repository_succeeds_with_its_test_count(version: &str) {
     let temp = tempfile::tempdir().unwrap();
     let repo = repository(temp.path(), "passing");
@@ -40,15 +57,7 @@ async fn passing_repository_succeeds_with_its_test_count(version: &str) {
     assert_cleaned_up(&run.build_id()).await;
 }
 
-#[tokio::test]
-async fn v14_passing_repository_succeeds_with_its_test_count() {
-    passing_repository_succeeds_with_its_test_count(V14).await;
-}
-
-#[tokio::test]
-async fn v19_passing_repository_succeeds_with_its_test_count() {
-    passing_repository_succeeds_with_its_test_count(V19).await;
-}
+on_both_versions!(passing_repository_succeeds_with_its_test_count);
 
 async fn failing_test_fails_and_is_named(version: &str) {
     let temp = tempfile::tempdir().unwrap();
@@ -81,15 +90,7 @@ async fn failing_test_fails_and_is_named(version: &str) {
     );
 }
 
-#[tokio::test]
-async fn v14_failing_test_fails_and_is_named() {
-    failing_test_fails_and_is_named(V14).await;
-}
-
-#[tokio::test]
-async fn v19_failing_test_fails_and_is_named() {
-    failing_test_fails_and_is_named(V19).await;
-}
+on_both_versions!(failing_test_fails_and_is_named);
 
 async fn module_raising_at_install_fails(version: &str) {
     let temp = tempfile::tempdir().unwrap();
@@ -106,15 +107,7 @@ async fn module_raising_at_install_fails(version: &str) {
     assert_cleaned_up(&run.build_id()).await;
 }
 
-#[tokio::test]
-async fn v14_module_raising_at_install_fails() {
-    module_raising_at_install_fails(V14).await;
-}
-
-#[tokio::test]
-async fn v19_module_raising_at_install_fails() {
-    module_raising_at_install_fails(V19).await;
-}
+on_both_versions!(module_raising_at_install_fails);
 
 async fn module_warning_at_install_is_yellow(version: &str) {
     let temp = tempfile::tempdir().unwrap();
@@ -133,15 +126,7 @@ async fn module_warning_at_install_is_yellow(version: &str) {
     assert_eq!(run.json["status"], "success", "{}", run.json);
 }
 
-#[tokio::test]
-async fn v14_module_warning_at_install_is_yellow() {
-    module_warning_at_install_is_yellow(V14).await;
-}
-
-#[tokio::test]
-async fn v19_module_warning_at_install_is_yellow() {
-    module_warning_at_install_is_yellow(V19).await;
-}
+on_both_versions!(module_warning_at_install_is_yellow);
 
 async fn missing_dependency_fails_naming_it(version: &str) {
     let temp = tempfile::tempdir().unwrap();
@@ -157,15 +142,7 @@ async fn missing_dependency_fails_naming_it(version: &str) {
     assert_cleaned_up(&run.build_id()).await;
 }
 
-#[tokio::test]
-async fn v14_missing_dependency_fails_naming_it() {
-    missing_dependency_fails_naming_it(V14).await;
-}
-
-#[tokio::test]
-async fn v19_missing_dependency_fails_naming_it() {
-    missing_dependency_fails_naming_it(V19).await;
-}
+on_both_versions!(missing_dependency_fails_naming_it);
 
 async fn addons_in_sub_folders_and_submodules_are_found(version: &str) {
     let temp = tempfile::tempdir().unwrap();
@@ -197,15 +174,7 @@ async fn addons_in_sub_folders_and_submodules_are_found(version: &str) {
     assert_eq!(run.json["tests"]["run"], 2);
 }
 
-#[tokio::test]
-async fn v14_addons_in_sub_folders_and_submodules_are_found() {
-    addons_in_sub_folders_and_submodules_are_found(V14).await;
-}
-
-#[tokio::test]
-async fn v19_addons_in_sub_folders_and_submodules_are_found() {
-    addons_in_sub_folders_and_submodules_are_found(V19).await;
-}
+on_both_versions!(addons_in_sub_folders_and_submodules_are_found);
 
 async fn second_build_uses_the_template(version: &str) {
     let temp = tempfile::tempdir().unwrap();
@@ -258,15 +227,7 @@ async fn second_build_uses_the_template(version: &str) {
     assert!(stdout.contains("installed from scratch"), "{stdout}");
 }
 
-#[tokio::test]
-async fn v14_second_build_uses_the_template() {
-    second_build_uses_the_template(V14).await;
-}
-
-#[tokio::test]
-async fn v19_second_build_uses_the_template() {
-    second_build_uses_the_template(V19).await;
-}
+on_both_versions!(second_build_uses_the_template);
 
 /// Regression: Odoo 19.0 exits 0 without installing a module whose manifest
 /// version belongs to another series; the build must not come out green.
@@ -430,15 +391,7 @@ async fn requirements_are_installed_for_the_build_not_the_image(version: &str) {
     );
 }
 
-#[tokio::test]
-async fn v14_requirements_are_installed_for_the_build_not_the_image() {
-    requirements_are_installed_for_the_build_not_the_image(V14).await;
-}
-
-#[tokio::test]
-async fn v19_requirements_are_installed_for_the_build_not_the_image() {
-    requirements_are_installed_for_the_build_not_the_image(V19).await;
-}
+on_both_versions!(requirements_are_installed_for_the_build_not_the_image);
 
 #[tokio::test]
 async fn v14_requirements_that_cannot_be_installed_fail_the_build() {

@@ -252,34 +252,31 @@ impl Cluster {
     /// Hands the database itself to the administrative login, e.g. to freeze a
     /// template so that `REASSIGN OWNED` in its copies leaves it alone.
     pub async fn take_database_ownership(&self, database: &str) -> Result<(), PgError> {
-        let client = self.connect("postgres").await?;
-        client
-            .batch_execute(&format!(
-                "ALTER DATABASE {} OWNER TO CURRENT_USER",
-                quoted(database)?
-            ))
-            .await?;
-        Ok(())
+        self.administer(format!(
+            "ALTER DATABASE {} OWNER TO CURRENT_USER",
+            quoted(database)?
+        ))
+        .await
     }
 
     /// Drops the database, disconnecting whoever is still on it. Missing is fine.
     pub async fn drop_database(&self, database: &str) -> Result<(), PgError> {
-        let client = self.connect("postgres").await?;
-        client
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                quoted(database)?
-            ))
-            .await?;
-        Ok(())
+        self.administer(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            quoted(database)?
+        ))
+        .await
     }
 
     /// Drops the role. Missing is fine.
     pub async fn drop_role(&self, role: &str) -> Result<(), PgError> {
-        let client = self.connect("postgres").await?;
-        client
-            .batch_execute(&format!("DROP ROLE IF EXISTS {}", quoted(role)?))
-            .await?;
+        self.administer(format!("DROP ROLE IF EXISTS {}", quoted(role)?))
+            .await
+    }
+
+    /// Runs one administrative statement on the `postgres` database.
+    async fn administer(&self, sql: String) -> Result<(), PgError> {
+        self.connect("postgres").await?.batch_execute(&sql).await?;
         Ok(())
     }
 
@@ -293,25 +290,23 @@ impl Cluster {
 
     /// Names of databases starting with `prefix`.
     pub async fn databases_with_prefix(&self, prefix: &str) -> Result<Vec<String>, PgError> {
-        let client = self.connect("postgres").await?;
-        let pattern = format!(
-            "{}%",
-            prefix
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
-        let rows = client
-            .query(
-                "SELECT datname FROM pg_database WHERE datname LIKE $1 ORDER BY 1",
-                &[&pattern],
-            )
-            .await?;
-        Ok(rows.iter().map(|row| row.get(0)).collect())
+        self.names_with_prefix(
+            "SELECT datname FROM pg_database WHERE datname LIKE $1 ORDER BY 1",
+            prefix,
+        )
+        .await
     }
 
     /// Names of roles starting with `prefix`.
     pub async fn roles_with_prefix(&self, prefix: &str) -> Result<Vec<String>, PgError> {
+        self.names_with_prefix(
+            "SELECT rolname FROM pg_roles WHERE rolname LIKE $1 ORDER BY 1",
+            prefix,
+        )
+        .await
+    }
+
+    async fn names_with_prefix(&self, query: &str, prefix: &str) -> Result<Vec<String>, PgError> {
         let client = self.connect("postgres").await?;
         let pattern = format!(
             "{}%",
@@ -320,12 +315,7 @@ impl Cluster {
                 .replace('%', "\\%")
                 .replace('_', "\\_")
         );
-        let rows = client
-            .query(
-                "SELECT rolname FROM pg_roles WHERE rolname LIKE $1 ORDER BY 1",
-                &[&pattern],
-            )
-            .await?;
+        let rows = client.query(query, &[&pattern]).await?;
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 }
