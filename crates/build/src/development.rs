@@ -16,6 +16,7 @@ use crate::modules::{self, ModulePlan};
 use crate::odoo::{OdooHost, OdooRun, DATA_MOUNT, SOURCE_MOUNT};
 use crate::report::{BuildReport, KeptBuild, TemplateUse};
 use crate::requirements;
+use crate::serving::ServedBuild;
 use crate::templates::{self, TemplateKey, TemplateMeta, Templates, MAX_TEMPLATES};
 use crate::{BuildError, Event, Layout, Observer, Tracker};
 
@@ -70,9 +71,26 @@ impl PreparedBuild {
 impl Engine {
     /// Gives the build an id and starts its resource record.
     pub fn prepare(&self) -> Result<PreparedBuild, BuildError> {
-        let id = random_secret(5);
-        let tracker = Tracker::new(&self.layout, &id)?;
-        Ok(PreparedBuild { id, tracker })
+        self.prepare_with_id(&random_secret(5))
+    }
+
+    /// Like [`Engine::prepare`] with a given id (lowercase letters and digits):
+    /// the server names its builds after their queue id. A retried build must
+    /// first remove what its previous attempt left ([`Engine::drop_kept`]).
+    pub fn prepare_with_id(&self, id: &str) -> Result<PreparedBuild, BuildError> {
+        if id.is_empty()
+            || id.len() > 40
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        {
+            return Err(BuildError::Host(format!("invalid build id '{id}'")));
+        }
+        let tracker = Tracker::new(&self.layout, id)?;
+        Ok(PreparedBuild {
+            id: id.to_string(),
+            tracker,
+        })
     }
 
     /// Removes everything `build` created (after a cancelled run).
@@ -343,16 +361,16 @@ impl Engine {
         report.errors = analysis.errors;
         report.warnings = analysis.warnings;
         if request.keep {
-            let serving = OdooRun {
-                data_dir: &data,
-                source_dir: Some(&source),
-                pydeps_dir: pydeps.as_deref(),
-                config_file: &config_file,
-                args: Vec::new(),
-                time_limit: Duration::ZERO,
-                log_file: Path::new("/dev/null"),
+            let served = ServedBuild {
+                database: database.clone(),
+                image: request.image.meta.name.clone(),
+                data_dir: data.clone(),
+                source_dir: source.clone(),
+                pydeps_dir: pydeps.clone(),
+                config_file: config_file.clone(),
             };
-            report.kept = Some(self.keep_instructions(&host, &dir, &serving, &database)?);
+            served.write(&dir)?;
+            report.kept = Some(self.keep_instructions(&host, &dir, &served)?);
         }
         report.duration_s = started.elapsed().as_secs_f64();
         Ok(report)
@@ -497,24 +515,12 @@ impl Engine {
         &self,
         host: &OdooHost<'_>,
         dir: &Path,
-        run: &OdooRun<'_>,
-        database: &str,
+        served: &ServedBuild,
     ) -> Result<KeptBuild, BuildError> {
-        let spec = host.spec(run, slipway_sandbox::Network::Host);
+        let spec = host.spec(&served.run(), slipway_sandbox::Network::Host);
         // Served on the host's loopback: take a port nobody uses right now.
-        let http_port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .map(|address| address.port())
-            .map_err(BuildError::io("finding a free port on", "127.0.0.1"))?;
-        let argv = vec![
-            "/usr/bin/odoo".to_string(),
-            "--config".to_string(),
-            crate::odoo::CONFIG_MOUNT.to_string(),
-            "--database".to_string(),
-            database.to_string(),
-            "--http-port".to_string(),
-            http_port.to_string(),
-        ];
+        let http_port = crate::serving::free_port()?;
+        let argv = served.argv(http_port);
         let command = self.sandbox.command_line(&spec, &argv)?;
         let mut script =
             String::from("#!/bin/sh\n# Starts Odoo on a build kept by `slipway ci --keep`.\nexec");
@@ -535,8 +541,8 @@ impl Engine {
         std::fs::set_permissions(&start_script, std::fs::Permissions::from_mode(0o700))
             .map_err(BuildError::io("chmod", &start_script))?;
         Ok(KeptBuild {
-            database: database.to_string(),
-            data_dir: run.data_dir.to_path_buf(),
+            database: served.database.clone(),
+            data_dir: served.data_dir.clone(),
             start_script,
             http_port,
         })

@@ -12,19 +12,22 @@ mod development;
 mod error;
 pub mod host;
 mod layout;
-mod locks;
+pub mod locks;
 mod modules;
 mod odoo;
 mod report;
 mod requirements;
 mod resources;
+mod serving;
 pub mod templates;
 
 pub use development::{DevelopmentRequest, Engine, PreparedBuild};
 pub use error::BuildError;
 pub use layout::{Layout, SYSTEM_HOME};
+pub use locks::{lock as lock_file, LockMode};
 pub use report::{BuildReport, KeptBuild, TemplateUse};
 pub use resources::{prune_logs, reap_orphans, Resources, Tracker, LOG_RETENTION};
+pub use serving::{free_port, http_status, OdooServer, ServedBuild};
 
 /// What a build reports while it runs, for a progress display.
 #[derive(Debug, Clone, Copy)]

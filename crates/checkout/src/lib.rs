@@ -149,6 +149,56 @@ pub fn checkout(source: &Path, commit: &str, dest: &Path) -> Result<(), Checkout
     Ok(())
 }
 
+/// Keeps a bare mirror of `url` at `mirror`: cloned on first use (into a
+/// temporary directory, renamed when complete), fetched (pruning deleted
+/// branches) afterwards. Callers serialise access to one mirror.
+pub fn update_mirror(url: &str, mirror: &Path) -> Result<(), CheckoutError> {
+    if mirror.join("HEAD").is_file() {
+        checked(
+            git(
+                Some(mirror),
+                [
+                    "-c",
+                    "protocol.file.allow=always",
+                    "fetch",
+                    "--quiet",
+                    "--prune",
+                    "origin",
+                    "+refs/heads/*:refs/heads/*",
+                ],
+            )?,
+            "fetch",
+        )?;
+        return Ok(());
+    }
+    let partial = mirror.with_extension(format!("partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&partial);
+    let cloned = git(
+        None,
+        [
+            OsStr::new("-c"),
+            "protocol.file.allow=always".as_ref(),
+            "clone".as_ref(),
+            "--quiet".as_ref(),
+            "--mirror".as_ref(),
+            url.as_ref(),
+            partial.as_os_str(),
+        ],
+    )?;
+    if !cloned.status.success() {
+        let _ = std::fs::remove_dir_all(&partial);
+        return Err(CheckoutError::Git {
+            args: "clone --mirror".into(),
+            stderr: String::from_utf8_lossy(&cloned.stderr).trim().to_string(),
+        });
+    }
+    std::fs::rename(&partial, mirror).map_err(|source| CheckoutError::Io {
+        action: "renaming",
+        path: partial.clone(),
+        source,
+    })
+}
+
 /// Initialises the submodules of the work tree `dir`, one level at a time so that
 /// each level can borrow from the matching `modules/<name>` of the source.
 fn init_submodules(dir: &Path, source_git_dir: &Path) -> Result<(), CheckoutError> {

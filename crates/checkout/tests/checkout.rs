@@ -143,3 +143,33 @@ fn submodules_are_checked_out_even_when_their_origin_is_gone() {
         "{'name': 'shared'}"
     );
 }
+
+#[test]
+fn a_mirror_is_cloned_then_fetched_and_builds_check_out_from_it() {
+    let temp = tempfile::tempdir().unwrap();
+    let origin = temp.path().join("origin");
+    let first = repo_with(&origin, &[("a/__manifest__.py", "{'name': 'one'}")]);
+    let mirror = temp.path().join("mirrors/project.git");
+    std::fs::create_dir_all(mirror.parent().unwrap()).unwrap();
+    slipway_checkout::update_mirror(origin.to_str().unwrap(), &mirror).unwrap();
+    git(&origin, &["checkout", "-qb", "feature"]);
+    std::fs::write(origin.join("a/__manifest__.py"), "{'name': 'two'}").unwrap();
+    git(&origin, &["commit", "-qam", "feature work"]);
+    let second = git(&origin, &["rev-parse", "HEAD"]);
+    slipway_checkout::update_mirror(origin.to_str().unwrap(), &mirror).unwrap();
+    for (commit, name) in [(&first, "one"), (&second, "two")] {
+        let dest = temp.path().join(format!("at-{name}"));
+        checkout(&mirror, commit, &dest).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dest.join("a/__manifest__.py")).unwrap(),
+            format!("{{'name': '{name}'}}")
+        );
+    }
+    let error = slipway_checkout::update_mirror(
+        "/nonexistent/repo",
+        &temp.path().join("mirrors/other.git"),
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("/nonexistent/repo"), "{error}");
+    assert!(!temp.path().join("mirrors/other.git").exists());
+}

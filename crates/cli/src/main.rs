@@ -1,5 +1,6 @@
 //! `slipway`: CI/CD and staging for Odoo.
 
+mod client;
 mod commands;
 mod progress;
 mod setup;
@@ -21,6 +22,8 @@ pub const EXIT_INFRASTRUCTURE: u8 = 2;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    server: client::ServerArgs,
 }
 
 #[derive(Subcommand)]
@@ -40,6 +43,41 @@ enum Command {
     /// Builds kept with `slipway ci --keep`.
     #[command(subcommand)]
     Kept(commands::kept::KeptCommand),
+    /// Run the platform on this machine: PostgreSQL, API, watcher, one worker.
+    Serve(commands::serve::ServeArgs),
+    /// Run one more worker against a server's control database.
+    Worker(commands::serve::StandaloneWorkerArgs),
+    /// Exit 0 when the server answers.
+    Status,
+    /// Projects: repositories whose branches get builds.
+    #[command(subcommand)]
+    Project(commands::project::ProjectCommand),
+    /// A project's branches: production first, then by last build.
+    Branches {
+        project: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A branch's settings.
+    #[command(subcommand)]
+    Branch(commands::branches::BranchCommand),
+    /// A project's builds, newest first.
+    Builds {
+        project: String,
+        #[arg(long)]
+        branch: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A build's log.
+    Logs {
+        build: i64,
+        /// Keep printing as the log grows, until the build ends.
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Build a branch's head again (refused while it has a build in progress).
+    Rebuild { project: String, branch: String },
 }
 
 fn main() -> ExitCode {
@@ -67,6 +105,15 @@ fn main() -> ExitCode {
             Command::Postgres(command) => commands::postgres::run(command).await,
             Command::Templates(command) => commands::templates::run(command).await,
             Command::Kept(command) => commands::kept::run(command).await,
+            Command::Serve(args) => commands::serve::serve(args).await,
+            Command::Worker(args) => commands::serve::worker(args).await,
+            // The HTTP client is blocking: off the async threads.
+            client_command => {
+                let server = cli.server.clone();
+                tokio::task::spawn_blocking(move || run_client_command(client_command, &server))
+                    .await
+                    .expect("client commands do not panic")
+            }
         }
     });
     match result {
@@ -75,6 +122,25 @@ fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::from(EXIT_INFRASTRUCTURE)
         }
+    }
+}
+
+fn run_client_command(command: Command, server: &client::ServerArgs) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Status => commands::status::run(server),
+        Command::Project(command) => commands::project::run(command, server),
+        Command::Branches { project, json } => commands::branches::list(&project, json, server),
+        Command::Branch(command) => commands::branches::run(command, server),
+        Command::Builds {
+            project,
+            branch,
+            json,
+        } => commands::builds::list(&project, branch.as_deref(), json, server),
+        Command::Logs { build, follow } => commands::builds::logs(build, follow, server),
+        Command::Rebuild { project, branch } => {
+            commands::builds::rebuild(&project, &branch, server)
+        }
+        _ => unreachable!("server-side commands are dispatched before"),
     }
 }
 

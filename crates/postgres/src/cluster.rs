@@ -130,6 +130,12 @@ impl Cluster {
         config
     }
 
+    /// Connection settings of an administrative session on `database` (for
+    /// callers that manage the connection themselves, e.g. to LISTEN).
+    pub fn admin_config(&self, database: &str) -> Config {
+        self.config(database, &self.superuser, self.password.as_deref())
+    }
+
     /// An administrative session on `database`.
     pub async fn connect(&self, database: &str) -> Result<Client, PgError> {
         self.connect_as(

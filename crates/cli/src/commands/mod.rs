@@ -1,5 +1,11 @@
+pub mod branches;
+pub mod builds;
 pub mod ci;
 pub mod image;
 pub mod kept;
 pub mod postgres;
+pub mod project;
+pub mod serve;
+pub mod status;
+mod table;
 pub mod templates;

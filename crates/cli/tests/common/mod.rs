@@ -169,3 +169,11 @@ pub fn admin_cluster() -> slipway_postgres::Cluster {
         .cluster()
         .unwrap()
 }
+
+/// HMAC-SHA256 of `body` with `key`, hex: what GitHub puts in X-Hub-Signature-256.
+pub fn hmac_sha256_hex(key: &[u8], body: &[u8]) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}

@@ -1,0 +1,203 @@
+//! Serving a kept build: its Odoo answering HTTP on a loopback port of the host,
+//! started from what the build recorded in its directory, so that it can be
+//! started again after a restart of slipway.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use slipway_image::Image;
+use slipway_sandbox::{Network, Running};
+
+use crate::development::Engine;
+use crate::odoo::{OdooHost, OdooRun, CONFIG_MOUNT};
+use crate::{BuildError, Layout};
+
+const SERVED_FILE: &str = "served.json";
+/// Lines of a served Odoo's log are appended here, next to the build's logs.
+const SERVER_LOG: &str = "server.log";
+
+/// What it takes to start Odoo again on a kept build.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServedBuild {
+    pub database: String,
+    pub image: String,
+    pub data_dir: PathBuf,
+    pub source_dir: PathBuf,
+    pub pydeps_dir: Option<PathBuf>,
+    pub config_file: PathBuf,
+}
+
+impl ServedBuild {
+    pub(crate) fn write(&self, build_dir: &Path) -> Result<(), BuildError> {
+        let path = build_dir.join(SERVED_FILE);
+        let text = serde_json::to_string_pretty(self).expect("served build serializes");
+        std::fs::write(&path, text).map_err(BuildError::io("writing", &path))
+    }
+
+    pub fn read(layout: &Layout, build_id: &str) -> Result<ServedBuild, BuildError> {
+        let path = layout.build(build_id).join(SERVED_FILE);
+        let text = std::fs::read_to_string(&path).map_err(BuildError::io("reading", &path))?;
+        serde_json::from_str(&text)
+            .map_err(|error| BuildError::Host(format!("{} is damaged: {error}", path.display())))
+    }
+
+    pub(crate) fn run(&self) -> OdooRun<'_> {
+        OdooRun {
+            data_dir: &self.data_dir,
+            source_dir: Some(&self.source_dir),
+            pydeps_dir: self.pydeps_dir.as_deref(),
+            config_file: &self.config_file,
+            args: Vec::new(),
+            time_limit: Duration::ZERO,
+            log_file: Path::new("/dev/null"),
+        }
+    }
+
+    /// Odoo's command line serving this build on `port`.
+    pub(crate) fn argv(&self, port: u16) -> Vec<String> {
+        [
+            "/usr/bin/odoo",
+            "--config",
+            CONFIG_MOUNT,
+            "--database",
+            &self.database,
+            "--http-interface",
+            "127.0.0.1",
+            "--http-port",
+            &port.to_string(),
+        ]
+        .iter()
+        .map(|word| word.to_string())
+        .collect()
+    }
+}
+
+/// A running Odoo server of a build. Dropping it stops the server.
+pub struct OdooServer {
+    pub build_id: String,
+    pub port: u16,
+    running: Running,
+}
+
+impl OdooServer {
+    /// Stops the server (the whole sandbox goes with it).
+    pub async fn stop(mut self) {
+        self.running.kill().await;
+        let _ = self.running.wait(Duration::from_secs(10)).await;
+    }
+
+    /// Whether the process still runs.
+    pub fn is_running(&self) -> bool {
+        self.running
+            .pid()
+            .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+    }
+
+    /// Waits until `/web/login` answers 200, or `limit` passes.
+    pub async fn wait_until_ready(&self, limit: Duration) -> Result<(), BuildError> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if http_status(self.port, "/web/login").await == Some(200) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(BuildError::Host(format!(
+                    "Odoo of build {} did not answer on port {} within {} s",
+                    self.build_id,
+                    self.port,
+                    limit.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// The status code of `GET path` on the loopback port, if anything answers.
+pub async fn http_status(port: u16, path: &str) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let request =
+        format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut head = [0u8; 12];
+    tokio::time::timeout(Duration::from_secs(30), stream.read_exact(&mut head))
+        .await
+        .ok()?
+        .ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// A free port on the host's loopback, right now.
+pub fn free_port() -> Result<u16, BuildError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .map_err(BuildError::io("finding a free port on", "127.0.0.1"))
+}
+
+impl Engine {
+    /// Starts Odoo on a kept build, serving HTTP on `port` of the host's
+    /// loopback. Its output goes to the build's `server.log`.
+    pub async fn serve(&self, build_id: &str, port: u16) -> Result<OdooServer, BuildError> {
+        let served = ServedBuild::read(&self.layout, build_id)?;
+        let image = self.image_named(&served.image)?;
+        let host = OdooHost {
+            sandbox: self.sandbox.as_ref(),
+            image: &image,
+            account: self.account,
+            endpoint: &self.cluster.endpoint,
+        };
+        let spec = host.spec(&served.run(), Network::Host);
+        let mut running = self.sandbox.spawn(&spec, &served.argv(port))?;
+        let log_path = self.layout.logs(build_id).join(SERVER_LOG);
+        let mut lines = std::mem::replace(&mut running.lines, tokio::sync::mpsc::channel(1).1);
+        // Always drained: a full pipe would stop Odoo.
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let file = tokio::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .await;
+            let mut file = file.ok();
+            while let Some(line) = lines.recv().await {
+                if let Some(file) = file.as_mut() {
+                    let _ = file.write_all(format!("{line}\n").as_bytes()).await;
+                }
+            }
+        });
+        Ok(OdooServer {
+            build_id: build_id.to_string(),
+            port,
+            running,
+        })
+    }
+
+    /// Drops a kept build's database, role and files.
+    pub async fn drop_kept(&self, build_id: &str) -> Result<(), BuildError> {
+        let database = format!("slipway_b_{build_id}");
+        self.cluster.drop_database(&database).await?;
+        self.cluster.drop_role(&database).await?;
+        let dir = self.layout.build(build_id);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(BuildError::io("removing", &dir)(error)),
+        }
+    }
+
+    fn image_named(&self, name: &str) -> Result<Image, BuildError> {
+        for image in self.images.list()?.into_iter().flatten() {
+            if image.meta.name == name {
+                return Ok(image);
+            }
+        }
+        Err(BuildError::Host(format!(
+            "image {name} of this build is gone; rebuild the branch"
+        )))
+    }
+}

@@ -1,0 +1,107 @@
+//! `slipway project add|list|remove`.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Subcommand;
+use serde_json::json;
+
+use super::table;
+use crate::client::{encode, Client, ServerArgs};
+
+#[derive(Subcommand)]
+pub enum ProjectCommand {
+    /// Watch a repository of Odoo addons: every branch gets builds.
+    Add {
+        /// Short name: lowercase letters, digits, '-' and '_'.
+        name: String,
+        /// Any git URL: a local path, https://, ssh://, git@host:path.
+        #[arg(long)]
+        repo: String,
+        /// Odoo version: 14.0 or 19.0.
+        #[arg(long)]
+        odoo: String,
+        /// The branch whose builds are production.
+        #[arg(long, default_value = "main")]
+        production_branch: String,
+        /// Seconds between two polls of the repository (default 60).
+        #[arg(long, value_name = "SECONDS")]
+        poll_interval: Option<i32>,
+        /// Seconds a push waits before its build starts; a newer push in that
+        /// time replaces it (default 10).
+        #[arg(long, value_name = "SECONDS")]
+        quiet_period: Option<i32>,
+        /// Serving development builds kept per branch (default 2).
+        #[arg(long)]
+        dev_builds_kept: Option<i32>,
+    },
+    /// Show the projects.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop watching a project and forget its branches and builds.
+    Remove { name: String },
+}
+
+pub fn run(command: ProjectCommand, server: &ServerArgs) -> Result<ExitCode> {
+    let client = Client::connect(server)?;
+    match command {
+        ProjectCommand::Add {
+            name,
+            repo,
+            odoo,
+            production_branch,
+            poll_interval,
+            quiet_period,
+            dev_builds_kept,
+        } => {
+            let project = client.post(
+                "/api/v1/projects",
+                json!({
+                    "name": name,
+                    "repo": repo,
+                    "odoo": odoo,
+                    "production_branch": production_branch,
+                    "poll_interval_s": poll_interval,
+                    "quiet_period_s": quiet_period,
+                    "dev_builds_kept": dev_builds_kept,
+                }),
+            )?;
+            println!(
+                "project {} added: {} branch(es) found",
+                project["name"].as_str().unwrap_or(&name),
+                project["branches"]
+            );
+            if let Some(secret) = project["webhook_secret"].as_str() {
+                println!("webhook: POST {}/hooks/github/{name} (or /hooks/gitlab/{name}) with secret {secret}", client.base());
+            }
+        }
+        ProjectCommand::List { json } => {
+            let projects = client.get("/api/v1/projects")?;
+            if json {
+                println!("{projects}");
+            } else {
+                let rows: Vec<Vec<String>> = projects
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| {
+                        vec![
+                            table::cell(&p["name"]),
+                            table::cell(&p["odoo"]),
+                            table::cell(&p["production_branch"]),
+                            table::cell(&p["repo"]),
+                        ]
+                    })
+                    .collect();
+                table::print(&["name", "odoo", "production", "repository"], &rows);
+            }
+        }
+        ProjectCommand::Remove { name } => {
+            client.delete(&format!("/api/v1/projects/{}", encode(&name)))?;
+            println!("project {name} removed");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

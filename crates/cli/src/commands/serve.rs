@@ -1,0 +1,259 @@
+//! `slipway serve`: everything on one machine (embedded PostgreSQL, control
+//! database, API, watcher, one worker); `slipway worker`: one more worker
+//! against the same control database.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde::Deserialize;
+use slipway_server::{AppState, Watcher};
+use slipway_worker::{ControlDb, Worker, WorkerConfig, CONTROL_DATABASE};
+use tokio::sync::watch;
+
+use crate::client::SERVER_FILE;
+use crate::setup;
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:8800";
+/// A worker's builds wait this long for a shutdown to finish before the process
+/// gives up on them (they are cleaned up by the reaper then).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address of the HTTP API and webhooks.
+    #[arg(long, default_value = DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// Projects to declare at start (default: slipway.toml in the data dir, if any).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Run no worker here: builds are left to `slipway worker` processes.
+    #[arg(long)]
+    no_worker: bool,
+    #[command(flatten)]
+    worker: WorkerArgs,
+}
+
+#[derive(Args)]
+pub struct WorkerArgs {
+    /// Builds run at once by this worker (default: half the cores, at least 1).
+    #[arg(long)]
+    max_builds: Option<usize>,
+    /// Name of the worker, unique among those sharing the control database
+    /// (default: the host name, plus the process id for `slipway worker`).
+    #[arg(long)]
+    name: Option<String>,
+    /// Seconds a build's lease lasts without a heartbeat.
+    #[arg(long, env = "SLIPWAY_LEASE_SECONDS", default_value_t = slipway_worker::LEASE.as_secs())]
+    lease_seconds: u64,
+}
+
+#[derive(Args)]
+pub struct StandaloneWorkerArgs {
+    /// The control database of a `slipway serve`, e.g.
+    /// postgresql://slipway:PASSWORD@db-host/slipway_control (or key=value form).
+    #[arg(long, env = "SLIPWAY_CONTROL_URL", hide_env_values = true)]
+    database: String,
+    #[command(flatten)]
+    worker: WorkerArgs,
+}
+
+/// Projects declared in `slipway.toml`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default, rename = "project")]
+    projects: Vec<slipway_server::api_types::NewProjectBody>,
+}
+
+pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let engine = Arc::new(setup::engine().await?);
+    let control = ControlDb::prepare(engine.cluster.clone(), CONTROL_DATABASE)
+        .await
+        .context("preparing the control database")?;
+    let token = slipway_postgres::random_secret(24);
+    let (watcher, polls) = Watcher::new(control.clone());
+    let state = Arc::new(AppState {
+        control: control.clone(),
+        layout: engine.layout.clone(),
+        token: token.clone(),
+        polls,
+    });
+
+    let config = args
+        .config
+        .clone()
+        .or_else(|| Some(engine.layout.home.join("slipway.toml")).filter(|p| p.exists()));
+    if let Some(path) = config {
+        declare_projects(&state, &path).await?;
+    }
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (another slipway serve? pass --listen)",
+                args.listen
+            )
+        })?;
+    let address = listener.local_addr()?;
+    let server_file = write_server_file(&engine.layout.home, &format!("http://{address}"), &token)?;
+
+    let (stop, stopped) = watch::channel(false);
+    let worker_task = if args.no_worker {
+        tokio::spawn(async { Ok(()) })
+    } else {
+        let worker = Worker::new(
+            worker_config(&args.worker, false),
+            engine.clone(),
+            control.clone(),
+        );
+        tokio::spawn(worker.run(stopped.clone()))
+    };
+    let watcher_task = tokio::spawn(watcher.run(stopped.clone()));
+    let mut http_stopped = stopped.clone();
+    let http =
+        axum::serve(listener, slipway_server::router(state)).with_graceful_shutdown(async move {
+            let _ = http_stopped.changed().await;
+        });
+    let http_task = tokio::spawn(async move { http.await });
+    eprintln!(
+        "slipway serving on http://{address} (data dir {})",
+        engine.layout.home.display()
+    );
+
+    let signal = wait_for_signal().await;
+    eprintln!("{signal}: stopping builds and Odoo servers, releasing leases…");
+    let _ = stop.send(true);
+    let outcome = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        let worker = worker_task.await;
+        let _ = watcher_task.await;
+        let _ = http_task.await;
+        worker
+    })
+    .await;
+    let _ = std::fs::remove_file(&server_file);
+    match outcome {
+        Ok(Ok(Ok(()))) => Ok(ExitCode::SUCCESS),
+        Ok(Ok(Err(error))) => Err(error).context("the worker stopped with an error"),
+        Ok(Err(panic)) => anyhow::bail!("the worker crashed: {panic}"),
+        Err(_) => anyhow::bail!("shutdown took longer than {} s", SHUTDOWN_GRACE.as_secs()),
+    }
+}
+
+pub async fn worker(args: StandaloneWorkerArgs) -> Result<ExitCode> {
+    let engine = Arc::new(setup::engine().await?);
+    let url = args.database.clone();
+    let cluster = slipway_postgres::Cluster::external(&url)?;
+    let database = cluster_database(&url).unwrap_or_else(|| CONTROL_DATABASE.to_string());
+    let control = ControlDb::prepare(cluster, &database)
+        .await
+        .context("connecting to the control database")?;
+    let (stop, stopped) = watch::channel(false);
+    let worker = Worker::new(worker_config(&args.worker, true), engine, control);
+    let task = tokio::spawn(worker.run(stopped));
+    let signal = wait_for_signal().await;
+    eprintln!("{signal}: stopping builds and Odoo servers, releasing leases…");
+    let _ = stop.send(true);
+    match tokio::time::timeout(SHUTDOWN_GRACE, task).await {
+        Ok(Ok(Ok(()))) => Ok(ExitCode::SUCCESS),
+        Ok(Ok(Err(error))) => Err(error).context("the worker stopped with an error"),
+        Ok(Err(panic)) => anyhow::bail!("the worker crashed: {panic}"),
+        Err(_) => anyhow::bail!("shutdown took longer than {} s", SHUTDOWN_GRACE.as_secs()),
+    }
+}
+
+/// The database named in the URL, if any.
+fn cluster_database(url: &str) -> Option<String> {
+    let config: tokio_postgres::Config = url.parse().ok()?;
+    config.get_dbname().map(str::to_string)
+}
+
+fn worker_config(args: &WorkerArgs, standalone: bool) -> WorkerConfig {
+    let host = hostname();
+    let name = args.name.clone().unwrap_or_else(|| {
+        if standalone {
+            format!("{host}-{}", std::process::id())
+        } else {
+            host.clone()
+        }
+    });
+    let lease = Duration::from_secs(args.lease_seconds.max(3));
+    WorkerConfig {
+        name,
+        host,
+        max_builds: args
+            .max_builds
+            .unwrap_or_else(WorkerConfig::default_max_builds)
+            .max(1),
+        lease,
+        stopped_retention: slipway_worker::STOPPED_RETENTION,
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Adds the projects of a `slipway.toml` that are not there yet.
+async fn declare_projects(state: &Arc<AppState>, path: &Path) -> Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let config: ConfigFile = toml::from_str(&text)
+        .with_context(|| format!("{} is not a valid slipway.toml", path.display()))?;
+    let existing: Vec<String> = {
+        let session = state.control.session().await?;
+        slipway_control::list_projects(&session)
+            .await?
+            .into_iter()
+            .map(|p| p.name)
+            .collect()
+    };
+    for project in config.projects {
+        if existing.contains(&project.name) {
+            continue;
+        }
+        let name = project.name.clone();
+        slipway_server::api_types::add_project(state, project)
+            .await
+            .map_err(|error| {
+                anyhow::anyhow!("{}: project '{name}': {}", path.display(), error.message)
+            })?;
+        eprintln!("project {name} declared in {}", path.display());
+    }
+    Ok(())
+}
+
+fn write_server_file(home: &Path, url: &str, token: &str) -> Result<PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = home.join(SERVER_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(
+        serde_json::json!({"url": url, "token": token})
+            .to_string()
+            .as_bytes(),
+    )?;
+    Ok(path)
+}
+
+async fn wait_for_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "interrupted",
+        _ = terminate.recv() => "terminated",
+    }
+}

@@ -1,0 +1,20 @@
+//! `slipway status`: exit 0 when the server answers.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::client::{Client, ServerArgs};
+
+pub fn run(server: &ServerArgs) -> Result<ExitCode> {
+    let client = Client::connect(server)?;
+    let status = client.get("/api/v1/status")?;
+    println!(
+        "slipway {} at {} · {} worker(s) · {} project(s)",
+        status["version"].as_str().unwrap_or("?"),
+        client.base(),
+        status["workers"],
+        status["projects"]
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,649 @@
+//! `slipway serve` end to end: a real server process with its embedded
+//! PostgreSQL, real git repositories, real Odoo 14.0 builds that serve HTTP.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BUILD_LIMIT: Duration = Duration::from_secs(300);
+
+/// A running `slipway serve` with a data dir of its own; killed (and its
+/// PostgreSQL stopped) however the test ends.
+struct Serve {
+    home: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Serve {
+    fn start(home: &Path, extra: &[&str]) -> Serve {
+        std::fs::create_dir_all(home).unwrap();
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_slipway"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .envs(env(home))
+            .env("SLIPWAY_LEASE_SECONDS", "6")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(home.join("serve.stderr")).unwrap(),
+            ))
+            .spawn()
+            .unwrap();
+        let serve = Serve {
+            home: home.to_path_buf(),
+            port,
+            child: Some(child),
+        };
+        wait_for("the server to answer", Duration::from_secs(120), || {
+            serve.cli(&["status"]).status.success()
+        });
+        serve
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_slipway"))
+            .args(args)
+            .envs(env(&self.home))
+            .output()
+            .unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let output = self.cli(args);
+        assert!(
+            output.status.success(),
+            "slipway {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    fn builds(&self, project: &str) -> Vec<Value> {
+        self.json(&["builds", project, "--json"])
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// SIGTERM, then the exit status.
+    fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        child.wait().unwrap()
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = Command::new(env!("CARGO_BIN_EXE_slipway"))
+            .args(["postgres", "stop"])
+            .envs(env(&self.home))
+            .output();
+    }
+}
+
+fn env(home: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("SLIPWAY_HOME", home.display().to_string()),
+        ("SLIPWAY_IMAGE_DIR", common::images().display().to_string()),
+        ("RUST_LOG", "warn".to_string()),
+    ]
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn commit(repo: &Path, message: &str) -> String {
+    std::fs::write(repo.join("green_addon/CHANGES"), format!("{message}\n")).unwrap();
+    common::git(repo, &["add", "-A"]);
+    common::git(repo, &["commit", "-qm", message]);
+    common::git(repo, &["rev-parse", "HEAD"])
+}
+
+fn http_status(url: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let address = url.trim_start_matches("http://");
+    let (host_port, path) = address
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((address, "/".into()));
+    let mut stream = std::net::TcpStream::connect(host_port).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host_port}\r\n\r\n").ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+fn odoo_processes_of(home: &Path) -> Vec<String> {
+    let needle = home.display().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let raw = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
+            (cmdline.contains("bwrap") && cmdline.contains(&needle)).then_some(cmdline)
+        })
+        .collect()
+}
+
+fn add_project(serve: &Serve, repo: &Path, extra: &[&str]) {
+    let mut args = vec![
+        "project",
+        "add",
+        "demo",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--odoo",
+        "14.0",
+        "--production-branch",
+        "main",
+    ];
+    args.extend_from_slice(extra);
+    let output = serve.cli(&args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn a_burst_of_pushes_makes_one_build_of_the_last_commit_which_then_serves_odoo() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = common::repository(temp.path(), "passing");
+    let serve = Serve::start(&temp.path().join("home"), &[]);
+    add_project(
+        &serve,
+        &repo,
+        &[
+            "--poll-interval",
+            "1",
+            "--quiet-period",
+            "4",
+            "--dev-builds-kept",
+            "1",
+        ],
+    );
+    common::git(&repo, &["checkout", "-qb", "feature"]);
+    let mut last = String::new();
+    for push in 1..=5 {
+        last = commit(&repo, &format!("push {push}"));
+        std::thread::sleep(Duration::from_millis(600));
+    }
+    wait_for("the build to serve", BUILD_LIMIT, || {
+        serve
+            .builds("demo")
+            .iter()
+            .any(|b| b["state"] == "serving" || b["state"] == "done")
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let builds = serve.builds("demo");
+    assert_eq!(builds.len(), 1, "one build for the burst: {builds:?}");
+    let build = &builds[0];
+    assert_eq!(build["commit"], last.as_str());
+    assert_eq!(build["branch"], "feature");
+    assert_eq!(build["stage"], "development");
+    assert_eq!(
+        (&build["state"], &build["status"]),
+        (&Value::from("serving"), &Value::from("success")),
+        "{build}"
+    );
+    let url = build["url"].as_str().unwrap();
+    assert_eq!(http_status(&format!("{url}/web/login")), Some(200));
+
+    // `branches`: production first, with the feature branch's build.
+    let branches = serve.json(&["branches", "demo", "--json"]);
+    assert_eq!(branches[0]["name"], "main");
+    assert_eq!(branches[0]["stage"], "production");
+    assert_eq!(branches[1]["name"], "feature");
+    assert_eq!(branches[1]["last_build"]["id"], build["id"]);
+    assert_eq!(branches[1]["head"], last.as_str());
+
+    // A rebuild is refused while one is in progress.
+    let first = serve.cli(&["rebuild", "demo", "feature"]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let second = serve.cli(&["rebuild", "demo", "feature"]);
+    assert_eq!(second.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("already has build"),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    // The log of the first build is there.
+    let log = serve.cli(&["logs", &build["id"].to_string()]);
+    assert!(String::from_utf8_lossy(&log.stdout).contains("Modules loaded."));
+
+    // One serving build per branch here: the rebuild replaces the first, which
+    // is marked stopped (not gone) and no longer answers.
+    wait_for("the rebuild to serve", BUILD_LIMIT, || {
+        serve.builds("demo")[0]["state"] == "serving"
+    });
+    let builds = serve.builds("demo");
+    assert_eq!(builds.len(), 2);
+    assert_eq!(builds[1]["id"], build["id"]);
+    wait_for("the first build to stop", Duration::from_secs(30), || {
+        serve.builds("demo")[1]["state"] == "stopped"
+    });
+    assert!(
+        http_status(&format!("{url}/web/login")).is_none(),
+        "a stopped build still answers"
+    );
+}
+
+#[test]
+fn webhooks_trigger_only_with_a_valid_signature() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = common::repository(temp.path(), "passing");
+    let serve = Serve::start(&temp.path().join("home"), &["--no-worker"]);
+    add_project(
+        &serve,
+        &repo,
+        &["--poll-interval", "86400", "--quiet-period", "0"],
+    );
+    let added =
+        String::from_utf8_lossy(&serve.cli(&["project", "list", "--json"]).stdout).into_owned();
+    assert!(added.contains("demo"));
+    let secret = {
+        let output = serve.cli(&["project", "remove", "nope"]);
+        assert_eq!(output.status.code(), Some(2), "unknown project is an error");
+        assert!(String::from_utf8_lossy(&output.stderr).contains("no project named 'nope'"));
+        // The secret was printed by `project add`; read it back from the database.
+        let cluster = slipway_postgres::EmbeddedCluster::new(
+            serve.home.join("postgres"),
+            slipway_postgres::PgBinaries::find(None).unwrap(),
+            None,
+        )
+        .cluster()
+        .unwrap();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let client = cluster.connect("slipway_control").await.unwrap();
+            let row = client
+                .query_one(
+                    "SELECT webhook_secret FROM projects WHERE name = 'demo'",
+                    &[],
+                )
+                .await
+                .unwrap();
+            row.get::<_, String>(0)
+        })
+    };
+    common::git(&repo, &["checkout", "-qb", "hooked"]);
+    let commit = commit(&repo, "hooked");
+    let body = serde_json::json!({
+        "ref": "refs/heads/hooked",
+        "before": "0000000000000000000000000000000000000000",
+        "after": commit,
+        "repository": {"clone_url": repo.display().to_string(), "ssh_url": "", "html_url": ""},
+    })
+    .to_string();
+    let post = |signature: Option<String>, body: &str| -> u16 {
+        let mut request =
+            ureq::post(&format!("{}/hooks/github/demo", serve.url())).set("X-GitHub-Event", "push");
+        if let Some(signature) = signature {
+            request = request.set("X-Hub-Signature-256", &signature);
+        }
+        match request.send_string(body) {
+            Ok(response) => response.status(),
+            Err(ureq::Error::Status(code, _)) => code,
+            Err(error) => panic!("{error}"),
+        }
+    };
+    let sign = |secret: &str, body: &str| {
+        format!(
+            "sha256={}",
+            common::hmac_sha256_hex(secret.as_bytes(), body.as_bytes())
+        )
+    };
+    assert_eq!(post(None, &body), 401);
+    assert_eq!(post(Some(sign("wrong secret", &body)), &body), 401);
+    assert_eq!(post(Some(sign(&secret, "{not json")), "{not json"), 400);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        serve.builds("demo").is_empty(),
+        "nothing may be triggered by a refused webhook: {}",
+        std::fs::read_to_string(serve.home.join("serve.stderr")).unwrap_or_default()
+    );
+
+    assert_eq!(post(Some(sign(&secret, &body)), &body), 202);
+    wait_for("the webhook's build", Duration::from_secs(30), || {
+        !serve.builds("demo").is_empty()
+    });
+    let builds = serve.builds("demo");
+    assert_eq!(builds.len(), 1);
+    assert_eq!(builds[0]["commit"], commit.as_str());
+    assert_eq!(
+        builds[0]["state"], "pending",
+        "no worker runs in this server"
+    );
+}
+
+#[test]
+fn stage_rules_and_bad_input_are_refused_with_clear_messages() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = common::repository(temp.path(), "passing");
+    common::git(&repo, &["branch", "dev-a"]);
+    common::git(&repo, &["branch", "dev-b"]);
+    let serve = Serve::start(&temp.path().join("home"), &["--no-worker"]);
+    let refused = |args: &[&str], expected: &str| {
+        let output = serve.cli(args);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(expected),
+            "{args:?}: expected '{expected}' in: {stderr}"
+        );
+    };
+    refused(
+        &[
+            "project",
+            "add",
+            "demo",
+            "--repo",
+            "/nonexistent/repo",
+            "--odoo",
+            "14.0",
+        ],
+        "cannot list branches of /nonexistent/repo",
+    );
+    refused(
+        &[
+            "project",
+            "add",
+            "demo",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--odoo",
+            "16.0",
+        ],
+        "unknown Odoo version '16.0'",
+    );
+    refused(
+        &[
+            "project",
+            "add",
+            "demo",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--odoo",
+            "14.0",
+            "--production-branch",
+            "prod",
+        ],
+        "no branch 'prod'",
+    );
+    refused(
+        &[
+            "project",
+            "add",
+            "Bad Name",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--odoo",
+            "14.0",
+        ],
+        "Bad Name",
+    );
+    refused(
+        &[
+            "project",
+            "add",
+            "demo",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--odoo",
+            "14.0",
+            "--production-branch",
+            "a;rm -rf",
+        ],
+        "a;rm -rf",
+    );
+    assert!(
+        serve
+            .json(&["project", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "nothing half-created"
+    );
+
+    add_project(&serve, &repo, &[]);
+    refused(
+        &[
+            "project",
+            "add",
+            "demo",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--odoo",
+            "14.0",
+        ],
+        "already exists",
+    );
+    refused(
+        &["branch", "stage", "demo", "dev-a", "production"],
+        "cannot go straight to production",
+    );
+    refused(
+        &["branch", "stage", "demo", "main", "development"],
+        "promote another",
+    );
+    refused(
+        &["branch", "stage", "demo", "no-such-branch", "staging"],
+        "no-such-branch",
+    );
+    refused(&["branch", "stage", "demo", "dev-a", "testing"], "testing");
+    refused(&["branches", "nope", "--json"], "no project named 'nope'");
+    refused(&["rebuild", "demo", "../../etc"], "../../etc");
+
+    // Staging first, then production: the old production branch steps down.
+    assert!(serve
+        .cli(&["branch", "stage", "demo", "dev-a", "staging"])
+        .status
+        .success());
+    assert!(serve
+        .cli(&["branch", "stage", "demo", "dev-a", "production"])
+        .status
+        .success());
+    let branches = serve.json(&["branches", "demo", "--json"]);
+    let stages: Vec<(String, String)> = branches
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["name"].as_str().unwrap().to_string(),
+                b["stage"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stages[0],
+        ("dev-a".to_string(), "production".to_string()),
+        "{stages:?}"
+    );
+    assert_eq!(
+        stages
+            .iter()
+            .filter(|(_, stage)| stage == "production")
+            .count(),
+        1,
+        "{stages:?}"
+    );
+}
+
+#[test]
+fn a_killed_worker_s_build_is_taken_back_after_its_lease_and_finishes() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = common::repository(temp.path(), "passing");
+    let home = temp.path().join("home");
+    let serve = Serve::start(&home, &["--no-worker"]);
+    add_project(
+        &serve,
+        &repo,
+        &["--poll-interval", "1", "--quiet-period", "0"],
+    );
+    let password = std::fs::read_to_string(home.join("postgres/superuser.password")).unwrap();
+    let control_url = format!(
+        "host={} user=slipway password={} dbname=slipway_control",
+        home.join("postgres/run").display(),
+        password.trim()
+    );
+    let worker = |name: &str| {
+        Command::new(env!("CARGO_BIN_EXE_slipway"))
+            .args(["worker", "--database", &control_url, "--name", name])
+            .envs(env(&home))
+            .env("SLIPWAY_LEASE_SECONDS", "6")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut doomed = worker("doomed");
+    common::git(&repo, &["checkout", "-qb", "feature"]);
+    commit(&repo, "work");
+    wait_for("the doomed worker's Odoo", BUILD_LIMIT, || {
+        !odoo_processes_of(&home).is_empty()
+    });
+    doomed.kill().unwrap();
+    doomed.wait().unwrap();
+    wait_for(
+        "the sandbox to die with its worker",
+        Duration::from_secs(15),
+        || odoo_processes_of(&home).is_empty(),
+    );
+    let builds = serve.builds("demo");
+    assert_eq!(
+        builds[0]["state"], "running",
+        "still leased to the dead worker: {builds:?}"
+    );
+
+    let mut rescuer = worker("rescuer");
+    wait_for("the build to finish elsewhere", BUILD_LIMIT, || {
+        serve.builds("demo")[0]["state"] == "serving"
+    });
+    let builds = serve.builds("demo");
+    assert_eq!(builds.len(), 1, "the same build, taken back: {builds:?}");
+    assert_eq!(builds[0]["status"], "success");
+    // Remote use needs the token: without it the API refuses.
+    let anonymous = serve.cli(&[
+        "--server",
+        &serve.url(),
+        "--token",
+        "wrong",
+        "builds",
+        "demo",
+        "--json",
+    ]);
+    assert_eq!(anonymous.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&anonymous.stderr).contains("API token"));
+    unsafe { libc::kill(rescuer.id() as i32, libc::SIGTERM) };
+    assert!(rescuer.wait().unwrap().success());
+}
+
+#[test]
+fn stopping_serve_leaves_nothing_running_and_a_restart_keeps_everything() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = common::repository(temp.path(), "passing");
+    let home = temp.path().join("home");
+    let mut serve = Serve::start(&home, &[]);
+    add_project(
+        &serve,
+        &repo,
+        &["--poll-interval", "1", "--quiet-period", "0"],
+    );
+    common::git(&repo, &["checkout", "-qb", "feature"]);
+    commit(&repo, "work");
+    wait_for("the build to serve", BUILD_LIMIT, || {
+        serve
+            .builds("demo")
+            .first()
+            .is_some_and(|b| b["state"] == "serving")
+    });
+    let before = serve.builds("demo");
+    assert!(
+        serve.stop().success(),
+        "{}",
+        std::fs::read_to_string(home.join("serve.stderr")).unwrap_or_default()
+    );
+    assert!(
+        odoo_processes_of(&home).is_empty(),
+        "sandboxes left: {:?}",
+        odoo_processes_of(&home)
+    );
+    assert!(!home.join("server.json").exists());
+    let leases = {
+        let cluster = slipway_postgres::EmbeddedCluster::new(
+            home.join("postgres"),
+            slipway_postgres::PgBinaries::find(None).unwrap(),
+            None,
+        )
+        .cluster()
+        .unwrap();
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let client = cluster.connect("slipway_control").await.unwrap();
+            let row = client
+                .query_one(
+                    "SELECT count(*) FROM builds WHERE state = 'running' OR lease_until > now()",
+                    &[],
+                )
+                .await
+                .unwrap();
+            row.get::<_, i64>(0)
+        })
+    };
+    assert_eq!(leases, 0, "leases left after shutdown");
+
+    let serve = Serve::start(&home, &[]);
+    let projects = serve.json(&["project", "list", "--json"]);
+    assert_eq!(projects[0]["name"], "demo");
+    assert_eq!(
+        serve
+            .json(&["branches", "demo", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    wait_for("the build to serve again", Duration::from_secs(120), || {
+        serve.builds("demo")[0]["state"] == "serving"
+    });
+    let after = serve.builds("demo");
+    assert_eq!(after[0]["id"], before[0]["id"]);
+    assert_eq!(after[0]["commit"], before[0]["commit"]);
+    assert_eq!(
+        http_status(&format!("{}/web/login", after[0]["url"].as_str().unwrap())),
+        Some(200)
+    );
+}

@@ -1,0 +1,276 @@
+//! Builds: queueing one for a commit, asking for a rebuild, listing them.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio_postgres::{Client, Row};
+
+use crate::{parse_column, parse_optional_column, BuildState, BuildStatus, ControlError, Stage};
+
+/// A build, with its branch's name.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Build {
+    pub id: i64,
+    pub project_id: i64,
+    pub branch_id: i64,
+    pub branch: String,
+    pub commit: String,
+    pub stage: Stage,
+    pub state: BuildState,
+    pub status: Option<BuildStatus>,
+    /// How many times a worker took it (a retry after a lost worker counts).
+    pub attempts: i32,
+    pub max_attempts: i32,
+    /// The worker running or serving it (or the last one that did).
+    pub worker: Option<String>,
+    /// It is not started before this time (the quiet period after a push).
+    pub not_before: String,
+    pub lease_until: Option<String>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub stopped_at: Option<String>,
+    /// When a stopped build's database and files were dropped.
+    pub collected_at: Option<String>,
+    pub url: Option<String>,
+    pub port: Option<u16>,
+    pub database: Option<String>,
+    pub log_path: Option<String>,
+    pub report: Option<serde_json::Value>,
+    /// Why it is in its state, in words (a retry, a failure, a stop).
+    pub reason: Option<String>,
+}
+
+/// The SELECT list of a [`Build`], over `builds b` joined with `branches br`.
+macro_rules! build_columns {
+    () => {
+        concat!(
+            "b.id, b.project_id, b.branch_id, br.name AS branch, b.commit, b.stage, b.state, ",
+            "b.status, b.attempts, b.max_attempts, b.worker, ",
+            $crate::utc!("b.not_before"),
+            " AS not_before, ",
+            $crate::utc!("b.lease_until"),
+            " AS lease_until, ",
+            $crate::utc!("b.created_at"),
+            " AS created_at, ",
+            $crate::utc!("b.started_at"),
+            " AS started_at, ",
+            $crate::utc!("b.finished_at"),
+            " AS finished_at, ",
+            $crate::utc!("b.stopped_at"),
+            " AS stopped_at, ",
+            $crate::utc!("b.collected_at"),
+            " AS collected_at, ",
+            "b.url, b.port, b.database, b.log_path, b.report::text AS report, b.reason"
+        )
+    };
+}
+pub(crate) use build_columns;
+
+pub(crate) fn build_from_row(row: &Row) -> Result<Build, ControlError> {
+    let port: Option<i32> = row.try_get("port")?;
+    let report: Option<&str> = row.try_get("report")?;
+    Ok(Build {
+        id: row.try_get("id")?,
+        project_id: row.try_get("project_id")?,
+        branch_id: row.try_get("branch_id")?,
+        branch: row.try_get("branch")?,
+        commit: row.try_get("commit")?,
+        stage: parse_column(row, "stage")?,
+        state: parse_column(row, "state")?,
+        status: parse_optional_column(row, "status")?,
+        attempts: row.try_get("attempts")?,
+        max_attempts: row.try_get("max_attempts")?,
+        worker: row.try_get("worker")?,
+        not_before: row.try_get("not_before")?,
+        lease_until: row.try_get("lease_until")?,
+        created_at: row.try_get("created_at")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        stopped_at: row.try_get("stopped_at")?,
+        collected_at: row.try_get("collected_at")?,
+        url: row.try_get("url")?,
+        // The column's check keeps it within 1..=65535.
+        port: port.and_then(|port| u16::try_from(port).ok()),
+        database: row.try_get("database")?,
+        log_path: row.try_get("log_path")?,
+        report: report
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|error| ControlError::Database(format!("unreadable build report: {error}")))?,
+        reason: row.try_get("reason")?,
+    })
+}
+
+/// Seconds, for `now() + $n * interval '1 second'`.
+pub(crate) fn seconds(duration: Duration) -> f64 {
+    duration.as_secs_f64()
+}
+
+/// Queues a build of `commit` on the branch, to start no sooner than `delay`
+/// from now (the database's clock, shared by every host).
+///
+/// A newer commit supersedes the branch's queued build: if the branch already has
+/// a pending build, that build takes the new commit, stage and start time (so a
+/// burst of pushes yields one build, of the last commit) and is returned; else a
+/// new build is inserted. One statement: an upsert on the "one pending build per
+/// branch" index, atomic under concurrent pushes. Refused with
+/// [`ControlError::UnknownBranchId`] if the branch is not a live branch of the
+/// project.
+pub async fn enqueue(
+    client: &Client,
+    project_id: i64,
+    branch_id: i64,
+    commit: &str,
+    stage: Stage,
+    delay: Duration,
+) -> Result<Build, ControlError> {
+    let row = client
+        .query_opt(
+            concat!(
+                "WITH queued AS (",
+                " INSERT INTO builds AS b (project_id, branch_id, commit, stage, state, not_before)",
+                " SELECT br.project_id, br.id, $3, $4, 'pending', now() + $5::float8 * interval '1 second'",
+                " FROM branches br",
+                " WHERE br.id = $2 AND br.project_id = $1 AND br.deleted_at IS NULL",
+                // Waits for (or holds off) a sync deleting the branch: a build is
+                // never queued behind its back on a branch it just deleted.
+                " FOR SHARE",
+                " ON CONFLICT (branch_id) WHERE state = 'pending' DO UPDATE SET",
+                "  commit = excluded.commit, stage = excluded.stage, not_before = excluded.not_before,",
+                // A retry of the same commit keeps its count; a new commit starts afresh.
+                "  attempts = CASE WHEN b.commit = excluded.commit THEN b.attempts ELSE 0 END,",
+                "  reason = CASE WHEN b.commit = excluded.commit THEN b.reason ELSE NULL END",
+                " RETURNING b.*",
+                ") SELECT ",
+                build_columns!(),
+                " FROM queued b JOIN branches br ON br.id = b.branch_id"
+            ),
+            &[
+                &project_id,
+                &branch_id,
+                &commit,
+                &stage.as_str(),
+                &seconds(delay),
+            ],
+        )
+        .await?
+        .ok_or(ControlError::UnknownBranchId {
+            project_id,
+            branch_id,
+        })?;
+    build_from_row(&row)
+}
+
+/// Queues a build of the branch's head, to start now. Refused while the branch
+/// has a build queued or running.
+pub async fn rebuild(client: &Client, project: &str, branch: &str) -> Result<Build, ControlError> {
+    let row = client
+        .query_opt(
+            "SELECT p.id AS project_id, br.id AS branch_id, br.stage, br.head, \
+                    (SELECT b.id FROM builds b \
+                      WHERE b.branch_id = br.id AND b.state IN ('pending', 'running') \
+                      ORDER BY b.id DESC LIMIT 1) AS busy \
+               FROM projects p \
+               LEFT JOIN branches br \
+                 ON br.project_id = p.id AND br.name = $2 AND br.deleted_at IS NULL \
+              WHERE p.name = $1",
+            &[&project, &branch],
+        )
+        .await?
+        .ok_or_else(|| ControlError::UnknownProject(project.to_string()))?;
+    let project_id: i64 = row.try_get("project_id")?;
+    let Some(branch_id) = row.try_get::<_, Option<i64>>("branch_id")? else {
+        return Err(ControlError::UnknownBranch {
+            project: project.to_string(),
+            branch: branch.to_string(),
+        });
+    };
+    if let Some(build_id) = row.try_get::<_, Option<i64>>("busy")? {
+        return Err(ControlError::BuildInProgress {
+            branch: branch.to_string(),
+            build_id,
+        });
+    }
+    let Some(head) = row.try_get::<_, Option<&str>>("head")? else {
+        return Err(ControlError::NothingToBuild {
+            project: project.to_string(),
+            branch: branch.to_string(),
+        });
+    };
+    let stage: Stage = parse_column(&row, "stage")?;
+    enqueue(client, project_id, branch_id, head, stage, Duration::ZERO).await
+}
+
+pub async fn get_build(client: &Client, id: i64) -> Result<Build, ControlError> {
+    let row = client
+        .query_opt(
+            concat!(
+                "SELECT ",
+                build_columns!(),
+                " FROM builds b JOIN branches br ON br.id = b.branch_id WHERE b.id = $1"
+            ),
+            &[&id],
+        )
+        .await?
+        .ok_or(ControlError::UnknownBuild(id))?;
+    build_from_row(&row)
+}
+
+/// The project's builds, newest first (by creation, then id), at most `limit`;
+/// only those of `branch` (deleted or not) when given.
+pub async fn list_builds(
+    client: &Client,
+    project_id: i64,
+    branch: Option<&str>,
+    limit: u32,
+) -> Result<Vec<Build>, ControlError> {
+    let limit = i64::from(limit);
+    // Two statements rather than one with `$2 IS NULL OR ...`: each has a plan
+    // that reads `limit` entries of one index (builds_by_project, builds_by_branch)
+    // in order and stops.
+    let rows = match branch {
+        None => {
+            client
+                .query(
+                    concat!(
+                        "SELECT ",
+                        build_columns!(),
+                        " FROM builds b JOIN branches br ON br.id = b.branch_id",
+                        " WHERE b.project_id = $1 ORDER BY b.created_at DESC, b.id DESC LIMIT $2"
+                    ),
+                    &[&project_id, &limit],
+                )
+                .await?
+        }
+        Some(branch) => {
+            let found = client
+                .query_opt(
+                    "SELECT p.name, br.id FROM projects p \
+                     LEFT JOIN branches br ON br.project_id = p.id AND br.name = $2 \
+                     WHERE p.id = $1",
+                    &[&project_id, &branch],
+                )
+                .await?
+                .ok_or(ControlError::UnknownProjectId(project_id))?;
+            let Some(branch_id) = found.try_get::<_, Option<i64>>(1)? else {
+                return Err(ControlError::UnknownBranch {
+                    project: found.try_get(0)?,
+                    branch: branch.to_string(),
+                });
+            };
+            client
+                .query(
+                    concat!(
+                        "SELECT ",
+                        build_columns!(),
+                        " FROM builds b JOIN branches br ON br.id = b.branch_id",
+                        " WHERE b.branch_id = $1 ORDER BY b.id DESC LIMIT $2"
+                    ),
+                    &[&branch_id, &limit],
+                )
+                .await?
+        }
+    };
+    rows.iter().map(build_from_row).collect()
+}

@@ -1,0 +1,10 @@
+//! The control database against a real PostgreSQL: one embedded cluster for the
+//! binary, one database per test.
+
+mod branches;
+mod builds;
+mod common;
+mod migrations;
+mod projects;
+mod queue;
+mod serving;

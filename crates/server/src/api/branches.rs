@@ -1,0 +1,56 @@
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use slipway_control::Stage;
+
+use super::BuildView;
+use crate::{ApiError, SharedState};
+
+/// `GET /api/v1/projects/{name}/branches`: production first, then by last build.
+pub async fn list(
+    State(state): State<SharedState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let session = state.control.session().await?;
+    let branches = slipway_control::list_branches(&session, &name).await?;
+    let list: Vec<Value> = branches
+        .iter()
+        .map(|branch| {
+            json!({
+                "name": branch.name,
+                "stage": branch.stage.as_str(),
+                "head": branch.head,
+                "last_build": branch.last_build.as_ref().map(BuildView::from),
+            })
+        })
+        .collect();
+    Ok(Json(Value::Array(list)))
+}
+
+#[derive(Deserialize)]
+pub struct StageBody {
+    pub branch: String,
+    pub stage: String,
+}
+
+/// `PUT /api/v1/projects/{name}/stage` `{"branch", "stage"}`, with Odoo.sh's rules.
+pub async fn set_stage(
+    State(state): State<SharedState>,
+    Path(name): Path<String>,
+    body: Result<Json<StageBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    let stage: Stage = body.stage.parse()?;
+    let mut session = state.control.session().await?;
+    let branch = if stage == Stage::Production {
+        slipway_control::promote_to_production(&mut session, &name, &body.branch)
+            .await?
+            .promoted
+    } else {
+        slipway_control::set_stage(&mut session, &name, &body.branch, stage).await?
+    };
+    Ok(Json(
+        json!({"name": branch.name, "stage": branch.stage.as_str()}),
+    ))
+}

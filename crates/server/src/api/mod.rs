@@ -1,0 +1,42 @@
+//! The JSON API, one file per resource.
+
+pub mod branches;
+pub mod builds;
+pub mod logs;
+pub mod projects;
+pub mod status;
+
+use serde::Serialize;
+use slipway_control::Build;
+
+/// A build as the API shows it (the `slipway builds --json` contract).
+#[derive(Serialize)]
+pub struct BuildView {
+    pub id: i64,
+    pub branch: String,
+    pub stage: &'static str,
+    pub commit: String,
+    pub state: &'static str,
+    pub status: Option<&'static str>,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+    pub url: Option<String>,
+}
+
+impl From<&Build> for BuildView {
+    fn from(build: &Build) -> BuildView {
+        let serving = build.state == slipway_control::BuildState::Serving;
+        BuildView {
+            id: build.id,
+            branch: build.branch.clone(),
+            stage: build.stage.as_str(),
+            commit: build.commit.clone(),
+            state: build.state.as_str(),
+            status: build.status.map(|status| status.as_str()),
+            created_at: build.created_at.clone(),
+            finished_at: build.finished_at.clone(),
+            // Only a serving build has an address worth following.
+            url: if serving { build.url.clone() } else { None },
+        }
+    }
+}

@@ -1,0 +1,124 @@
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use slipway_control::{NewProject, ProjectSettings};
+
+use crate::{ApiError, SharedState};
+
+/// `git ls-remote` of a new project's repository may take this long.
+const LIST_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewProjectBody {
+    pub name: String,
+    pub repo: String,
+    pub odoo: String,
+    pub production_branch: String,
+    #[serde(default)]
+    pub poll_interval_s: Option<i32>,
+    #[serde(default)]
+    pub quiet_period_s: Option<i32>,
+    #[serde(default)]
+    pub dev_builds_kept: Option<i32>,
+    #[serde(default)]
+    pub modules: Option<Vec<String>>,
+    #[serde(default)]
+    pub test_tags: Option<String>,
+    #[serde(default)]
+    pub ignore_rules: Option<Vec<String>>,
+}
+
+/// `GET /api/v1/projects`.
+pub async fn list(State(state): State<SharedState>) -> Result<Json<Value>, ApiError> {
+    let session = state.control.session().await?;
+    let projects = slipway_control::list_projects(&session).await?;
+    let list: Vec<Value> = projects
+        .iter()
+        .map(|p| json!({"name": p.name, "repo": p.repo_url, "odoo": p.odoo, "production_branch": p.production_branch}))
+        .collect();
+    Ok(Json(Value::Array(list)))
+}
+
+/// `POST /api/v1/projects`: checked against the repository before anything is
+/// stored, so a wrong URL or branch leaves nothing half-created.
+pub async fn add(
+    State(state): State<SharedState>,
+    body: Result<Json<NewProjectBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(body) = body.map_err(|rejection| {
+        ApiError::bad_request(format!("invalid project: {}", rejection.body_text()))
+    })?;
+    let project = add_project(&state, body).await?;
+    Ok((StatusCode::CREATED, Json(project)))
+}
+
+/// Validates and stores a project, and records its branches (no builds: the
+/// next push builds). Shared with `slipway.toml` at start.
+pub async fn add_project(state: &SharedState, body: NewProjectBody) -> Result<Value, ApiError> {
+    body.odoo
+        .parse::<slipway_image::OdooVersion>()
+        .map_err(|error| ApiError::bad_request(error.to_string()))?;
+    slipway_triggers::validate_branch_name(&body.production_branch)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // The engine compiles the rules per build; a broken one is refused now.
+    if let Some(rules) = &body.ignore_rules {
+        slipway_odoo_log::IgnoreRules::new(rules)
+            .map_err(|error| ApiError::bad_request(error.to_string()))?;
+    }
+    let heads = slipway_triggers::list_branches(&body.repo, LIST_TIMEOUT)
+        .await
+        .map_err(|error| ApiError::bad_request(error.to_string()))?;
+    if !heads.contains_key(&body.production_branch) {
+        let known: Vec<&str> = heads.keys().map(String::as_str).collect();
+        return Err(ApiError::bad_request(format!(
+            "the repository has no branch '{}' for production (it has: {}); pass --production-branch",
+            body.production_branch,
+            if known.is_empty() { "no branch at all".to_string() } else { known.join(", ") }
+        )));
+    }
+    let defaults = ProjectSettings::default();
+    let new = NewProject {
+        name: body.name.clone(),
+        repo_url: body.repo.clone(),
+        odoo: body.odoo.clone(),
+        production_branch: body.production_branch.clone(),
+        webhook_secret: slipway_triggers::generate_secret()
+            .map_err(|error| ApiError::internal("generating a webhook secret", error))?,
+        settings: ProjectSettings {
+            poll_interval_s: body.poll_interval_s.unwrap_or(defaults.poll_interval_s),
+            quiet_period_s: body.quiet_period_s.unwrap_or(defaults.quiet_period_s),
+            dev_builds_kept: body.dev_builds_kept.unwrap_or(defaults.dev_builds_kept),
+            modules: body.modules.clone(),
+            test_tags: body.test_tags.clone(),
+            ignore_rules: body.ignore_rules.clone().unwrap_or_default(),
+        },
+    };
+    let mut session = state.control.session().await?;
+    let project = slipway_control::add_project(&session, &new).await?;
+    let changes = slipway_control::sync_branches(&mut session, project.id, &heads).await?;
+    tracing::info!(project = %project.name, branches = changes.created.len(), "project added");
+    Ok(json!({
+        "name": project.name,
+        "repo": project.repo_url,
+        "odoo": project.odoo,
+        "production_branch": project.production_branch,
+        "branches": changes.created.len(),
+        "webhook_secret": project.webhook_secret,
+    }))
+}
+
+/// `DELETE /api/v1/projects/{name}`.
+pub async fn remove(
+    State(state): State<SharedState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let mut session = state.control.session().await?;
+    let removed = slipway_control::remove_project(&mut session, &name).await?;
+    tracing::info!(project = %name, live_builds = removed.live_builds.len(), "project removed");
+    Ok(StatusCode::NO_CONTENT)
+}

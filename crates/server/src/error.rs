@@ -1,0 +1,76 @@
+//! The one error type of the HTTP API: a status and a message for the client,
+//! never internals (those go to the log).
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use slipway_control::ControlError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub fn internal(context: &str, error: impl std::fmt::Display) -> ApiError {
+        tracing::error!(%error, "{context}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error; the server log has the details",
+        )
+    }
+}
+
+impl From<ControlError> for ApiError {
+    fn from(error: ControlError) -> ApiError {
+        use ControlError::*;
+        let status = match &error {
+            UnknownProject(_)
+            | UnknownProjectId(_)
+            | UnknownBranch { .. }
+            | UnknownBranchId { .. }
+            | UnknownBuild(_) => StatusCode::NOT_FOUND,
+            ProjectExists(_)
+            | BuildInProgress { .. }
+            | SecondProduction { .. }
+            | DevelopmentToProduction { .. }
+            | ProductionDemotion { .. }
+            | NothingToBuild { .. }
+            | NotServing { .. }
+            | LeaseLost { .. } => StatusCode::CONFLICT,
+            InvalidProjectName(_) | InvalidSetting(_) | Invalid { .. } => StatusCode::BAD_REQUEST,
+            _ => return ApiError::internal("control database error", error),
+        };
+        ApiError::new(status, error.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(serde_json::json!({ "error": self.message })),
+        )
+            .into_response()
+    }
+}

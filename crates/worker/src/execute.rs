@@ -1,0 +1,291 @@
+//! One claimed build, from the repository mirror to a serving Odoo.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use slipway_build::{BuildReport, DevelopmentRequest, PreparedBuild, Silent};
+use slipway_control::{Build, BuildStatus, Outcome, Project};
+use slipway_image::{BuildOptions, OdooVersion, Recipe};
+use slipway_odoo_log::Status;
+use tokio::sync::watch;
+
+use crate::Worker;
+
+/// Wall-clock limit of one Odoo run in a worker.
+const ODOO_TIME_LIMIT: Duration = Duration::from_secs(60 * 60);
+/// A freshly started server must answer `/web/login` within this.
+const SERVER_READY_LIMIT: Duration = Duration::from_secs(120);
+
+/// Why a claimed build stopped before its end.
+enum Interrupted {
+    Shutdown,
+    LeaseLost,
+}
+
+impl Worker {
+    /// Runs a claimed build to its outcome in the control database. Never
+    /// panics the worker: every failure ends as a failed build with its reason.
+    pub(crate) async fn execute(
+        self: Arc<Self>,
+        build: Build,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let engine_id = format!("s{}", build.id);
+        let (lease_lost_tx, mut lease_lost) = watch::channel(false);
+        let heartbeat = tokio::spawn(self.clone().heartbeat(build.id, lease_lost_tx));
+        // A retried build (its previous worker died) may find that attempt's
+        // database and files under the same id.
+        if let Err(error) = self.engine.drop_kept(&engine_id).await {
+            heartbeat.abort();
+            self.finish_failed(
+                &build,
+                format!("cannot remove the previous attempt of the build: {error}"),
+                None,
+            )
+            .await;
+            return;
+        }
+        let prepared = match self.engine.prepare_with_id(&engine_id) {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                heartbeat.abort();
+                self.finish_failed(&build, format!("cannot start the build: {error}"), None)
+                    .await;
+                return;
+            }
+        };
+        let work = self.run_build(&build, &prepared);
+        let interrupted = tokio::select! {
+            result = work => {
+                heartbeat.abort();
+                self.conclude(&build, &prepared, result).await;
+                return;
+            }
+            _ = shutdown.changed() => Interrupted::Shutdown,
+            _ = lease_lost.changed() => Interrupted::LeaseLost,
+        };
+        heartbeat.abort();
+        // The build's future is gone, and its sandbox with it; remove what it made.
+        if let Err(error) = self.engine.discard(&prepared).await {
+            tracing::warn!(build = build.id, %error, "cleaning up an interrupted build failed; the reaper retries");
+        }
+        match interrupted {
+            Interrupted::Shutdown => tracing::info!(
+                build = build.id,
+                "build interrupted by shutdown; it goes back to the queue"
+            ),
+            Interrupted::LeaseLost => tracing::warn!(
+                build = build.id,
+                "lease lost (another worker took the build back); stopped"
+            ),
+        }
+    }
+
+    async fn heartbeat(self: Arc<Self>, build_id: i64, lease_lost: watch::Sender<bool>) {
+        loop {
+            tokio::time::sleep(crate::HEARTBEAT_EVERY).await;
+            let renewed = match self.control.session().await {
+                Ok(session) => {
+                    slipway_control::heartbeat(
+                        &session,
+                        build_id,
+                        &self.config.name,
+                        self.config.lease,
+                    )
+                    .await
+                }
+                Err(error) => Err(error),
+            };
+            match renewed {
+                Ok(true) => {}
+                Ok(false) => {
+                    let _ = lease_lost.send(true);
+                    return;
+                }
+                // A passing database hiccup: the lease has room for two misses.
+                Err(error) => tracing::warn!(build = build_id, %error, "heartbeat failed"),
+            }
+        }
+    }
+
+    /// Mirror, image, engine: the report, or why the build could not run.
+    async fn run_build(
+        &self,
+        build: &Build,
+        prepared: &PreparedBuild,
+    ) -> Result<BuildReport, String> {
+        let session = self.control.session().await.map_err(|e| e.to_string())?;
+        let project = slipway_control::get_project_by_id(&session, build.project_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        drop(session);
+        let mirror = self.update_mirror(&project).await?;
+        let odoo: OdooVersion = project
+            .odoo
+            .parse()
+            .map_err(|e: slipway_image::ImageError| e.to_string())?;
+        let store = self.engine.images.clone();
+        let image = tokio::task::spawn_blocking(move || {
+            store.ensure(
+                &Recipe::for_version(odoo),
+                &BuildOptions::default(),
+                &mut |_| {},
+            )
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        let request = DevelopmentRequest {
+            repo: mirror,
+            commit: build.commit.clone(),
+            subdir: PathBuf::new(),
+            image,
+            modules: project.settings.modules.clone(),
+            test_tags: project.settings.test_tags.clone(),
+            use_template: true,
+            keep: true,
+            ignore_rules: project.settings.ignore_rules.clone(),
+            time_limit: ODOO_TIME_LIMIT,
+        };
+        self.engine
+            .run_development(prepared, &request, &Silent)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// The project's bare mirror, fetched. One fetch at a time per project.
+    async fn update_mirror(&self, project: &Project) -> Result<PathBuf, String> {
+        let repos = self.engine.layout.home.join("repos");
+        let mirror = repos.join(format!("{}.git", project.id));
+        let _lock = slipway_build::lock_file(
+            &repos.join(format!(".{}.lock", project.id)),
+            slipway_build::LockMode::Exclusive,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let (url, target) = (project.repo_url.clone(), mirror.clone());
+        tokio::task::spawn_blocking(move || slipway_checkout::update_mirror(&url, &target))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("fetching {}: {e}", project.repo_url))?;
+        Ok(mirror)
+    }
+
+    /// Records the outcome: a good build starts serving, a bad one is cleaned up.
+    async fn conclude(
+        &self,
+        build: &Build,
+        prepared: &PreparedBuild,
+        result: Result<BuildReport, String>,
+    ) {
+        let report = match result {
+            Ok(report) => report,
+            Err(reason) => {
+                let _ = self.engine.discard(prepared).await;
+                self.finish_failed(build, reason, None).await;
+                return;
+            }
+        };
+        let report_json = report.contract_json();
+        let log_path = report.log.display().to_string();
+        if report.status == Status::Failed || report.kept.is_none() {
+            if let Err(error) = self.engine.drop_kept(&prepared.id).await {
+                tracing::warn!(build = build.id, %error, "dropping the failed build's database failed");
+            }
+            let outcome = Outcome {
+                status: BuildStatus::Failed,
+                serving: None,
+                report: Some(report_json),
+                log_path: Some(log_path),
+                reason: report.errors.first().map(|problem| problem.message.clone()),
+            };
+            self.record(build, outcome).await;
+            return;
+        }
+        let status = if report.status == Status::Warning {
+            BuildStatus::Warning
+        } else {
+            BuildStatus::Success
+        };
+        match self.start_server(&prepared.id).await {
+            Ok(server) => {
+                let port = server.port;
+                let outcome = Outcome {
+                    status,
+                    serving: Some(slipway_control::Serving {
+                        url: format!("http://127.0.0.1:{port}"),
+                        port,
+                        database: prepared.database(),
+                    }),
+                    report: Some(report_json),
+                    log_path: Some(log_path),
+                    reason: None,
+                };
+                self.servers.lock().await.insert(build.id, server);
+                self.record(build, outcome).await;
+                if let Err(error) = self.keep_only_newest_serving(build).await {
+                    tracing::warn!(build = build.id, %error, "stopping older builds of the branch failed");
+                }
+            }
+            Err(error) => {
+                let _ = self.engine.drop_kept(&prepared.id).await;
+                let outcome = Outcome {
+                    status: BuildStatus::Failed,
+                    serving: None,
+                    report: Some(report_json),
+                    log_path: Some(log_path),
+                    reason: Some(format!(
+                        "the build passed but its Odoo did not start serving: {error}"
+                    )),
+                };
+                self.record(build, outcome).await;
+            }
+        }
+    }
+
+    /// Starts Odoo on a kept build and waits until it answers.
+    pub(crate) async fn start_server(
+        &self,
+        engine_id: &str,
+    ) -> Result<slipway_build::OdooServer, slipway_build::BuildError> {
+        let port = slipway_build::free_port()?;
+        let server = self.engine.serve(engine_id, port).await?;
+        match server.wait_until_ready(SERVER_READY_LIMIT).await {
+            Ok(()) => Ok(server),
+            Err(error) => {
+                server.stop().await;
+                Err(error)
+            }
+        }
+    }
+
+    async fn finish_failed(&self, build: &Build, reason: String, log_path: Option<String>) {
+        tracing::warn!(build = build.id, %reason, "build failed");
+        let outcome = Outcome {
+            status: BuildStatus::Failed,
+            serving: None,
+            report: None,
+            log_path,
+            reason: Some(reason),
+        };
+        self.record(build, outcome).await;
+    }
+
+    async fn record(&self, build: &Build, outcome: Outcome) {
+        let result = match self.control.session().await {
+            Ok(session) => {
+                slipway_control::finish(&session, build.id, &self.config.name, &outcome).await
+            }
+            Err(error) => Err(error),
+        };
+        if let Err(error) = result {
+            tracing::error!(build = build.id, %error, "recording the build's outcome failed");
+            if outcome.serving.is_some() {
+                if let Some(server) = self.servers.lock().await.remove(&build.id) {
+                    server.stop().await;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! What a worker does between builds: take back builds of workers that stopped
+//! answering, stop serving builds beyond each branch's quota, drop the databases
+//! of builds stopped long ago, and serve again after a restart.
+
+use std::sync::Arc;
+
+use slipway_control::{Build, ControlError};
+
+use crate::Worker;
+
+impl Worker {
+    pub(crate) async fn housekeeping(&self) -> Result<(), ControlError> {
+        let session = self.control.session().await?;
+        for (build, reclaimed) in slipway_control::reclaim_expired(&session).await? {
+            tracing::warn!(
+                build,
+                ?reclaimed,
+                "build of a worker that stopped answering taken back"
+            );
+        }
+        slipway_control::touch_worker(&session, &self.config.name).await?;
+        drop(session);
+        self.drop_expired_stopped().await?;
+        self.reap_dead_servers().await
+    }
+
+    /// Keeps the project's `dev_builds_kept` newest serving builds of `build`'s
+    /// branch; older ones are stopped (their databases stay for the retention).
+    pub(crate) async fn keep_only_newest_serving(&self, build: &Build) -> Result<(), ControlError> {
+        let session = self.control.session().await?;
+        let project = slipway_control::get_project_by_id(&session, build.project_id).await?;
+        let kept = usize::try_from(project.settings.dev_builds_kept.max(1)).unwrap_or(1);
+        let serving = slipway_control::serving_builds_of_branch(&session, build.branch_id).await?;
+        for old in serving.into_iter().skip(kept) {
+            if let Some(server) = self.servers.lock().await.remove(&old.id) {
+                server.stop().await;
+            }
+            slipway_control::mark_stopped(
+                &session,
+                old.id,
+                "replaced by newer builds of the branch",
+            )
+            .await?;
+            tracing::info!(build = old.id, "older build stopped");
+        }
+        Ok(())
+    }
+
+    /// Databases of this worker's builds stopped more than the retention ago.
+    async fn drop_expired_stopped(&self) -> Result<(), ControlError> {
+        let session = self.control.session().await?;
+        let expired = slipway_control::stopped_builds_to_collect(
+            &session,
+            &self.config.name,
+            self.config.stopped_retention,
+        )
+        .await?;
+        for build in expired {
+            match self.engine.drop_kept(&format!("s{}", build.id)).await {
+                Ok(()) => {
+                    slipway_control::mark_collected(&session, build.id).await?;
+                    tracing::info!(build = build.id, "database of a long-stopped build dropped");
+                }
+                Err(error) => {
+                    tracing::warn!(build = build.id, %error, "dropping a stopped build's database failed")
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps the local Odoo servers and the control database in agreement: a
+    /// server that died on its own marks its build stopped (never silently
+    /// gone); a build stopped elsewhere (branch deleted, project removed) has its
+    /// server stopped.
+    async fn reap_dead_servers(&self) -> Result<(), ControlError> {
+        let mut servers = self.servers.lock().await;
+        if servers.is_empty() {
+            return Ok(());
+        }
+        let session = self.control.session().await?;
+        let ids: Vec<i64> = servers.keys().copied().collect();
+        for id in ids {
+            let alive = servers.get(&id).is_some_and(|server| server.is_running());
+            match slipway_control::get_build(&session, id).await {
+                Err(ControlError::UnknownBuild(_)) => {
+                    if let Some(server) = servers.remove(&id) {
+                        server.stop().await;
+                    }
+                    let _ = self.engine.drop_kept(&format!("s{id}")).await;
+                    tracing::info!(
+                        build = id,
+                        "build removed with its project; server stopped, database dropped"
+                    );
+                }
+                Ok(build) if build.state != slipway_control::BuildState::Serving => {
+                    if let Some(server) = servers.remove(&id) {
+                        server.stop().await;
+                    }
+                    tracing::info!(build = id, state = %build.state, "build no longer serving; server stopped");
+                }
+                Ok(_) if !alive => {
+                    servers.remove(&id);
+                    slipway_control::mark_stopped(&session, id, "its Odoo server exited").await?;
+                    tracing::warn!(build = id, "served Odoo exited; build marked stopped");
+                }
+                Ok(_) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+
+    /// After a restart: the builds this worker served when it stopped serve again
+    /// (their databases and files are still there).
+    pub(crate) async fn restart_serving(self: Arc<Self>) {
+        let builds = match self.control.session().await {
+            Ok(session) => slipway_control::builds_to_resume(&session, &self.config.name).await,
+            Err(error) => Err(error),
+        };
+        let builds = match builds {
+            Ok(builds) => builds,
+            Err(error) => {
+                tracing::warn!(%error, "cannot list the builds to serve again");
+                return;
+            }
+        };
+        for build in builds {
+            let engine_id = format!("s{}", build.id);
+            match self.start_server(&engine_id).await {
+                Ok(server) => {
+                    let port = server.port;
+                    let resumed = match self.control.session().await {
+                        Ok(session) => {
+                            slipway_control::resume_serving(
+                                &session,
+                                build.id,
+                                &self.config.name,
+                                &format!("http://127.0.0.1:{port}"),
+                                port,
+                            )
+                            .await
+                        }
+                        Err(error) => Err(error),
+                    };
+                    match resumed {
+                        Ok(()) => {
+                            self.servers.lock().await.insert(build.id, server);
+                            tracing::info!(build = build.id, port, "serving again after restart");
+                        }
+                        Err(error) => {
+                            server.stop().await;
+                            tracing::warn!(build = build.id, %error, "cannot record the restarted server");
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(build = build.id, %error, "cannot serve the build again; it stays stopped")
+                }
+            }
+        }
+    }
+}
