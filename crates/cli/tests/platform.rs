@@ -355,7 +355,20 @@ fn stage_rules_and_bad_input_are_refused_with_clear_messages() {
     let repo = common::repository(temp.path(), "passing");
     common::git(&repo, &["branch", "dev-a"]);
     common::git(&repo, &["branch", "dev-b"]);
-    let serve = Serve::start(&temp.path().join("home"), &["--no-worker"]);
+    let home = temp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(
+        home.join("slipway.toml"),
+        format!("[[project]]\nname = \"declared\"\nrepo = \"{}\"\nodoo = \"19.0\"\nproduction_branch = \"main\"\n", repo.display()),
+    )
+    .unwrap();
+    let serve = Serve::start(&home, &["--no-worker"]);
+    let declared = serve.json(&["project", "list", "--json"]);
+    assert_eq!(
+        declared[0]["name"], "declared",
+        "slipway.toml read at start: {declared}"
+    );
+    assert_eq!(declared[0]["odoo"], "19.0");
     let refused = |args: &[&str], expected: &str| {
         let output = serve.cli(args);
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
