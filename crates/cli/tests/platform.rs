@@ -178,7 +178,10 @@ fn add_project(serve: &Serve, repo: &Path, extra: &[&str]) {
 fn a_burst_of_pushes_makes_one_build_of_the_last_commit_which_then_serves_odoo() {
     let temp = tempfile::tempdir().unwrap();
     let repo = common::repository(temp.path(), "passing");
-    let serve = Serve::start(&temp.path().join("home"), &[]);
+    let serve = Serve::start(
+        &temp.path().join("home"),
+        &["--stopped-retention-seconds", "8"],
+    );
     add_project(
         &serve,
         &repo,
@@ -258,6 +261,36 @@ fn a_burst_of_pushes_makes_one_build_of_the_last_commit_which_then_serves_odoo()
     assert!(
         http_status(&format!("{url}/web/login")).is_none(),
         "a stopped build still answers"
+    );
+    // Its database goes after the retention period (8 s here, 3 days by default).
+    let database = format!("slipway_b_s{}", build["id"]);
+    let cluster = slipway_postgres::EmbeddedCluster::new(
+        serve.home.join("postgres"),
+        slipway_postgres::PgBinaries::find(None).unwrap(),
+        None,
+    )
+    .cluster()
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    assert!(
+        runtime
+            .block_on(cluster.database_exists(&database))
+            .unwrap(),
+        "dropped before the retention period"
+    );
+    wait_for(
+        "the stopped build's database to go",
+        Duration::from_secs(60),
+        || {
+            !runtime
+                .block_on(cluster.database_exists(&database))
+                .unwrap()
+        },
+    );
+    assert_eq!(
+        serve.builds("demo")[1]["state"],
+        "stopped",
+        "still listed as stopped"
     );
 }
 
@@ -347,6 +380,28 @@ fn webhooks_trigger_only_with_a_valid_signature() {
         builds[0]["state"], "pending",
         "no worker runs in this server"
     );
+
+    // GitLab: the token header instead of a signature.
+    let gitlab_body = serde_json::json!({
+        "object_kind": "push",
+        "ref": "refs/heads/hooked",
+        "before": commit,
+        "after": commit,
+        "project": {"git_http_url": repo.display().to_string(), "git_ssh_url": "", "web_url": ""},
+    })
+    .to_string();
+    let gitlab = |token: &str| -> u16 {
+        let request = ureq::post(&format!("{}/hooks/gitlab/demo", serve.url()))
+            .set("X-Gitlab-Event", "Push Hook")
+            .set("X-Gitlab-Token", token);
+        match request.send_string(&gitlab_body) {
+            Ok(response) => response.status(),
+            Err(ureq::Error::Status(code, _)) => code,
+            Err(error) => panic!("{error}"),
+        }
+    };
+    assert_eq!(gitlab("wrong"), 401);
+    assert_eq!(gitlab(&secret), 202);
 }
 
 #[test]
@@ -442,13 +497,11 @@ fn stage_rules_and_bad_input_are_refused_with_clear_messages() {
         ],
         "a;rm -rf",
     );
-    assert!(
-        serve
-            .json(&["project", "list", "--json"])
-            .as_array()
-            .unwrap()
-            .is_empty(),
-        "nothing half-created"
+    let projects = serve.json(&["project", "list", "--json"]);
+    assert_eq!(
+        projects.as_array().unwrap().len(),
+        1,
+        "nothing half-created: {projects}"
     );
 
     add_project(&serve, &repo, &[]);
@@ -655,8 +708,32 @@ fn stopping_serve_leaves_nothing_running_and_a_restart_keeps_everything() {
     let after = serve.builds("demo");
     assert_eq!(after[0]["id"], before[0]["id"]);
     assert_eq!(after[0]["commit"], before[0]["commit"]);
-    assert_eq!(
-        http_status(&format!("{}/web/login", after[0]["url"].as_str().unwrap())),
-        Some(200)
+    let url = after[0]["url"].as_str().unwrap().to_string();
+    assert_eq!(http_status(&format!("{url}/web/login")), Some(200));
+
+    // Removing the project stops its builds and drops their databases.
+    assert!(serve.cli(&["project", "remove", "demo"]).status.success());
+    wait_for(
+        "the removed project's Odoo to stop",
+        Duration::from_secs(30),
+        || http_status(&format!("{url}/web/login")).is_none(),
+    );
+    let database = format!("slipway_b_s{}", after[0]["id"]);
+    let cluster = slipway_postgres::EmbeddedCluster::new(
+        home.join("postgres"),
+        slipway_postgres::PgBinaries::find(None).unwrap(),
+        None,
+    )
+    .cluster()
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    wait_for(
+        "the removed project's database to go",
+        Duration::from_secs(30),
+        || {
+            !runtime
+                .block_on(cluster.database_exists(&database))
+                .unwrap()
+        },
     );
 }

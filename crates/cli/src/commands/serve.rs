@@ -50,6 +50,9 @@ pub struct WorkerArgs {
     /// Seconds a build's lease lasts without a heartbeat.
     #[arg(long, env = "SLIPWAY_LEASE_SECONDS", default_value_t = slipway_worker::LEASE.as_secs())]
     lease_seconds: u64,
+    /// Seconds a stopped build keeps its database (default: 3 days).
+    #[arg(long, env = "SLIPWAY_STOPPED_RETENTION_SECONDS", default_value_t = slipway_worker::STOPPED_RETENTION.as_secs())]
+    stopped_retention_seconds: u64,
 }
 
 #[derive(Args)]
@@ -191,7 +194,7 @@ fn worker_config(args: &WorkerArgs, standalone: bool) -> WorkerConfig {
             .unwrap_or_else(WorkerConfig::default_max_builds)
             .max(1),
         lease,
-        stopped_retention: slipway_worker::STOPPED_RETENTION,
+        stopped_retention: Duration::from_secs(args.stopped_retention_seconds),
     }
 }
 
