@@ -533,13 +533,17 @@ fn stage_rules_and_bad_input_are_refused_with_clear_messages() {
     refused(&["branches", "nope", "--json"], "no project named 'nope'");
     refused(&["rebuild", "demo", "../../etc"], "../../etc");
 
-    // Staging first, then production: the old production branch steps down.
+    // Staging first; a second production branch is refused; a promotion swaps.
     assert!(serve
         .cli(&["branch", "stage", "demo", "dev-a", "staging"])
         .status
         .success());
+    refused(
+        &["branch", "stage", "demo", "dev-a", "production"],
+        "already has a production branch",
+    );
     assert!(serve
-        .cli(&["branch", "stage", "demo", "dev-a", "production"])
+        .cli(&["branch", "promote", "demo", "dev-a"])
         .status
         .success());
     let branches = serve.json(&["branches", "demo", "--json"]);

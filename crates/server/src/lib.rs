@@ -48,6 +48,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/projects/{name}", delete(api::projects::remove))
         .route("/projects/{name}/branches", get(api::branches::list))
         .route("/projects/{name}/stage", put(api::branches::set_stage))
+        .route("/projects/{name}/promote", post(api::branches::promote))
         .route("/projects/{name}/rebuild", post(api::builds::rebuild))
         .route("/projects/{name}/builds", get(api::builds::list))
         .route("/builds/{id}", get(api::builds::get))

@@ -56,6 +56,8 @@ pub enum BranchCommand {
         branch: String,
         stage: String,
     },
+    /// Make a staging branch the production branch (the current one becomes staging).
+    Promote { project: String, branch: String },
 }
 
 pub fn run(command: BranchCommand, server: &ServerArgs) -> Result<ExitCode> {
@@ -71,6 +73,14 @@ pub fn run(command: BranchCommand, server: &ServerArgs) -> Result<ExitCode> {
                 json!({"branch": branch, "stage": stage}),
             )?;
             println!("{project}/{branch} is now {stage}");
+        }
+        BranchCommand::Promote { project, branch } => {
+            let path = format!("/api/v1/projects/{}/promote", encode(&project));
+            let promotion = client.post(&path, json!({"branch": branch}))?;
+            println!("{project}/{branch} is now production");
+            if let Some(demoted) = promotion["demoted"].as_str() {
+                println!("{project}/{demoted} is now staging");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

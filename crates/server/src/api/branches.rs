@@ -43,14 +43,32 @@ pub async fn set_stage(
     let Json(body) = body.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
     let stage: Stage = body.stage.parse()?;
     let mut session = state.control.session().await?;
-    let branch = if stage == Stage::Production {
-        slipway_control::promote_to_production(&mut session, &name, &body.branch)
-            .await?
-            .promoted
-    } else {
-        slipway_control::set_stage(&mut session, &name, &body.branch, stage).await?
-    };
+    // A second production branch is refused; changing which branch is
+    // production is an explicit promotion.
+    let branch = slipway_control::set_stage(&mut session, &name, &body.branch, stage).await?;
     Ok(Json(
         json!({"name": branch.name, "stage": branch.stage.as_str()}),
     ))
+}
+
+#[derive(Deserialize)]
+pub struct PromoteBody {
+    pub branch: String,
+}
+
+/// `POST /api/v1/projects/{name}/promote` `{"branch"}`: a staging branch becomes
+/// the production branch; the previous production branch becomes staging.
+pub async fn promote(
+    State(state): State<SharedState>,
+    Path(name): Path<String>,
+    body: Result<Json<PromoteBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    let mut session = state.control.session().await?;
+    let promotion =
+        slipway_control::promote_to_production(&mut session, &name, &body.branch).await?;
+    Ok(Json(json!({
+        "production": promotion.promoted.name,
+        "demoted": promotion.demoted.map(|branch| branch.name),
+    })))
 }
