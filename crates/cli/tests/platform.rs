@@ -103,6 +103,14 @@ fn env(home: &Path) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The server's own embedded PostgreSQL, to look behind the API.
+fn embedded_cluster(home: &Path) -> slipway_postgres::Cluster {
+    let binaries = slipway_postgres::PgBinaries::find(None).unwrap();
+    slipway_postgres::EmbeddedCluster::new(home.join("postgres"), binaries, None)
+        .cluster()
+        .unwrap()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -264,13 +272,7 @@ fn a_burst_of_pushes_makes_one_build_of_the_last_commit_which_then_serves_odoo()
     );
     // Its database goes after the retention period (8 s here, 3 days by default).
     let database = format!("slipway_b_s{}", build["id"]);
-    let cluster = slipway_postgres::EmbeddedCluster::new(
-        serve.home.join("postgres"),
-        slipway_postgres::PgBinaries::find(None).unwrap(),
-        None,
-    )
-    .cluster()
-    .unwrap();
+    let cluster = embedded_cluster(&serve.home);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     assert!(
         runtime
@@ -312,13 +314,7 @@ fn webhooks_trigger_only_with_a_valid_signature() {
         assert_eq!(output.status.code(), Some(2), "unknown project is an error");
         assert!(String::from_utf8_lossy(&output.stderr).contains("no project named 'nope'"));
         // The secret was printed by `project add`; read it back from the database.
-        let cluster = slipway_postgres::EmbeddedCluster::new(
-            serve.home.join("postgres"),
-            slipway_postgres::PgBinaries::find(None).unwrap(),
-            None,
-        )
-        .cluster()
-        .unwrap();
+        let cluster = embedded_cluster(&serve.home);
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {
             let client = cluster.connect("slipway_control").await.unwrap();
@@ -674,13 +670,7 @@ fn stopping_serve_leaves_nothing_running_and_a_restart_keeps_everything() {
     );
     assert!(!home.join("server.json").exists());
     let leases = {
-        let cluster = slipway_postgres::EmbeddedCluster::new(
-            home.join("postgres"),
-            slipway_postgres::PgBinaries::find(None).unwrap(),
-            None,
-        )
-        .cluster()
-        .unwrap();
+        let cluster = embedded_cluster(&home);
         tokio::runtime::Runtime::new().unwrap().block_on(async {
             let client = cluster.connect("slipway_control").await.unwrap();
             let row = client
@@ -723,13 +713,7 @@ fn stopping_serve_leaves_nothing_running_and_a_restart_keeps_everything() {
         || http_status(&format!("{url}/web/login")).is_none(),
     );
     let database = format!("slipway_b_s{}", after[0]["id"]);
-    let cluster = slipway_postgres::EmbeddedCluster::new(
-        home.join("postgres"),
-        slipway_postgres::PgBinaries::find(None).unwrap(),
-        None,
-    )
-    .cluster()
-    .unwrap();
+    let cluster = embedded_cluster(&home);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     wait_for(
         "the removed project's database to go",

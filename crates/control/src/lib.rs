@@ -20,8 +20,8 @@ mod queue;
 mod serving;
 
 pub use branches::{
-    list_branches, promote_to_production, set_stage, sync_branches, Branch, BranchChanges,
-    BranchSummary, Promotion,
+    list_branches, promote_to_production, set_stage, sync_branches, unbuilt_heads, Branch,
+    BranchChanges, BranchSummary, Promotion,
 };
 pub use builds::{enqueue, get_build, list_builds, rebuild, Build};
 pub use error::ControlError;

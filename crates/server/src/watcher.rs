@@ -149,6 +149,18 @@ pub async fn poll(control: &ControlDb, project: &Project) -> Result<BranchChange
                 .map_err(|e| e.to_string())?;
         tracing::info!(project = %project.name, branch = %branch.name, build = build.id, commit = %head, "build queued");
     }
+    // Heads recorded by an earlier poll whose process stopped before queuing.
+    for branch in slipway_control::unbuilt_heads(&session, project.id)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        let Some(head) = &branch.head else { continue };
+        let build =
+            slipway_control::enqueue(&session, project.id, branch.id, head, branch.stage, quiet)
+                .await
+                .map_err(|e| e.to_string())?;
+        tracing::info!(project = %project.name, branch = %branch.name, build = build.id, "catching up an unbuilt head");
+    }
     for branch in &changes.deleted {
         let serving = slipway_control::serving_builds_of_branch(&session, branch.id)
             .await

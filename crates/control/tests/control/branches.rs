@@ -382,3 +382,82 @@ async fn hosts_syncing_the_same_project_at_once_do_not_interleave() {
     }
     assert_eq!(created, 4, "each branch is created once");
 }
+
+/// Regression guard: a head recorded by a poll whose process died before it
+/// queued the build must still be built.
+#[tokio::test]
+async fn a_recorded_head_that_was_never_queued_is_found() {
+    let db = Db::new("unbuilt_heads").await;
+    let mut client = db.connect().await;
+    let shop = project(&client, "shop").await;
+    let changes = sync(
+        &mut client,
+        &shop,
+        &[("main", "m1"), ("dev", "d1"), ("fresh", "f1")],
+    )
+    .await;
+    let dev = changes.created.iter().find(|b| b.name == "dev").unwrap().id;
+    let build = slipway_control::enqueue(
+        &client,
+        shop.id,
+        dev,
+        "d1",
+        Stage::Development,
+        std::time::Duration::ZERO,
+    )
+    .await
+    .unwrap();
+    // Queued: nothing to catch up. Never built ("fresh"): not this function's business.
+    assert!(unbuilt(&client, shop.id).await.is_empty());
+    let claimed = slipway_control::claim(&client, "w", std::time::Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.id, build.id);
+    // A new head recorded while d1 runs, then the process dies before queuing it.
+    sync(
+        &mut client,
+        &shop,
+        &[("main", "m1"), ("dev", "d2"), ("fresh", "f1")],
+    )
+    .await;
+    assert!(
+        unbuilt(&client, shop.id).await.is_empty(),
+        "a running build waits for its end"
+    );
+    slipway_control::finish(
+        &client,
+        build.id,
+        "w",
+        &slipway_control::Outcome {
+            status: slipway_control::BuildStatus::Failed,
+            serving: None,
+            report: None,
+            log_path: None,
+            reason: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(unbuilt(&client, shop.id).await, ["dev"]);
+    slipway_control::enqueue(
+        &client,
+        shop.id,
+        dev,
+        "d2",
+        Stage::Development,
+        std::time::Duration::ZERO,
+    )
+    .await
+    .unwrap();
+    assert!(unbuilt(&client, shop.id).await.is_empty());
+}
+
+async fn unbuilt(client: &tokio_postgres::Client, project_id: i64) -> Vec<String> {
+    slipway_control::unbuilt_heads(client, project_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|branch| branch.name)
+        .collect()
+}
