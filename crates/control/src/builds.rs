@@ -117,6 +117,10 @@ pub(crate) fn seconds(duration: Duration) -> f64 {
 /// branch" index, atomic under concurrent pushes. Refused with
 /// [`ControlError::UnknownBranchId`] if the branch is not a live branch of the
 /// project.
+/// A queued build waits at most this many quiet periods after its first push,
+/// however often the branch is pushed to meanwhile.
+pub const MAX_QUIET_PERIODS: f64 = 6.0;
+
 pub async fn enqueue(
     client: &Client,
     project_id: i64,
@@ -137,7 +141,11 @@ pub async fn enqueue(
                 // never queued behind its back on a branch it just deleted.
                 " FOR SHARE",
                 " ON CONFLICT (branch_id) WHERE state = 'pending' DO UPDATE SET",
-                "  commit = excluded.commit, stage = excluded.stage, not_before = excluded.not_before,",
+                "  commit = excluded.commit, stage = excluded.stage,",
+                // Each push restarts the quiet period, but a branch pushed to
+                // without pause still builds: at most MAX_QUIET_PERIODS quiet
+                // periods after the first push.
+                "  not_before = LEAST(excluded.not_before, b.created_at + $5::float8 * $6::float8 * interval '1 second'),",
                 // A retry of the same commit keeps its count; a new commit starts afresh.
                 "  attempts = CASE WHEN b.commit = excluded.commit THEN b.attempts ELSE 0 END,",
                 "  reason = CASE WHEN b.commit = excluded.commit THEN b.reason ELSE NULL END",
@@ -152,6 +160,7 @@ pub async fn enqueue(
                 &commit,
                 &stage.as_str(),
                 &seconds(delay),
+                &MAX_QUIET_PERIODS,
             ],
         )
         .await?

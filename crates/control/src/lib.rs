@@ -23,7 +23,7 @@ pub use branches::{
     list_branches, promote_to_production, set_stage, sync_branches, unbuilt_heads, Branch,
     BranchChanges, BranchSummary, Promotion,
 };
-pub use builds::{enqueue, get_build, list_builds, rebuild, Build};
+pub use builds::{enqueue, get_build, list_builds, rebuild, Build, MAX_QUIET_PERIODS};
 pub use error::ControlError;
 pub use migrations::{migrate, LATEST_VERSION};
 pub use projects::{

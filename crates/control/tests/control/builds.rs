@@ -333,3 +333,43 @@ async fn a_push_racing_the_deletion_of_its_branch_leaves_no_queued_build_behind(
         assert_eq!(pending, 0, "round {round}");
     }
 }
+
+/// Regression guard: a branch pushed to more often than its quiet period must
+/// still build, at most `MAX_QUIET_PERIODS` quiet periods after the first push.
+#[tokio::test]
+async fn a_branch_pushed_without_pause_still_builds_after_the_maximum_wait() {
+    let db = Db::new("max_quiet_wait").await;
+    let mut client = db.connect().await;
+    let shop = project(&client, "shop").await;
+    let changes = sync(&mut client, &shop, &[("main", "m1"), ("dev", "d1")]).await;
+    let dev = changes.created.iter().find(|b| b.name == "dev").unwrap().id;
+    let quiet = Duration::from_secs(10);
+    let first = enqueue(&client, shop.id, dev, "d1", Stage::Development, quiet)
+        .await
+        .unwrap();
+    // The first push was long ago; pushes kept coming every few seconds since.
+    client
+        .execute(
+            "UPDATE builds SET created_at = now() - interval '300 seconds' WHERE id = $1",
+            &[&first.id],
+        )
+        .await
+        .unwrap();
+    let later = enqueue(&client, shop.id, dev, "d9", Stage::Development, quiet)
+        .await
+        .unwrap();
+    assert_eq!(
+        later.id, first.id,
+        "the same queued build, with the newer commit"
+    );
+    assert_eq!(later.commit, "d9");
+    let waits: f64 = client
+        .query_one(
+            "SELECT extract(epoch FROM not_before - now())::float8 FROM builds WHERE id = $1",
+            &[&first.id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(waits <= 0.0, "due now, not {waits} s from now");
+}
