@@ -52,17 +52,8 @@ pub async fn run(command: KeptCommand) -> Result<ExitCode> {
             if !valid || !dir.join("start-odoo.sh").is_file() {
                 bail!("no kept build '{id}' (see `slipway kept list`)");
             }
-            let cluster = setup::cluster(&layout).await?;
-            let database = format!("slipway_b_{id}");
-            cluster
-                .drop_database(&database)
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", e.detail()))?;
-            cluster
-                .drop_role(&database)
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", e.detail()))?;
-            std::fs::remove_dir_all(&dir)?;
+            let engine = setup::engine().await?;
+            engine.drop_kept(&id).await?;
             println!("removed kept build {id}");
             Ok(ExitCode::SUCCESS)
         }
