@@ -160,9 +160,58 @@ pub fn prune_logs(layout: &Layout, retention: std::time::Duration) -> usize {
     removed
 }
 
-/// Removes what builds of dead processes left behind. Returns how many runs were
-/// reaped.
+/// Kills sandboxes whose slipway died without taking them along: bubblewrap
+/// processes mounting this data dir whose parent is gone (re-parented to init).
+/// `--die-with-parent` and the parent-death signal catch nearly all; bubblewrap's
+/// own namespace set-up leaves a short window where its inner process misses it.
+pub fn kill_orphan_sandboxes(layout: &Layout) -> usize {
+    let home = layout.home.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut killed = 0;
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let mut words = raw.split(|&b| b == 0).map(String::from_utf8_lossy);
+        let is_bwrap = words
+            .next()
+            .is_some_and(|program| program.ends_with("bwrap"));
+        if !is_bwrap || !words.any(|word| word.starts_with(home.as_str())) {
+            continue;
+        }
+        let orphaned = std::fs::read_to_string(entry.path().join("stat"))
+            .ok()
+            .and_then(|stat| {
+                stat[stat.rfind(')')? + 1..]
+                    .split_whitespace()
+                    .nth(1)
+                    .map(|ppid| ppid == "1")
+            })
+            .unwrap_or(false);
+        if orphaned {
+            tracing::warn!(pid, "killing a sandbox whose slipway died");
+            // SAFETY: kill has no memory-safety preconditions.
+            if unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
+                killed += 1;
+            }
+        }
+    }
+    killed
+}
+
+/// Removes what builds of dead processes left behind (their sandboxes first).
+/// Returns how many runs were reaped.
 pub async fn reap_orphans(layout: &Layout, cluster: &Cluster) -> Result<usize, BuildError> {
+    kill_orphan_sandboxes(layout);
     let runs = layout.runs();
     let Ok(entries) = std::fs::read_dir(&runs) else {
         return Ok(0);

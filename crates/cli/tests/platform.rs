@@ -148,6 +148,20 @@ fn http_status(url: &str) -> Option<u16> {
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
+fn sandbox_pids_of(home: &Path) -> Vec<u32> {
+    let needle = home.display().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let raw = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&raw).replace('\0', " ");
+            (cmdline.contains("bwrap") && cmdline.contains(&needle)).then_some(pid)
+        })
+        .collect()
+}
+
 fn odoo_processes_of(home: &Path) -> Vec<String> {
     let needle = home.display().to_string();
     std::fs::read_dir("/proc")
@@ -271,7 +285,7 @@ fn a_burst_of_pushes_makes_one_build_of_the_last_commit_which_then_serves_odoo()
         "a stopped build still answers"
     );
     // Its database goes after the retention period (8 s here, 3 days by default).
-    let database = format!("slipway_b_s{}", build["id"]);
+    let database = format!("slipway_b_s{}a1", build["id"]);
     let cluster = embedded_cluster(&serve.home);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     assert!(
@@ -356,6 +370,12 @@ fn webhooks_trigger_only_with_a_valid_signature() {
         )
     };
     assert_eq!(post(None, &body), 401);
+    // An unknown project answers like a wrong signature: names do not leak.
+    let unknown = ureq::post(&format!("{}/hooks/github/nope", serve.url())).send_string(&body);
+    assert!(
+        matches!(unknown, Err(ureq::Error::Status(401, _))),
+        "{unknown:?}"
+    );
     assert_eq!(post(Some(sign("wrong secret", &body)), &body), 401);
     assert_eq!(post(Some(sign(&secret, "{not json")), "{not json"), 400);
     std::thread::sleep(Duration::from_secs(3));
@@ -528,6 +548,10 @@ fn stage_rules_and_bad_input_are_refused_with_clear_messages() {
     refused(&["branch", "stage", "demo", "dev-a", "testing"], "testing");
     refused(&["branches", "nope", "--json"], "no project named 'nope'");
     refused(&["rebuild", "demo", "../../etc"], "../../etc");
+    refused(
+        &["rebuild", "demo", "main"],
+        "builds development branches only",
+    );
 
     // Staging first; a second production branch is refused; a promotion swaps.
     assert!(serve
@@ -604,11 +628,7 @@ fn a_killed_worker_s_build_is_taken_back_after_its_lease_and_finishes() {
     });
     doomed.kill().unwrap();
     doomed.wait().unwrap();
-    wait_for(
-        "the sandbox to die with its worker",
-        Duration::from_secs(15),
-        || odoo_processes_of(&home).is_empty(),
-    );
+    let orphans = sandbox_pids_of(&home);
     let builds = serve.builds("demo");
     assert_eq!(
         builds[0]["state"], "running",
@@ -616,6 +636,18 @@ fn a_killed_worker_s_build_is_taken_back_after_its_lease_and_finishes() {
     );
 
     let mut rescuer = worker("rescuer");
+    // The sandbox died with its worker, or the next worker's start reaped it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while orphans
+        .iter()
+        .any(|pid| Path::new(&format!("/proc/{pid}")).exists())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the sandbox outlived its worker: {orphans:?}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
     wait_for("the build to finish elsewhere", BUILD_LIMIT, || {
         serve.builds("demo")[0]["state"] == "serving"
     });
@@ -712,7 +744,7 @@ fn stopping_serve_leaves_nothing_running_and_a_restart_keeps_everything() {
         Duration::from_secs(30),
         || http_status(&format!("{url}/web/login")).is_none(),
     );
-    let database = format!("slipway_b_s{}", after[0]["id"]);
+    let database = format!("slipway_b_s{}a1", after[0]["id"]);
     let cluster = embedded_cluster(&home);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     wait_for(

@@ -138,3 +138,23 @@ pub async fn mark_collected(client: &Client, build_id: i64) -> Result<(), Contro
         None => Err(ControlError::UnknownBuild(build_id)),
     }
 }
+
+/// `worker`'s builds still marked serving: after a crash of that worker (no
+/// clean release) their servers are gone.
+pub async fn serving_builds_of_worker(
+    client: &Client,
+    worker: &str,
+) -> Result<Vec<Build>, ControlError> {
+    let rows = client
+        .query(
+            concat!(
+                "SELECT ",
+                build_columns!(),
+                " FROM builds b JOIN branches br ON br.id = b.branch_id",
+                " WHERE b.worker = $1 AND b.state = 'serving' ORDER BY b.id"
+            ),
+            &[&worker],
+        )
+        .await?;
+    rows.iter().map(build_from_row).collect()
+}

@@ -64,6 +64,11 @@ impl Running {
         self.child.id()
     }
 
+    /// Whether the command has ended (reaping it if so).
+    pub fn has_exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Waits for the command to end, killing it once `limit` has passed.
     pub async fn wait(&mut self, limit: Duration) -> Result<Exit, SandboxError> {
         match tokio::time::timeout(limit, self.child.wait()).await {

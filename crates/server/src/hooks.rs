@@ -52,9 +52,17 @@ pub async fn gitlab(
     Ok(act(&state, &project, event))
 }
 
+/// The project, or 401 like a wrong signature: an unauthenticated caller must
+/// not learn which project names exist.
 async fn project(state: &SharedState, name: &str) -> Result<slipway_control::Project, ApiError> {
     let session = state.control.session().await?;
-    Ok(slipway_control::get_project(&session, name).await?)
+    match slipway_control::get_project(&session, name).await {
+        Ok(project) => Ok(project),
+        Err(slipway_control::ControlError::UnknownProject(_)) => Err(ApiError::unauthorized(
+            "the webhook's signature or token does not match this project",
+        )),
+        Err(error) => Err(error.into()),
+    }
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -31,25 +31,24 @@ impl Worker {
         build: Build,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        let engine_id = format!("s{}", build.id);
+        let engine_id = crate::engine_id(&build);
         let (lease_lost_tx, mut lease_lost) = watch::channel(false);
-        let heartbeat = tokio::spawn(self.clone().heartbeat(build.id, lease_lost_tx));
-        // A retried build (its previous worker died) may find that attempt's
-        // database and files under the same id.
-        if let Err(error) = self.engine.drop_kept(&engine_id).await {
-            heartbeat.abort();
-            self.finish_failed(
-                &build,
-                format!("cannot remove the previous attempt of the build: {error}"),
-                None,
-            )
-            .await;
-            return;
+        // Renewed until the outcome is recorded, and stopped with this task even
+        // if it panics: a lease must never outlive its build.
+        let heartbeat = AbortOnDrop(tokio::spawn(
+            self.clone().heartbeat(build.id, lease_lost_tx),
+        ));
+        // Earlier attempts of this build (their worker died) may have left their
+        // database and files on this host.
+        for attempt in 1..build.attempts {
+            let earlier = format!("s{}a{attempt}", build.id);
+            if let Err(error) = self.engine.drop_kept(&earlier).await {
+                tracing::warn!(build = build.id, %error, "removing an earlier attempt failed");
+            }
         }
         let prepared = match self.engine.prepare_with_id(&engine_id) {
             Ok(prepared) => prepared,
             Err(error) => {
-                heartbeat.abort();
                 self.finish_failed(&build, format!("cannot start the build: {error}"), None)
                     .await;
                 return;
@@ -58,14 +57,14 @@ impl Worker {
         let work = self.run_build(&build, &prepared);
         let interrupted = tokio::select! {
             result = work => {
-                heartbeat.abort();
                 self.conclude(&build, &prepared, result).await;
+                drop(heartbeat);
                 return;
             }
             _ = shutdown.changed() => Interrupted::Shutdown,
             _ = lease_lost.changed() => Interrupted::LeaseLost,
         };
-        heartbeat.abort();
+        drop(heartbeat);
         // The build's future is gone, and its sandbox with it; remove what it made.
         if let Err(error) = self.engine.discard(&prepared).await {
             tracing::warn!(build = build.id, %error, "cleaning up an interrupted build failed; the reaper retries");
@@ -84,7 +83,8 @@ impl Worker {
 
     async fn heartbeat(self: Arc<Self>, build_id: i64, lease_lost: watch::Sender<bool>) {
         loop {
-            tokio::time::sleep(crate::HEARTBEAT_EVERY).await;
+            // A third of the lease: two heartbeats may be lost.
+            tokio::time::sleep(self.config.lease / 3).await;
             let renewed = match self.control.session().await {
                 Ok(session) => {
                     slipway_control::heartbeat(
@@ -168,7 +168,9 @@ impl Worker {
         tokio::task::spawn_blocking(move || slipway_checkout::update_mirror(&url, &target))
             .await
             .map_err(|e| e.to_string())?
-            .map_err(|e| format!("fetching {}: {e}", project.repo_url))?;
+            .map_err(|e| {
+                slipway_triggers::redact_url(&format!("fetching {}: {e}", project.repo_url))
+            })?;
         Ok(mirror)
     }
 
@@ -222,8 +224,12 @@ impl Worker {
                     log_path: Some(log_path),
                     reason: None,
                 };
+                if !self.record(build, outcome).await {
+                    server.stop().await;
+                    let _ = self.engine.drop_kept(&prepared.id).await;
+                    return;
+                }
                 self.servers.lock().await.insert(build.id, server);
-                self.record(build, outcome).await;
                 if let Err(error) = self.keep_only_newest_serving(build).await {
                     tracing::warn!(build = build.id, %error, "stopping older builds of the branch failed");
                 }
@@ -272,20 +278,29 @@ impl Worker {
         self.record(build, outcome).await;
     }
 
-    async fn record(&self, build: &Build, outcome: Outcome) {
+    /// Records the outcome; false when that failed (e.g. the lease was lost).
+    async fn record(&self, build: &Build, outcome: Outcome) -> bool {
         let result = match self.control.session().await {
             Ok(session) => {
                 slipway_control::finish(&session, build.id, &self.config.name, &outcome).await
             }
             Err(error) => Err(error),
         };
-        if let Err(error) = result {
-            tracing::error!(build = build.id, %error, "recording the build's outcome failed");
-            if outcome.serving.is_some() {
-                if let Some(server) = self.servers.lock().await.remove(&build.id) {
-                    server.stop().await;
-                }
+        match result {
+            Ok(_) => true,
+            Err(error) => {
+                tracing::error!(build = build.id, %error, "recording the build's outcome failed");
+                false
             }
         }
+    }
+}
+
+/// Aborts the task when dropped (also when the owner unwinds from a panic).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

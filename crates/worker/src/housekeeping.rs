@@ -21,6 +21,7 @@ impl Worker {
         slipway_control::touch_worker(&session, &self.config.name).await?;
         drop(session);
         self.drop_expired_stopped().await?;
+        self.drop_databases_of_removed_builds().await?;
         self.reap_dead_servers().await
     }
 
@@ -56,13 +57,54 @@ impl Worker {
         )
         .await?;
         for build in expired {
-            match self.engine.drop_kept(&format!("s{}", build.id)).await {
+            match self.engine.drop_kept(&crate::engine_id(&build)).await {
                 Ok(()) => {
                     slipway_control::mark_collected(&session, build.id).await?;
                     tracing::info!(build = build.id, "database of a long-stopped build dropped");
                 }
                 Err(error) => {
                     tracing::warn!(build = build.id, %error, "dropping a stopped build's database failed")
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Databases of server builds whose row is gone (their project was removed).
+    async fn drop_databases_of_removed_builds(&self) -> Result<(), ControlError> {
+        let databases = match self
+            .engine
+            .cluster
+            .databases_with_prefix("slipway_b_s")
+            .await
+        {
+            Ok(databases) => databases,
+            Err(error) => {
+                tracing::warn!(%error, "cannot list build databases");
+                return Ok(());
+            }
+        };
+        let session = self.control.session().await?;
+        for database in databases {
+            let engine_id = database.trim_start_matches("slipway_b_");
+            let Some(id) = engine_id
+                .strip_prefix('s')
+                .and_then(|rest| rest.split('a').next())
+                .and_then(|id| id.parse::<i64>().ok())
+            else {
+                continue;
+            };
+            if let Err(ControlError::UnknownBuild(_)) =
+                slipway_control::get_build(&session, id).await
+            {
+                if self.servers.lock().await.contains_key(&id) {
+                    continue;
+                }
+                match self.engine.drop_kept(engine_id).await {
+                    Ok(()) => tracing::info!(build = id, "database of a removed build dropped"),
+                    Err(error) => {
+                        tracing::warn!(build = id, %error, "dropping a removed build's database failed")
+                    }
                 }
             }
         }
@@ -81,13 +123,18 @@ impl Worker {
         let session = self.control.session().await?;
         let ids: Vec<i64> = servers.keys().copied().collect();
         for id in ids {
-            let alive = servers.get(&id).is_some_and(|server| server.is_running());
+            let alive = servers
+                .get_mut(&id)
+                .is_some_and(|server| server.is_running());
             match slipway_control::get_build(&session, id).await {
                 Err(ControlError::UnknownBuild(_)) => {
                     if let Some(server) = servers.remove(&id) {
+                        let engine_id = server.build_id.clone();
                         server.stop().await;
+                        if let Err(error) = self.engine.drop_kept(&engine_id).await {
+                            tracing::warn!(build = id, %error, "dropping a removed build's database failed");
+                        }
                     }
-                    let _ = self.engine.drop_kept(&format!("s{id}")).await;
                     tracing::info!(
                         build = id,
                         "build removed with its project; server stopped, database dropped"
@@ -111,9 +158,28 @@ impl Worker {
         Ok(())
     }
 
-    /// After a restart: the builds this worker served when it stopped serve again
-    /// (their databases and files are still there).
+    /// After a restart: the builds this worker served when it stopped cleanly
+    /// serve again (their databases and files are still there); builds it was
+    /// serving when it crashed are marked stopped, never left showing a dead URL.
     pub(crate) async fn restart_serving(self: Arc<Self>) {
+        if let Ok(session) = self.control.session().await {
+            match slipway_control::serving_builds_of_worker(&session, &self.config.name).await {
+                Ok(stale) => {
+                    for build in stale {
+                        let marked = slipway_control::mark_stopped(
+                            &session,
+                            build.id,
+                            "its worker stopped without shutting down",
+                        )
+                        .await;
+                        if let Err(error) = marked {
+                            tracing::warn!(build = build.id, %error, "cannot mark a stale serving build stopped");
+                        }
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "cannot list stale serving builds"),
+            }
+        }
         let builds = match self.control.session().await {
             Ok(session) => slipway_control::builds_to_resume(&session, &self.config.name).await,
             Err(error) => Err(error),
@@ -126,7 +192,7 @@ impl Worker {
             }
         };
         for build in builds {
-            let engine_id = format!("s{}", build.id);
+            let engine_id = crate::engine_id(&build);
             match self.start_server(&engine_id).await {
                 Ok(server) => {
                     let port = server.port;

@@ -18,14 +18,21 @@ use tokio::task::JoinSet;
 
 /// A build holds its lease this long without a heartbeat.
 pub const LEASE: Duration = Duration::from_secs(60);
-/// Heartbeats come this often (a third of the lease: two may be lost).
-pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(20);
 /// Stopped builds' databases are dropped after this (Odoo.sh keeps them 3 days).
 pub const STOPPED_RETENTION: Duration = Duration::from_secs(3 * 24 * 3600);
 /// Expired leases are looked for, and retention applied, this often.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(5);
 /// Longest sleep between two looks at the queue when nothing wakes the worker.
 const IDLE_POLL: Duration = Duration::from_secs(1);
+/// Pause after a control-database error before trying again.
+const ERROR_PAUSE: Duration = Duration::from_secs(2);
+
+/// The engine's name of a build's attempt: its files, database and logs. Each
+/// attempt has its own, so a worker that lost a build's lease never removes what
+/// the build's next attempt (perhaps on this host) is using.
+pub fn engine_id(build: &slipway_control::Build) -> String {
+    format!("s{}a{}", build.id, build.attempts.max(1))
+}
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -89,9 +96,10 @@ impl Worker {
             )
             .await?;
         }
-        let mut wake =
-            slipway_control::listen(&self.control.cluster.admin_config(&self.control.database))
-                .await?;
+        let mut wake = self.listen().await;
+        if let Err(error) = self.engine_housekeeping().await {
+            tracing::warn!(%error, "cleaning up after interrupted builds failed");
+        }
         self.clone().restart_serving().await;
         tracing::info!(worker = %self.config.name, max_builds = self.config.max_builds, "worker started");
         let mut builds = JoinSet::new();
@@ -103,25 +111,36 @@ impl Worker {
                 }
                 last_housekeeping = Some(tokio::time::Instant::now());
             }
-            while builds.len() < self.config.max_builds {
-                let claimed = {
-                    let session = self.control.session().await?;
-                    slipway_control::claim(&session, &self.config.name, self.config.lease).await?
-                };
-                match claimed {
-                    Some(build) => {
-                        tracing::info!(build = build.id, commit = %build.commit, "build claimed");
-                        builds.spawn(self.clone().execute(build, shutdown.clone()));
-                    }
-                    None => break,
-                }
+            // A database hiccup is waited out, never fatal: running builds and
+            // servers must not be dropped with the loop.
+            if let Err(error) = self.claim_up_to_capacity(&mut builds, &shutdown).await {
+                tracing::warn!(%error, "cannot take builds from the queue; retrying");
+                tokio::time::sleep(ERROR_PAUSE).await;
             }
-            let pause = self.until_next_due().await.min(IDLE_POLL);
+            let full = builds.len() >= self.config.max_builds;
+            // Due now and still queued after claiming means blocked (its branch
+            // has a build running): wait for a wake-up rather than spin.
+            let pause = if full {
+                IDLE_POLL
+            } else {
+                self.until_next_due().await.min(IDLE_POLL)
+            };
+            let pause = if pause.is_zero() { IDLE_POLL } else { pause };
             tokio::select! {
                 _ = shutdown.changed() => break,
-                _ = wake.recv() => {}
+                woken = wake.recv() => {
+                    if woken.is_none() {
+                        // The LISTEN session is gone (e.g. PostgreSQL restarted).
+                        tokio::time::sleep(ERROR_PAUSE).await;
+                        wake = self.listen().await;
+                    }
+                }
                 _ = tokio::time::sleep(pause) => {}
-                Some(_) = builds.join_next(), if !builds.is_empty() => {}
+                Some(joined) = builds.join_next(), if !builds.is_empty() => {
+                    if let Err(error) = joined {
+                        tracing::error!(%error, "a build task crashed");
+                    }
+                }
             }
         }
         tracing::info!(worker = %self.config.name, running = builds.len(), "worker stopping");
@@ -132,6 +151,48 @@ impl Worker {
         }
         let session = self.control.session().await?;
         slipway_control::release(&session, &self.config.name).await?;
+        Ok(())
+    }
+
+    async fn claim_up_to_capacity(
+        self: &Arc<Self>,
+        builds: &mut JoinSet<()>,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<(), WorkerError> {
+        while builds.len() < self.config.max_builds {
+            let session = self.control.session().await?;
+            let Some(build) =
+                slipway_control::claim(&session, &self.config.name, self.config.lease).await?
+            else {
+                return Ok(());
+            };
+            tracing::info!(build = build.id, commit = %build.commit, "build claimed");
+            builds.spawn(self.clone().execute(build, shutdown.clone()));
+        }
+        Ok(())
+    }
+
+    /// Notifications of queue changes; without them (LISTEN failed) the worker
+    /// still looks at the queue every [`IDLE_POLL`].
+    async fn listen(&self) -> tokio::sync::mpsc::Receiver<i64> {
+        match slipway_control::listen(&self.control.cluster.admin_config(&self.control.database))
+            .await
+        {
+            Ok(receiver) => receiver,
+            Err(error) => {
+                tracing::warn!(%error, "cannot LISTEN for queue changes; polling only");
+                let (sender, receiver) = tokio::sync::mpsc::channel(1);
+                // Kept open so that the channel never reads as closed.
+                std::mem::forget(sender);
+                receiver
+            }
+        }
+    }
+
+    /// What earlier runs of this host left: resources of killed builds, old logs.
+    async fn engine_housekeeping(&self) -> Result<(), slipway_build::BuildError> {
+        slipway_build::reap_orphans(&self.engine.layout, &self.engine.cluster).await?;
+        slipway_build::prune_logs(&self.engine.layout, slipway_build::LOG_RETENTION);
         Ok(())
     }
 

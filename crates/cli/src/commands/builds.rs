@@ -85,7 +85,12 @@ pub fn logs(build: i64, follow: bool, server: &ServerArgs) -> Result<ExitCode> {
         }
         let state = client.get(&format!("/api/v1/builds/{build}"))?;
         let finished = !matches!(state["state"].as_str(), Some("pending" | "running"));
+        // Once finished, read until nothing is left: the last lines may have come
+        // after the previous read.
         if finished && text.is_empty() {
+            let (rest, _) =
+                client.get_text(&format!("/api/v1/builds/{build}/log?offset={offset}"))?;
+            print!("{rest}");
             return Ok(ExitCode::SUCCESS);
         }
         if text.is_empty() {

@@ -57,6 +57,18 @@ pub async fn rebuild(
 ) -> Result<(StatusCode, Json<BuildView>), ApiError> {
     let Json(body) = body.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
     let session = state.control.session().await?;
+    let branches = slipway_control::list_branches(&session, &name).await?;
+    if let Some(branch) = branches.iter().find(|branch| branch.name == body.branch) {
+        if branch.stage != slipway_control::Stage::Development {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "'{}' is a {} branch: this version builds development branches only",
+                    body.branch, branch.stage
+                ),
+            ));
+        }
+    }
     let build = slipway_control::rebuild(&session, &name, &body.branch).await?;
     Ok((StatusCode::CREATED, Json(BuildView::from(&build))))
 }

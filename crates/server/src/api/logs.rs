@@ -7,6 +7,34 @@ use serde::Deserialize;
 
 use crate::{ApiError, SharedState};
 
+/// The logs of a build, in the order they are written.
+const LOG_FILES: [&str; 3] = ["pip.log", "template.log", "odoo.log"];
+
+/// Up to [`CHUNK`] bytes of the concatenated `files` from `offset`, and the
+/// offset after them.
+fn read_stream(files: &[std::path::PathBuf], offset: u64) -> std::io::Result<(Vec<u8>, u64)> {
+    let mut skipped = 0u64;
+    let mut buffer = Vec::new();
+    for path in files {
+        let mut file = std::fs::File::open(path)?;
+        let length = file.metadata()?.len();
+        if offset >= skipped + length {
+            skipped += length;
+            continue;
+        }
+        let start = offset.saturating_sub(skipped);
+        file.seek(SeekFrom::Start(start))?;
+        let room = CHUNK - buffer.len() as u64;
+        file.take(room).read_to_end(&mut buffer)?;
+        skipped += length;
+        if buffer.len() as u64 >= CHUNK {
+            break;
+        }
+    }
+    let next = offset + buffer.len() as u64;
+    Ok((buffer, next))
+}
+
 /// At most this much log per answer; the client asks again from the next offset.
 const CHUNK: u64 = 1 << 20;
 
@@ -26,31 +54,20 @@ pub async fn log(
     let session = state.control.session().await?;
     let build = slipway_control::get_build(&session, id).await?;
     drop(session);
-    let dir = state.layout.logs(&format!("s{}", build.id));
-    // Before Odoo runs, the build may be installing its requirements.
-    let path = ["odoo.log", "pip.log"]
+    let dir = state.layout.logs(&slipway_worker::engine_id(&build));
+    // One stream: requirements, then the template database, then the build itself.
+    // Each file is complete before the next starts, so offsets stay valid.
+    let files: Vec<std::path::PathBuf> = LOG_FILES
         .iter()
         .map(|name| dir.join(name))
-        .find(|path| path.exists());
-    let (text, next) = match path {
-        None => (String::new(), query.offset),
-        Some(path) => {
-            let read = tokio::task::spawn_blocking(move || -> std::io::Result<(Vec<u8>, u64)> {
-                let mut file = std::fs::File::open(&path)?;
-                let length = file.metadata()?.len();
-                let start = query.offset.min(length);
-                file.seek(SeekFrom::Start(start))?;
-                let mut buffer = Vec::new();
-                file.take(CHUNK).read_to_end(&mut buffer)?;
-                let next = start + buffer.len() as u64;
-                Ok((buffer, next))
-            })
-            .await
-            .map_err(|error| ApiError::internal("reading a build log", error))?
-            .map_err(|error| ApiError::internal("reading a build log", error))?;
-            (String::from_utf8_lossy(&read.0).into_owned(), read.1)
-        }
-    };
+        .filter(|path| path.exists())
+        .collect();
+    let offset = query.offset;
+    let (bytes, next) = tokio::task::spawn_blocking(move || read_stream(&files, offset))
+        .await
+        .map_err(|error| ApiError::internal("reading a build log", error))?
+        .map_err(|error| ApiError::internal("reading a build log", error))?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
     Ok((
         [
             (CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),

@@ -39,7 +39,7 @@ pub async fn list(State(state): State<SharedState>) -> Result<Json<Value>, ApiEr
     let projects = slipway_control::list_projects(&session).await?;
     let list: Vec<Value> = projects
         .iter()
-        .map(|p| json!({"name": p.name, "repo": p.repo_url, "odoo": p.odoo, "production_branch": p.production_branch}))
+        .map(|p| json!({"name": p.name, "repo": slipway_triggers::redact_url(&p.repo_url), "odoo": p.odoo, "production_branch": p.production_branch}))
         .collect();
     Ok(Json(Value::Array(list)))
 }
@@ -104,7 +104,7 @@ pub async fn add_project(state: &SharedState, body: NewProjectBody) -> Result<Va
     tracing::info!(project = %project.name, branches = changes.created.len(), "project added");
     Ok(json!({
         "name": project.name,
-        "repo": project.repo_url,
+        "repo": slipway_triggers::redact_url(&project.repo_url),
         "odoo": project.odoo,
         "production_branch": project.production_branch,
         "branches": changes.created.len(),
