@@ -129,7 +129,21 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
         engine.layout.home.display()
     );
 
-    let signal = wait_for_signal().await;
+    let mut worker_task = worker_task;
+    // The worker waits out database errors itself; if it still ends, serving
+    // without it would queue builds nobody runs.
+    let signal = tokio::select! {
+        signal = wait_for_signal() => signal,
+        ended = &mut worker_task, if !args.no_worker => {
+            let _ = stop.send(true);
+            let _ = std::fs::remove_file(&server_file);
+            match ended {
+                Ok(Ok(())) => anyhow::bail!("the worker stopped unexpectedly"),
+                Ok(Err(error)) => return Err(error).context("the worker stopped"),
+                Err(panic) => anyhow::bail!("the worker crashed: {panic}"),
+            }
+        }
+    };
     eprintln!("{signal}: stopping builds and Odoo servers, releasing leases…");
     let _ = stop.send(true);
     let outcome = tokio::time::timeout(SHUTDOWN_GRACE, async {
