@@ -43,6 +43,9 @@ pub struct DevelopmentRequest {
     pub commit: String,
     /// Sub-folder of the repository whose addons are built ("" for all).
     pub subdir: PathBuf,
+    /// Where submodules may come from: local paths for a developer's own
+    /// checkout, network URLs only for server builds.
+    pub submodules: slipway_checkout::SubmoduleSources,
     pub image: Image,
     /// `None`: every installable addon of the repository.
     pub modules: Option<Vec<String>>,
@@ -145,8 +148,9 @@ impl Engine {
         let source = dir.join("src");
         let (repo, commit, source_for_checkout) =
             (request.repo.clone(), request.commit.clone(), source.clone());
+        let submodules = request.submodules;
         tokio::task::spawn_blocking(move || {
-            slipway_checkout::checkout(&repo, &commit, &source_for_checkout)
+            slipway_checkout::checkout_with(&repo, &commit, &source_for_checkout, submodules)
         })
         .await
         .expect("checkout does not panic")?;

@@ -96,10 +96,31 @@ pub fn resolve_head(repo: &Path) -> Result<Head, CheckoutError> {
     })
 }
 
+/// Where submodules may come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubmoduleSources {
+    /// Local paths too (`slipway ci` on a developer's own checkout): submodules
+    /// the source repository already fetched are taken from it, offline.
+    LocalAllowed,
+    /// Network URLs only (server builds): a `.gitmodules` of one project must not
+    /// reach into another project's mirror on the same host.
+    RemoteOnly,
+}
+
 /// Clones `source` into `dest` (which must not exist) at `commit`, detached, with
-/// submodules initialised recursively. Submodules that the source repository has
-/// already fetched are taken from it, so a local build works offline.
+/// submodules initialised recursively, from local paths too
+/// ([`SubmoduleSources::LocalAllowed`]).
 pub fn checkout(source: &Path, commit: &str, dest: &Path) -> Result<(), CheckoutError> {
+    checkout_with(source, commit, dest, SubmoduleSources::LocalAllowed)
+}
+
+/// [`checkout`] with a choice of where submodules may come from.
+pub fn checkout_with(
+    source: &Path,
+    commit: &str,
+    dest: &Path,
+    submodules: SubmoduleSources,
+) -> Result<(), CheckoutError> {
     if !is_full_commit_id(commit) {
         return Err(CheckoutError::UnknownCommit {
             repo: source.to_path_buf(),
@@ -145,7 +166,7 @@ pub fn checkout(source: &Path, commit: &str, dest: &Path) -> Result<(), Checkout
             commit: commit.to_string(),
         });
     }
-    init_submodules(dest, &source_git_dir)?;
+    init_submodules(dest, &source_git_dir, submodules)?;
     Ok(())
 }
 
@@ -201,7 +222,15 @@ pub fn update_mirror(url: &str, mirror: &Path) -> Result<(), CheckoutError> {
 
 /// Initialises the submodules of the work tree `dir`, one level at a time so that
 /// each level can borrow from the matching `modules/<name>` of the source.
-fn init_submodules(dir: &Path, source_git_dir: &Path) -> Result<(), CheckoutError> {
+fn init_submodules(
+    dir: &Path,
+    source_git_dir: &Path,
+    sources: SubmoduleSources,
+) -> Result<(), CheckoutError> {
+    let file_protocol = match sources {
+        SubmoduleSources::LocalAllowed => "protocol.file.allow=always",
+        SubmoduleSources::RemoteOnly => "protocol.file.allow=never",
+    };
     if !dir.join(".gitmodules").is_file() {
         return Ok(());
     }
@@ -229,7 +258,7 @@ fn init_submodules(dir: &Path, source_git_dir: &Path) -> Result<(), CheckoutErro
     )?;
     for (name, _) in &submodules {
         let fetched = source_git_dir.join("modules").join(name);
-        if fetched.is_dir() {
+        if sources == SubmoduleSources::LocalAllowed && fetched.is_dir() {
             let key = format!("submodule.{name}.url");
             checked(
                 git(
@@ -245,7 +274,7 @@ fn init_submodules(dir: &Path, source_git_dir: &Path) -> Result<(), CheckoutErro
             Some(dir),
             [
                 "-c",
-                "protocol.file.allow=always",
+                file_protocol,
                 "submodule",
                 "update",
                 "--quiet",
@@ -261,7 +290,7 @@ fn init_submodules(dir: &Path, source_git_dir: &Path) -> Result<(), CheckoutErro
                     Some(dir),
                     [
                         "-c",
-                        "protocol.file.allow=always",
+                        file_protocol,
                         "submodule",
                         "update",
                         "--quiet",
@@ -273,7 +302,11 @@ fn init_submodules(dir: &Path, source_git_dir: &Path) -> Result<(), CheckoutErro
         "submodule update",
     )?;
     for (name, path) in &submodules {
-        init_submodules(&dir.join(path), &source_git_dir.join("modules").join(name))?;
+        init_submodules(
+            &dir.join(path),
+            &source_git_dir.join("modules").join(name),
+            sources,
+        )?;
     }
     Ok(())
 }

@@ -173,3 +173,43 @@ fn a_mirror_is_cloned_then_fetched_and_builds_check_out_from_it() {
     assert!(error.to_string().contains("/nonexistent/repo"), "{error}");
     assert!(!temp.path().join("mirrors/other.git").exists());
 }
+
+/// Server builds: a `.gitmodules` pointing at a local path (say, another
+/// project's mirror on the build host) is refused.
+#[test]
+fn remote_only_checkouts_refuse_submodules_from_local_paths() {
+    let temp = tempfile::tempdir().unwrap();
+    let secret = temp.path().join("other-project");
+    repo_with(
+        &secret,
+        &[("private_addon/__manifest__.py", "{'name': 'private'}")],
+    );
+    let repo = temp.path().join("repo");
+    repo_with(&repo, &[("README", "x")]);
+    git(
+        &repo,
+        &[
+            "submodule",
+            "add",
+            "-q",
+            secret.to_str().unwrap(),
+            "vendor/stolen",
+        ],
+    );
+    git(&repo, &["commit", "-qm", "borrow"]);
+    let head = resolve_head(&repo).unwrap();
+    let mirror = temp.path().join("mirror.git");
+    slipway_checkout::update_mirror(repo.to_str().unwrap(), &mirror).unwrap();
+    let dest = temp.path().join("dest");
+    let error = slipway_checkout::checkout_with(
+        &mirror,
+        &head.commit,
+        &dest,
+        slipway_checkout::SubmoduleSources::RemoteOnly,
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("submodule"), "{error}");
+    assert!(!dest
+        .join("vendor/stolen/private_addon/__manifest__.py")
+        .exists());
+}

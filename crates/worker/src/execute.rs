@@ -140,6 +140,7 @@ impl Worker {
             repo: mirror,
             commit: build.commit.clone(),
             subdir: PathBuf::new(),
+            submodules: slipway_checkout::SubmoduleSources::RemoteOnly,
             image,
             modules: project.settings.modules.clone(),
             test_tags: project.settings.test_tags.clone(),

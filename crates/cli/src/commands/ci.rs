@@ -80,6 +80,7 @@ pub async fn run(args: CiArgs) -> Result<ExitCode> {
         repo,
         commit: head.commit,
         subdir: head.subdir,
+        submodules: slipway_checkout::SubmoduleSources::LocalAllowed,
         image,
         modules: args.modules.clone(),
         test_tags: args.test_tags.clone(),
