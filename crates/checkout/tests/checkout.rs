@@ -42,6 +42,32 @@ fn repo_with(dir: &Path, files: &[(&str, &str)]) -> String {
     git(dir, &["rev-parse", "HEAD"])
 }
 
+/// A repository whose submodule at `path` is another local repository
+/// (`origin_name`) holding `addon`; returns (origin, repository).
+fn repo_with_submodule(
+    dir: &Path,
+    origin_name: &str,
+    addon: &str,
+    path: &str,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let origin = dir.join(origin_name);
+    repo_with(
+        &origin,
+        &[(
+            &format!("{addon}/__manifest__.py"),
+            &format!("{{'name': '{addon}'}}"),
+        )],
+    );
+    let repo = dir.join("repo");
+    repo_with(&repo, &[("README", "x")]);
+    git(
+        &repo,
+        &["submodule", "add", "-q", origin.to_str().unwrap(), path],
+    );
+    git(&repo, &["commit", "-qm", "add submodule"]);
+    (origin, repo)
+}
+
 #[test]
 fn a_directory_that_is_not_a_repository_is_named() {
     let temp = tempfile::tempdir().unwrap();
@@ -112,24 +138,12 @@ fn an_unknown_commit_is_refused() {
 #[test]
 fn submodules_are_checked_out_even_when_their_origin_is_gone() {
     let temp = tempfile::tempdir().unwrap();
-    let origin = temp.path().join("shared-addons");
-    repo_with(
-        &origin,
-        &[("shared_addon/__manifest__.py", "{'name': 'shared'}")],
+    let (origin, repo) = repo_with_submodule(
+        temp.path(),
+        "shared-addons",
+        "shared_addon",
+        "vendor/shared",
     );
-    let repo = temp.path().join("repo");
-    repo_with(&repo, &[("README", "x")]);
-    git(
-        &repo,
-        &[
-            "submodule",
-            "add",
-            "-q",
-            origin.to_str().unwrap(),
-            "vendor/shared",
-        ],
-    );
-    git(&repo, &["commit", "-qm", "add submodule"]);
     let head = resolve_head(&repo).unwrap();
     assert!(!head.has_uncommitted_changes);
     // The submodule's origin disappears (offline laptop, deleted fork): its
@@ -140,7 +154,7 @@ fn submodules_are_checked_out_even_when_their_origin_is_gone() {
     checkout(&repo, &head.commit, &dest).unwrap();
     assert_eq!(
         std::fs::read_to_string(dest.join("vendor/shared/shared_addon/__manifest__.py")).unwrap(),
-        "{'name': 'shared'}"
+        "{'name': 'shared_addon'}"
     );
 }
 
@@ -179,24 +193,12 @@ fn a_mirror_is_cloned_then_fetched_and_builds_check_out_from_it() {
 #[test]
 fn remote_only_checkouts_refuse_submodules_from_local_paths() {
     let temp = tempfile::tempdir().unwrap();
-    let secret = temp.path().join("other-project");
-    repo_with(
-        &secret,
-        &[("private_addon/__manifest__.py", "{'name': 'private'}")],
+    let (_secret, repo) = repo_with_submodule(
+        temp.path(),
+        "other-project",
+        "private_addon",
+        "vendor/stolen",
     );
-    let repo = temp.path().join("repo");
-    repo_with(&repo, &[("README", "x")]);
-    git(
-        &repo,
-        &[
-            "submodule",
-            "add",
-            "-q",
-            secret.to_str().unwrap(),
-            "vendor/stolen",
-        ],
-    );
-    git(&repo, &["commit", "-qm", "borrow"]);
     let head = resolve_head(&repo).unwrap();
     let mirror = temp.path().join("mirror.git");
     slipway_checkout::update_mirror(repo.to_str().unwrap(), &mirror).unwrap();
