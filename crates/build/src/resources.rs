@@ -181,11 +181,19 @@ pub fn kill_orphan_sandboxes(layout: &Layout) -> usize {
         let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
             continue;
         };
-        let mut words = raw.split(|&b| b == 0).map(String::from_utf8_lossy);
+        let words: Vec<String> = raw
+            .split(|&b| b == 0)
+            .map(|w| String::from_utf8_lossy(w).into_owned())
+            .collect();
         let is_bwrap = words
-            .next()
+            .first()
             .is_some_and(|program| program.ends_with("bwrap"));
-        if !is_bwrap || !words.any(|word| word.starts_with(home.as_str())) {
+        if !is_bwrap || !words.iter().any(|word| word.starts_with(home.as_str())) {
+            continue;
+        }
+        // A build kept by `slipway ci --keep` and started by hand from its script
+        // is the user's: it may well have been detached on purpose.
+        if words.iter().any(|word| is_kept_ci_build(layout, word)) {
             continue;
         }
         let orphaned = std::fs::read_to_string(entry.path().join("stat"))
@@ -206,6 +214,22 @@ pub fn kill_orphan_sandboxes(layout: &Layout) -> usize {
         }
     }
     killed
+}
+
+/// Whether `path` lies in the directory of a build kept by `slipway ci --keep`
+/// (random hex ids; server builds are named `s<id>a<attempt>`).
+fn is_kept_ci_build(layout: &Layout, path: &str) -> bool {
+    let Ok(relative) = Path::new(path).strip_prefix(layout.builds()) else {
+        return false;
+    };
+    let Some(id) = relative
+        .components()
+        .next()
+        .and_then(|c| c.as_os_str().to_str())
+    else {
+        return false;
+    };
+    id.bytes().all(|b| b.is_ascii_hexdigit()) && layout.build(id).join("start-odoo.sh").is_file()
 }
 
 /// Removes what builds of dead processes left behind (their sandboxes first).
@@ -249,6 +273,28 @@ pub async fn reap_orphans(layout: &Layout, cluster: &Cluster) -> Result<usize, B
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_builds_kept_by_ci_count_as_the_user_s_sandboxes() {
+        let temp = tempfile::tempdir().unwrap();
+        let layout = Layout::at(temp.path());
+        for id in ["0a1b2c3d4e", "s12a1"] {
+            std::fs::create_dir_all(layout.build(id).join("data")).unwrap();
+            std::fs::write(layout.build(id).join("start-odoo.sh"), "#!/bin/sh\n").unwrap();
+        }
+        std::fs::create_dir_all(layout.build("ffff000011").join("data")).unwrap();
+        let data = |id: &str| layout.build(id).join("data").display().to_string();
+        assert!(is_kept_ci_build(&layout, &data("0a1b2c3d4e")));
+        assert!(
+            !is_kept_ci_build(&layout, &data("s12a1")),
+            "a server build is the worker's"
+        );
+        assert!(
+            !is_kept_ci_build(&layout, &data("ffff000011")),
+            "a running ci build is not kept"
+        );
+        assert!(!is_kept_ci_build(&layout, "/usr/lib/python3"));
+    }
 
     #[test]
     fn logs_older_than_the_retention_are_pruned_and_recent_ones_kept() {
