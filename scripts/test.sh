@@ -11,9 +11,11 @@ for version in 14.0 19.0; do
     ./target/debug/slipway image build "$version"
 done
 
-e2e_home="$PWD/target/tmp/slipway-e2e-home"
+# The end-to-end tests' data dir (their embedded PostgreSQL runs as the
+# unprivileged `slipway` user, so it lives under /tmp, not in this checkout).
+export SLIPWAY_E2E_HOME="${TMPDIR:-/tmp}/slipway-e2e-$(printf '%s' "$PWD" | sha256sum | cut -c1-16)"
 stop_test_cluster() {
-    SLIPWAY_HOME="$e2e_home" ./target/debug/slipway postgres stop >/dev/null 2>&1 || true
+    SLIPWAY_HOME="$SLIPWAY_E2E_HOME" ./target/debug/slipway postgres stop >/dev/null 2>&1 || true
 }
 trap stop_test_cluster EXIT
 

@@ -12,9 +12,21 @@ use serde_json::Value;
 pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 /// The data dir of the end-to-end tests: its embedded PostgreSQL and template
-/// databases are shared by all tests (and runs) of the suite.
+/// databases are shared by all tests (and runs) of the suite. `SLIPWAY_E2E_HOME`
+/// (set by scripts/test.sh), else a directory under the system's temp dir named
+/// after this checkout. Not under `target/`: PostgreSQL runs as the `slipway`
+/// user, which must be able to reach it whatever the checkout's parents allow.
 pub fn home() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("slipway-e2e-home")
+    if let Some(home) = std::env::var_os("SLIPWAY_E2E_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(home);
+    }
+    // FNV-1a of the checkout's path: stable, and distinct per checkout.
+    let hash = env!("CARGO_MANIFEST_DIR")
+        .bytes()
+        .fold(0xcbf29ce484222325u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x100000001b3)
+        });
+    std::env::temp_dir().join(format!("slipway-e2e-{hash:016x}"))
 }
 
 /// Images are large and slow to build: the tests use the machine's image cache
