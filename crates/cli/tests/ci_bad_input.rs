@@ -5,16 +5,10 @@ mod common;
 
 use std::process::Output;
 
-use common::{git, home, repository, slipway, FIXTURES};
+use common::{git, repository, slipway, FIXTURES};
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn builds_in_home() -> usize {
-    std::fs::read_dir(home().join("builds"))
-        .map(|entries| entries.count())
-        .unwrap_or(0)
 }
 
 #[test]
@@ -91,13 +85,19 @@ fn a_repository_without_addons_is_refused() {
     git(&repo, &["init", "-q"]);
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-qm", "readme"]);
-    let before = builds_in_home();
+    // A data dir of its own: what the failed build leaves is exactly what is there.
+    let own_home = temp.path().join("home");
     let output = slipway()
         .arg("ci")
         .arg(&repo)
         .args(["--odoo", "14.0", "--json"])
+        .env("SLIPWAY_HOME", &own_home)
         .output()
         .unwrap();
+    let _ = slipway()
+        .args(["postgres", "stop"])
+        .env("SLIPWAY_HOME", &own_home)
+        .output();
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     let message = stderr(&output);
     assert!(
@@ -106,10 +106,13 @@ fn a_repository_without_addons_is_refused() {
         "{message}"
     );
     assert!(output.stdout.is_empty());
-    assert!(
-        builds_in_home() <= before,
-        "the failed build left its directory"
-    );
+    let left = |dir: &str| {
+        std::fs::read_dir(own_home.join(dir))
+            .map(|entries| entries.count())
+            .unwrap_or(0)
+    };
+    assert_eq!(left("builds"), 0, "the failed build left its directory");
+    assert_eq!(left("runs"), 0, "the failed build left its run marker");
 }
 
 #[test]
