@@ -8,6 +8,7 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 /// Why a revision could not be resolved or checked out.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +24,11 @@ pub enum CheckoutError {
 
     #[error("git not found: install it (`apt-get install git`)")]
     GitMissing,
+
+    #[error(
+        "the repository did not answer within {seconds} s: check that this machine can reach it"
+    )]
+    TimedOut { seconds: u64 },
 
     #[error("`git {args}` failed: {stderr}")]
     Git { args: String, stderr: String },
@@ -170,13 +176,26 @@ pub fn checkout_with(
     Ok(())
 }
 
+/// How long fetching a repository may take before it is given up.
+pub const MIRROR_TIME_LIMIT: Duration = Duration::from_secs(10 * 60);
+
 /// Keeps a bare mirror of `url` at `mirror`: cloned on first use (into a
 /// temporary directory, renamed when complete), fetched (pruning deleted
-/// branches) afterwards. Callers serialise access to one mirror.
+/// branches) afterwards, within [`MIRROR_TIME_LIMIT`]. Callers serialise access
+/// to one mirror.
 pub fn update_mirror(url: &str, mirror: &Path) -> Result<(), CheckoutError> {
+    update_mirror_within(url, mirror, MIRROR_TIME_LIMIT)
+}
+
+/// [`update_mirror`] with another time limit.
+pub fn update_mirror_within(
+    url: &str,
+    mirror: &Path,
+    limit: Duration,
+) -> Result<(), CheckoutError> {
     if mirror.join("HEAD").is_file() {
         checked(
-            git(
+            git_within(
                 Some(mirror),
                 [
                     "-c",
@@ -187,6 +206,7 @@ pub fn update_mirror(url: &str, mirror: &Path) -> Result<(), CheckoutError> {
                     "origin",
                     "+refs/heads/*:refs/heads/*",
                 ],
+                limit,
             )?,
             "fetch",
         )?;
@@ -194,7 +214,7 @@ pub fn update_mirror(url: &str, mirror: &Path) -> Result<(), CheckoutError> {
     }
     let partial = mirror.with_extension(format!("partial-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&partial);
-    let cloned = git(
+    let cloned = git_within(
         None,
         [
             OsStr::new("-c"),
@@ -205,7 +225,15 @@ pub fn update_mirror(url: &str, mirror: &Path) -> Result<(), CheckoutError> {
             url.as_ref(),
             partial.as_os_str(),
         ],
-    )?;
+        limit,
+    );
+    let cloned = match cloned {
+        Ok(cloned) => cloned,
+        Err(error) => {
+            let _ = std::fs::remove_dir_all(&partial);
+            return Err(error);
+        }
+    };
     if !cloned.status.success() {
         let _ = std::fs::remove_dir_all(&partial);
         return Err(CheckoutError::Git {
@@ -325,10 +353,10 @@ fn is_full_commit_id(commit: &str) -> bool {
     commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Runs git with a predictable environment: no pager, no prompts, English
-/// messages, and every directory trusted (slipway reads repositories owned by
-/// other users as root).
-fn git<I, S>(dir: Option<&Path>, args: I) -> Result<Output, CheckoutError>
+/// A git command with a predictable environment: no pager, no prompts (neither
+/// a terminal nor ssh asks for anything), English messages, and every directory
+/// trusted (slipway reads repositories owned by other users as root).
+fn git_command<I, S>(dir: Option<&Path>, args: I) -> Command
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
@@ -352,19 +380,87 @@ where
     command
         .env("LC_ALL", "C")
         .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_PAGER", "cat");
-    command.stdin(std::process::Stdio::null());
-    match command.output() {
-        Ok(output) => Ok(output),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            Err(CheckoutError::GitMissing)
+        .env("GIT_ASKPASS", "false")
+        .env("SSH_ASKPASS", "false")
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
+        .env("GIT_PAGER", "cat")
+        .stdin(std::process::Stdio::null());
+    command
+}
+
+fn spawn_error(dir: Option<&Path>) -> impl FnOnce(std::io::Error) -> CheckoutError + '_ {
+    move |error| {
+        if error.kind() == std::io::ErrorKind::NotFound {
+            CheckoutError::GitMissing
+        } else {
+            CheckoutError::Io {
+                action: "running git in",
+                path: dir.map(Path::to_path_buf).unwrap_or_default(),
+                source: error,
+            }
         }
-        Err(source) => Err(CheckoutError::Io {
-            action: "running git in",
-            path: dir.map(Path::to_path_buf).unwrap_or_default(),
-            source,
-        }),
     }
+}
+
+fn git<I, S>(dir: Option<&Path>, args: I) -> Result<Output, CheckoutError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    git_command(dir, args).output().map_err(spawn_error(dir))
+}
+
+/// Like [`git`], for commands that talk to a remote: killed, with the helpers
+/// it started (`git-remote-https`, `ssh`), once `limit` has passed.
+fn git_within<I, S>(dir: Option<&Path>, args: I, limit: Duration) -> Result<Output, CheckoutError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    let mut command = git_command(dir, args);
+    command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0);
+    let mut child = command.spawn().map_err(spawn_error(dir))?;
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let out_reader = std::thread::spawn(move || {
+        let mut buffer = Vec::new();
+        let _ = stdout.read_to_end(&mut buffer);
+        buffer
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buffer = Vec::new();
+        let _ = stderr.read_to_end(&mut buffer);
+        buffer
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(spawn_error(dir))? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            // SAFETY: kill has no memory-safety preconditions; the negative pid
+            // names the process group git leads.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let _ = child.wait();
+            return Err(CheckoutError::TimedOut {
+                seconds: limit.as_secs(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stdout = out_reader.join().unwrap_or_default();
+    let stderr = err_reader.join().unwrap_or_default();
+    Ok(Output {
+        status,
+        stdout,
+        stderr,
+    })
 }
 
 fn checked(output: Output, what: &str) -> Result<Output, CheckoutError> {

@@ -215,3 +215,35 @@ fn remote_only_checkouts_refuse_submodules_from_local_paths() {
         .join("vendor/stolen/private_addon/__manifest__.py")
         .exists());
 }
+
+/// A remote that accepts the connection and never answers: the fetch is given
+/// up at its time limit, with git's helpers, and no half mirror is left.
+#[test]
+fn a_remote_that_never_answers_is_given_up_at_the_time_limit() {
+    let temp = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let _silent = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(4) {
+            held.push(stream);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(30));
+    });
+    let mirror = temp.path().join("mirror.git");
+    let started = std::time::Instant::now();
+    let error = slipway_checkout::update_mirror_within(
+        &format!("http://127.0.0.1:{port}/repo.git"),
+        &mirror,
+        std::time::Duration::from_secs(2),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(error, CheckoutError::TimedOut { seconds: 2 }),
+        "{error}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(!mirror.exists());
+    let leftovers = std::fs::read_dir(temp.path()).unwrap().count();
+    assert_eq!(leftovers, 0, "a partial mirror was left");
+}
