@@ -378,6 +378,14 @@ fn webhooks_trigger_only_with_a_valid_signature() {
     );
     assert_eq!(post(Some(sign("wrong secret", &body)), &body), 401);
     assert_eq!(post(Some(sign(&secret, "{not json")), "{not json"), 400);
+    // Signed, but without its event header: a bad request, not a forgery.
+    let no_event = ureq::post(&format!("{}/hooks/github/demo", serve.url()))
+        .set("X-Hub-Signature-256", &sign(&secret, &body))
+        .send_string(&body);
+    assert!(
+        matches!(no_event, Err(ureq::Error::Status(400, _))),
+        "{no_event:?}"
+    );
     std::thread::sleep(Duration::from_secs(3));
     assert!(
         serve.builds("demo").is_empty(),

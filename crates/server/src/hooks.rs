@@ -81,7 +81,7 @@ fn refused(error: WebhookError) -> ApiError {
 fn is_authentication(error: &WebhookError) -> bool {
     !matches!(
         error,
-        WebhookError::Malformed(_) | WebhookError::InvalidBranch(_)
+        WebhookError::Malformed(_) | WebhookError::InvalidBranch(_) | WebhookError::MissingEvent(_)
     )
 }
 
