@@ -622,10 +622,7 @@ async fn check_installed(
         Err(error) => {
             // No module table: Odoo never got as far as creating it.
             let error = slipway_postgres::PgError::from(error);
-            analysis.add_error(format!(
-                "the database holds no module list ({})",
-                error.detail()
-            ));
+            analysis.add_error(format!("the database holds no module list ({})", error));
             return Ok(());
         }
     };

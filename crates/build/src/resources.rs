@@ -99,10 +99,6 @@ impl Tracker {
         let _ = std::fs::remove_file(&self.marker);
     }
 
-    pub fn snapshot(&self) -> Resources {
-        self.state.lock().expect("tracker lock").clone()
-    }
-
     fn change(&self, edit: impl FnOnce(&mut Resources)) -> Result<(), BuildError> {
         edit(&mut self.state.lock().expect("tracker lock"));
         self.persist()

@@ -54,7 +54,6 @@ pub async fn cluster(layout: &Layout) -> Result<Cluster> {
         cluster
             .ping()
             .await
-            .map_err(|e| anyhow::anyhow!("{}", e.detail()))
             .context("connecting to SLIPWAY_DATABASE_URL")?;
         return Ok(cluster);
     }
@@ -62,7 +61,6 @@ pub async fn cluster(layout: &Layout) -> Result<Cluster> {
     embedded
         .ensure_running()
         .await
-        .map_err(|e| anyhow::anyhow!("{}", e.detail()))
         .context("starting the embedded PostgreSQL")
 }
 

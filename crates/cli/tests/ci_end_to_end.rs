@@ -301,6 +301,11 @@ async fn v14_kept_build_serves_odoo_from_its_start_script_and_is_removed_on_requ
     odoo.wait().unwrap();
     assert!(answered, "the kept build's Odoo never answered on {url}");
 
+    let listed = slipway().args(["kept", "list"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains(&id),
+        "kept list names the build"
+    );
     let removed = slipway().args(["kept", "remove", &id]).output().unwrap();
     assert_eq!(
         removed.status.code(),

@@ -51,4 +51,15 @@ fn templates_are_listed_and_pruned() {
     assert!(prune.contains("dropped 1 template database"), "{prune}");
     let list = String::from_utf8_lossy(&run(&["templates", "list"]).stdout).into_owned();
     assert!(list.contains("no template databases"), "{list}");
+    assert_eq!(
+        run(&["postgres", "status"]).status.code(),
+        Some(0),
+        "running"
+    );
+    assert_eq!(run(&["postgres", "stop"]).status.code(), Some(0));
+    assert_eq!(
+        run(&["postgres", "status"]).status.code(),
+        Some(3),
+        "stopped"
+    );
 }

@@ -37,7 +37,7 @@ pub use queue::{
 };
 pub use serving::{
     builds_to_resume, mark_collected, resume_serving, serving_builds_of_branch,
-    serving_builds_of_worker, stopped_builds_to_collect,
+    stopped_builds_to_collect,
 };
 
 use serde::Serialize;

@@ -5,8 +5,24 @@ use std::time::Duration;
 
 use tokio_postgres::Client;
 
+use tokio_postgres::types::ToSql;
+
 use crate::builds::{build_columns, build_from_row, seconds};
 use crate::{Build, ControlError};
+
+/// The builds a `SELECT build_columns!() ...` statement returns.
+async fn query_builds(
+    client: &Client,
+    statement: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Build>, ControlError> {
+    client
+        .query(statement, params)
+        .await?
+        .iter()
+        .map(build_from_row)
+        .collect()
+}
 
 /// The branch's serving builds, newest first (e.g. to stop all but the
 /// project's `dev_builds_kept` newest).
@@ -14,20 +30,17 @@ pub async fn serving_builds_of_branch(
     client: &Client,
     branch_id: i64,
 ) -> Result<Vec<Build>, ControlError> {
-    client
-        .query(
-            concat!(
-                "SELECT ",
-                build_columns!(),
-                " FROM builds b JOIN branches br ON br.id = b.branch_id",
-                " WHERE b.branch_id = $1 AND b.state = 'serving' ORDER BY b.id DESC"
-            ),
-            &[&branch_id],
-        )
-        .await?
-        .iter()
-        .map(build_from_row)
-        .collect()
+    query_builds(
+        client,
+        concat!(
+            "SELECT ",
+            build_columns!(),
+            " FROM builds b JOIN branches br ON br.id = b.branch_id",
+            " WHERE b.branch_id = $1 AND b.state = 'serving' ORDER BY b.id DESC"
+        ),
+        &[&branch_id],
+    )
+    .await
 }
 
 /// What `worker` served when it last stopped, for it to serve again after a
@@ -35,23 +48,20 @@ pub async fn serving_builds_of_branch(
 /// after a crash, builds still recorded as serving on it. Builds of deleted
 /// branches, and those whose database was collected, are left out. Oldest first.
 pub async fn builds_to_resume(client: &Client, worker: &str) -> Result<Vec<Build>, ControlError> {
-    client
-        .query(
-            concat!(
-                "SELECT ",
-                build_columns!(),
-                " FROM builds b JOIN branches br ON br.id = b.branch_id",
-                " WHERE b.worker = $1 AND br.deleted_at IS NULL",
-                " AND (b.state = 'serving'",
-                "      OR (b.state = 'stopped' AND b.resumable AND b.collected_at IS NULL))",
-                " ORDER BY b.id"
-            ),
-            &[&worker],
-        )
-        .await?
-        .iter()
-        .map(build_from_row)
-        .collect()
+    query_builds(
+        client,
+        concat!(
+            "SELECT ",
+            build_columns!(),
+            " FROM builds b JOIN branches br ON br.id = b.branch_id",
+            " WHERE b.worker = $1 AND br.deleted_at IS NULL",
+            " AND (b.state = 'serving'",
+            "      OR (b.state = 'stopped' AND b.resumable AND b.collected_at IS NULL))",
+            " ORDER BY b.id"
+        ),
+        &[&worker],
+    )
+    .await
 }
 
 /// Records that `worker` serves the build again, now at `url`/`port`. Refused
@@ -96,22 +106,19 @@ pub async fn stopped_builds_to_collect(
     worker: &str,
     retention: Duration,
 ) -> Result<Vec<Build>, ControlError> {
-    client
-        .query(
-            concat!(
-                "SELECT ",
-                build_columns!(),
-                " FROM builds b JOIN branches br ON br.id = b.branch_id",
-                " WHERE b.worker = $1 AND b.state = 'stopped' AND b.collected_at IS NULL",
-                " AND b.stopped_at < now() - $2::float8 * interval '1 second'",
-                " ORDER BY b.stopped_at, b.id"
-            ),
-            &[&worker, &seconds(retention)],
-        )
-        .await?
-        .iter()
-        .map(build_from_row)
-        .collect()
+    query_builds(
+        client,
+        concat!(
+            "SELECT ",
+            build_columns!(),
+            " FROM builds b JOIN branches br ON br.id = b.branch_id",
+            " WHERE b.worker = $1 AND b.state = 'stopped' AND b.collected_at IS NULL",
+            " AND b.stopped_at < now() - $2::float8 * interval '1 second'",
+            " ORDER BY b.stopped_at, b.id"
+        ),
+        &[&worker, &seconds(retention)],
+    )
+    .await
 }
 
 /// Records that a stopped build's database and files were dropped: it is no
@@ -137,24 +144,4 @@ pub async fn mark_collected(client: &Client, build_id: i64) -> Result<(), Contro
         }),
         None => Err(ControlError::UnknownBuild(build_id)),
     }
-}
-
-/// `worker`'s builds still marked serving: after a crash of that worker (no
-/// clean release) their servers are gone.
-pub async fn serving_builds_of_worker(
-    client: &Client,
-    worker: &str,
-) -> Result<Vec<Build>, ControlError> {
-    let rows = client
-        .query(
-            concat!(
-                "SELECT ",
-                build_columns!(),
-                " FROM builds b JOIN branches br ON br.id = b.branch_id",
-                " WHERE b.worker = $1 AND b.state = 'serving' ORDER BY b.id"
-            ),
-            &[&worker],
-        )
-        .await?;
-    rows.iter().map(build_from_row).collect()
 }

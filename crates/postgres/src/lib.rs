@@ -106,10 +106,4 @@ impl PgError {
             source,
         }
     }
-
-    /// A readable one-liner for a SQL error, with the server's message when there
-    /// is one (tokio-postgres' Display alone says only "db error").
-    pub fn detail(&self) -> String {
-        self.to_string()
-    }
 }

@@ -2,23 +2,22 @@
 //!
 //! Two sources, both ending in "branch X of project P is now at commit C":
 //!
-//! - polling ([`list_branches`] then [`diff`]), which works with any git
-//!   host slipway can reach;
+//! - polling ([`list_branches`]), which works with any git host slipway can
+//!   reach;
 //! - push webhooks from GitHub and GitLab ([`verify_github_signature`],
 //!   [`parse_github_push`], [`verify_gitlab_token`], [`parse_gitlab_push`]),
 //!   which are immediate but need the host to reach slipway.
 //!
-//! Either way, a branch is built only after a [`QuietPeriod`] without pushes,
-//! and only if its name passes [`validate_branch_name`].
+//! Either way, only branches whose name passes [`validate_branch_name`] are
+//! reported. Comparing heads with the last poll and the quiet period after a
+//! push are the control database's (one transaction, shared by all workers).
 
 mod branch;
-mod debounce;
 mod remote;
 mod webhook;
 
 pub use branch::{validate_branch_name, BranchRule, InvalidBranch, MAX_BRANCH_NAME_LEN};
-pub use debounce::{BranchKey, QuietPeriod};
-pub use remote::{diff, list_branches, redact_url, Changes, RemoteError};
+pub use remote::{list_branches, redact_url, RemoteError};
 pub use webhook::{
     generate_secret, parse_github_push, parse_gitlab_push, verify_github_signature,
     verify_gitlab_token, WebhookError, WebhookEvent, GITHUB_EVENT_HEADER, GITHUB_SIGNATURE_HEADER,

@@ -158,28 +158,10 @@ impl Worker {
         Ok(())
     }
 
-    /// After a restart: the builds this worker served when it stopped cleanly
-    /// serve again (their databases and files are still there); builds it was
-    /// serving when it crashed are marked stopped, never left showing a dead URL.
+    /// After a restart: the builds this worker served when it stopped (cleanly
+    /// or not) serve again, their databases and files still being there; one
+    /// that cannot is marked stopped, never left showing a dead URL.
     pub(crate) async fn restart_serving(self: Arc<Self>) {
-        if let Ok(session) = self.control.session().await {
-            match slipway_control::serving_builds_of_worker(&session, &self.config.name).await {
-                Ok(stale) => {
-                    for build in stale {
-                        let marked = slipway_control::mark_stopped(
-                            &session,
-                            build.id,
-                            "its worker stopped without shutting down",
-                        )
-                        .await;
-                        if let Err(error) = marked {
-                            tracing::warn!(build = build.id, %error, "cannot mark a stale serving build stopped");
-                        }
-                    }
-                }
-                Err(error) => tracing::warn!(%error, "cannot list stale serving builds"),
-            }
-        }
         let builds = match self.control.session().await {
             Ok(session) => slipway_control::builds_to_resume(&session, &self.config.name).await,
             Err(error) => Err(error),
@@ -221,6 +203,13 @@ impl Worker {
                     }
                 }
                 Err(error) => {
+                    // A build left "serving" by a crash must not show a dead URL.
+                    if build.state == slipway_control::BuildState::Serving {
+                        if let Ok(session) = self.control.session().await {
+                            let reason = "its worker restarted and could not serve it again";
+                            let _ = slipway_control::mark_stopped(&session, build.id, reason).await;
+                        }
+                    }
                     tracing::warn!(build = build.id, %error, "cannot serve the build again; it stays stopped")
                 }
             }

@@ -22,10 +22,7 @@ pub async fn run(command: PostgresCommand) -> Result<ExitCode> {
     let embedded = setup::embedded_cluster(&layout)?;
     match command {
         PostgresCommand::Start => {
-            embedded
-                .ensure_running()
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", e.detail()))?;
+            embedded.ensure_running().await?;
             println!("running: socket in {}", embedded.socket_dir().display());
             Ok(ExitCode::SUCCESS)
         }
