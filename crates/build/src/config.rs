@@ -16,6 +16,36 @@ pub struct OdooConfig<'a> {
     pub data_dir: &'a str,
     pub admin_password: &'a str,
     pub http_port: u16,
+    pub service: &'a ServiceOptions,
+}
+
+/// How a build's Odoo behaves as a service: where its mail goes, whether its
+/// scheduled actions run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceOptions {
+    /// slipway's mail catcher, with this build's own login; `None`: Odoo's
+    /// default (production: the customer's own mail servers).
+    pub mail: Option<MailRoute>,
+    /// Odoo's cron threads (0: scheduled actions never run).
+    pub cron_threads: u8,
+}
+
+/// The mail catcher as a build's Odoo reaches it (the host's loopback).
+#[derive(Clone, PartialEq, Eq)]
+pub struct MailRoute {
+    pub port: u16,
+    pub login: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for MailRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailRoute")
+            .field("port", &self.port)
+            .field("login", &self.login)
+            .field("secret", &"<hidden>")
+            .finish()
+    }
 }
 
 impl OdooConfig<'_> {
@@ -31,8 +61,10 @@ impl OdooConfig<'_> {
         set("db_port", &self.db_port.to_string());
         set("db_user", self.db_user);
         set("db_password", self.db_password);
+        // `db_name` without `dbfilter`: Odoo then serves exactly this database
+        // without asking PostgreSQL which databases the role owns (it owns no
+        // database object once settled for copies, see slipway_postgres).
         set("db_name", self.db_name);
-        set("dbfilter", &format!("^{}$", self.db_name));
         set("list_db", "False");
         set("addons_path", &self.addons_path.join(","));
         set("data_dir", self.data_dir);
@@ -42,11 +74,22 @@ impl OdooConfig<'_> {
         set("http_interface", "127.0.0.1");
         set("http_port", &self.http_port.to_string());
         set("workers", "0");
-        set("max_cron_threads", "0");
-        // Nothing listens here inside the sandbox: a mail a module sends fails
-        // to connect instead of reaching anyone.
-        set("smtp_server", "127.0.0.1");
-        set("smtp_port", "25");
+        set("max_cron_threads", &self.service.cron_threads.to_string());
+        match &self.service.mail {
+            Some(route) => {
+                set("smtp_server", "127.0.0.1");
+                set("smtp_port", &route.port.to_string());
+                set("smtp_user", &route.login);
+                set("smtp_password", &route.secret);
+                set("smtp_ssl", "False");
+            }
+            // Nothing listens here inside an isolated sandbox: a mail a module
+            // sends fails to connect instead of reaching anyone.
+            None => {
+                set("smtp_server", "127.0.0.1");
+                set("smtp_port", "25");
+            }
+        }
         set("log_level", "info");
         text
     }
@@ -87,14 +130,47 @@ mod tests {
             data_dir: "/mnt/data",
             admin_password: "admin-secret",
             http_port: 8069,
+            service: &ServiceOptions::default(),
         }
         .render();
         assert!(config.starts_with("[options]\n"));
-        assert!(config.contains("dbfilter = ^slipway_b_1$\n"));
+        assert!(config.contains("db_name = slipway_b_1\n"));
+        assert!(!config.contains("dbfilter"));
         assert!(config.contains("list_db = False\n"));
         assert!(
             config.contains("addons_path = /usr/lib/python3/dist-packages/odoo/addons,/mnt/src\n")
         );
         assert!(config.contains("max_cron_threads = 0\n"));
+        assert!(config.contains("smtp_port = 25\n"));
+    }
+
+    #[test]
+    fn a_build_with_a_mail_route_sends_to_the_catcher_with_its_own_login() {
+        let paths = vec!["/mnt/src".to_string()];
+        let service = ServiceOptions {
+            mail: Some(MailRoute {
+                port: 2525,
+                login: "build-7".into(),
+                secret: "s3cret".into(),
+            }),
+            cron_threads: 1,
+        };
+        let config = OdooConfig {
+            db_host: "/run/postgresql",
+            db_port: 5432,
+            db_user: "slipway_b_7",
+            db_password: "secret",
+            db_name: "slipway_b_7",
+            addons_path: &paths,
+            data_dir: "/mnt/data",
+            admin_password: "admin-secret",
+            http_port: 8069,
+            service: &service,
+        }
+        .render();
+        assert!(config.contains("smtp_server = 127.0.0.1\nsmtp_port = 2525\n"));
+        assert!(config.contains("smtp_user = build-7\nsmtp_password = s3cret\n"));
+        assert!(config.contains("max_cron_threads = 1\n"));
+        assert!(!format!("{service:?}").contains("s3cret"));
     }
 }

@@ -5,17 +5,17 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use slipway_image::{Image, ImageStore};
-use slipway_odoo_log::{Analysis, IgnoreRules, Problem, Status};
+use slipway_odoo_log::{Analysis, IgnoreRules, Status};
 use slipway_postgres::{random_secret, Cluster, DatabaseCopy};
 use slipway_sandbox::Sandbox;
 
-use crate::config::OdooConfig;
+use crate::code::{CodeSpec, StagedCode};
+use crate::config::{OdooConfig, ServiceOptions};
 use crate::host::{hand_over, HostAccount};
 use crate::locks::LockMode;
 use crate::modules::{self, ModulePlan};
 use crate::odoo::{OdooHost, OdooRun, DATA_MOUNT, SOURCE_MOUNT};
 use crate::report::{BuildReport, KeptBuild, TemplateUse};
-use crate::requirements;
 use crate::serving::ServedBuild;
 use crate::templates::{self, TemplateKey, TemplateMeta, Templates, MAX_TEMPLATES};
 use crate::{BuildError, Event, Layout, Observer, Tracker};
@@ -56,13 +56,15 @@ pub struct DevelopmentRequest {
     pub ignore_rules: Vec<String>,
     /// Wall-clock limit of the Odoo run.
     pub time_limit: Duration,
+    /// Mail and scheduled actions of the build's Odoo (kept builds serve with it).
+    pub service: ServiceOptions,
 }
 
 /// A build that has an id and a resource record, before it runs. Keep it to
 /// clean up after a cancelled [`Engine::run_development`].
 pub struct PreparedBuild {
     pub id: String,
-    tracker: Tracker,
+    pub(crate) tracker: Tracker,
 }
 
 impl PreparedBuild {
@@ -134,134 +136,33 @@ impl Engine {
         started: Instant,
     ) -> Result<BuildReport, BuildError> {
         let rules = IgnoreRules::new(&request.ignore_rules)?;
-        let dir = self.layout.build(&build.id);
         let logs = self.layout.logs(&build.id);
         let log_file = logs.join("odoo.log");
-        build.tracker.dir(&dir)?;
-        std::fs::create_dir_all(&dir).map_err(BuildError::io("creating", &dir))?;
-        std::fs::create_dir_all(&logs).map_err(BuildError::io("creating", &logs))?;
-
-        observer.event(Event::Step(&format!(
-            "checking out {}",
-            short(&request.commit)
-        )));
-        let source = dir.join("src");
-        let (repo, commit, source_for_checkout) =
-            (request.repo.clone(), request.commit.clone(), source.clone());
-        let submodules = request.submodules;
-        tokio::task::spawn_blocking(move || {
-            slipway_checkout::checkout_with(&repo, &commit, &source_for_checkout, submodules)
-        })
-        .await
-        .expect("checkout does not panic")?;
-
-        observer.event(Event::Step("reading manifests"));
-        let repo_addons = modules::repository_addons(&source.join(&request.subdir)).map_err(
-            |error| match error {
-                // Name the user's directory, not our temporary checkout.
-                BuildError::NoAddons(_) => BuildError::NoAddons(request.repo.clone()),
-                BuildError::Addons(slipway_addons::DiscoveryError::Manifest {
-                    path,
-                    line,
-                    column,
-                    message,
-                }) => {
-                    let repo_root = request
-                        .repo
-                        .ancestors()
-                        .nth(request.subdir.components().count())
-                        .unwrap_or(&request.repo);
-                    let path = path
-                        .strip_prefix(&source)
-                        .map(|relative| repo_root.join(relative))
-                        .unwrap_or(path);
-                    BuildError::Addons(slipway_addons::DiscoveryError::Manifest {
-                        path,
-                        line,
-                        column,
-                        message,
-                    })
-                }
-                other => other,
-            },
-        )?;
-        let selected = modules::select(&repo_addons, request.modules.as_deref())?;
-        let core_addons = modules::core_addons(&request.image, &self.layout.templates())?;
-        let mut report = BuildReport {
-            id: build.id.clone(),
-            status: Status::Failed,
-            commit: request.commit.clone(),
-            odoo: request.image.meta.odoo.to_string(),
-            modules: selected.clone(),
-            tests: Default::default(),
-            failed_tests: Vec::new(),
-            errors: Vec::new(),
-            warnings: Vec::new(),
-            duration_s: 0.0,
-            odoo_seconds: 0.0,
-            log: log_file.clone(),
-            template: TemplateUse::NotReached,
-            kept: None,
-        };
-        let plan = match modules::plan(&source, &repo_addons, &core_addons, selected)? {
-            Ok(plan) => plan,
-            Err(dependency) => {
-                // The repository's fault, found before starting Odoo: a failed
-                // build with the reason, not an infrastructure error.
-                let message = format!("cannot install the modules: {dependency}");
-                std::fs::write(&log_file, format!("{message}\n"))
-                    .map_err(BuildError::io("writing", &log_file))?;
-                report.errors.push(Problem {
-                    message,
-                    traceback: None,
-                    line: 0,
-                });
-                report.duration_s = started.elapsed().as_secs_f64();
-                return Ok(report);
-            }
-        };
-
-        let data = dir.join("data");
-        std::fs::create_dir_all(&data).map_err(BuildError::io("creating", &data))?;
-        hand_over(&data, self.account).map_err(BuildError::io("chown", &data))?;
-        let host = OdooHost {
-            sandbox: self.sandbox.as_ref(),
+        let mut report =
+            BuildReport::starting(&build.id, &request.commit, &request.image, log_file.clone());
+        let code = CodeSpec {
+            repo: &request.repo,
+            commit: &request.commit,
+            subdir: &request.subdir,
+            submodules: request.submodules,
             image: &request.image,
-            account: self.account,
-            endpoint: &self.cluster.endpoint,
+            modules: request.modules.as_deref(),
         };
-
-        let requirement_files: Vec<PathBuf> = requirements::find(&source.join(&request.subdir))
-            .into_iter()
-            .map(|file| request.subdir.join(file))
-            .collect();
-        let pydeps = if requirement_files.is_empty() {
-            None
-        } else {
-            let pip_log = logs.join("pip.log");
-            match requirements::install(
-                &self.layout,
-                &host,
-                &source,
-                &requirement_files,
-                &pip_log,
-                observer,
-            )
+        let Some(staged) = self
+            .stage_code(build, &code, &mut report, observer, started)
             .await?
-            {
-                requirements::Installed::Ready(dir) => Some(dir),
-                requirements::Installed::Failed(message) => {
-                    report.log = pip_log;
-                    report.errors.push(Problem {
-                        message,
-                        traceback: None,
-                        line: 0,
-                    });
-                    report.duration_s = started.elapsed().as_secs_f64();
-                    return Ok(report);
-                }
-            }
+        else {
+            return Ok(report);
         };
+        let StagedCode {
+            dir,
+            source,
+            data,
+            plan,
+            pydeps,
+            ..
+        } = staged;
+        let host = self.odoo_host(&request.image);
 
         let database = build.database();
         let password = random_secret(18);
@@ -313,6 +214,7 @@ impl Engine {
             &password,
             &database,
             &addons_path,
+            &request.service,
         )?;
 
         let test_tags = request.test_tags.clone().unwrap_or_else(|| {
@@ -346,9 +248,11 @@ impl Engine {
                     source_dir: Some(&source),
                     pydeps_dir: pydeps.as_deref(),
                     config_file: &config_file,
+                    command: None,
                     args,
                     time_limit: request.time_limit,
                     log_file: &log_file,
+                    network: network_for(&request.service),
                 },
                 rules,
                 observer,
@@ -434,6 +338,7 @@ impl Engine {
             &password,
             &database,
             &addons_path,
+            &ServiceOptions::default(),
         )?;
         let mut args = vec![
             "--database".to_string(),
@@ -453,9 +358,11 @@ impl Engine {
                     source_dir: None,
                     pydeps_dir: None,
                     config_file: &config_file,
+                    command: None,
                     args,
                     time_limit: TEMPLATE_TIME_LIMIT,
                     log_file: &log_file,
+                    network: slipway_sandbox::Network::Isolated,
                 },
                 IgnoreRules::none(),
                 observer,
@@ -515,7 +422,7 @@ impl Engine {
 
     /// Writes a script that starts Odoo on the kept build, serving HTTP on the
     /// host's loopback, and returns what to tell the user.
-    fn keep_instructions(
+    pub(crate) fn keep_instructions(
         &self,
         host: &OdooHost<'_>,
         dir: &Path,
@@ -554,13 +461,14 @@ impl Engine {
 }
 
 /// Writes the `odoo.conf` of one Odoo run: this database, this role, nothing else.
-fn write_config(
+pub(crate) fn write_config(
     host: &OdooHost<'_>,
     path: &Path,
     role: &str,
     password: &str,
     database: &str,
     addons_path: &[String],
+    service: &ServiceOptions,
 ) -> Result<(), BuildError> {
     let (db_host, db_port) = host.database_address();
     OdooConfig {
@@ -573,13 +481,14 @@ fn write_config(
         data_dir: DATA_MOUNT,
         admin_password: &random_secret(18),
         http_port: HTTP_PORT,
+        service,
     }
     .write(path, host.account)
 }
 
 /// Odoo's addons path inside the sandbox: the image's addons, then every
 /// directory of the checkout that holds addons.
-fn addons_path(image: &Image, plan: &ModulePlan) -> Vec<String> {
+pub(crate) fn addons_path(image: &Image, plan: &ModulePlan) -> Vec<String> {
     let mut path = vec![image.meta.core_addons_path.clone()];
     for dir in &plan.repo_addons_dirs {
         let inside = Path::new(SOURCE_MOUNT).join(dir);
@@ -590,7 +499,10 @@ fn addons_path(image: &Image, plan: &ModulePlan) -> Vec<String> {
 
 /// A copy must not share the template's identity: Odoo uses `database.uuid` for
 /// licensing/IAP and `database.secret` to sign sessions and tokens.
-async fn fresh_database_identity(cluster: &Cluster, database: &str) -> Result<(), BuildError> {
+pub(crate) async fn fresh_database_identity(
+    cluster: &Cluster,
+    database: &str,
+) -> Result<(), BuildError> {
     let client = cluster.connect(database).await?;
     client
         .batch_execute(
@@ -604,7 +516,7 @@ async fn fresh_database_identity(cluster: &Cluster, database: &str) -> Result<()
 
 /// Odoo can finish without error and still not install a module (19.0 silently
 /// skips a module whose manifest version does not match); the database says.
-async fn check_installed(
+pub(crate) async fn check_installed(
     cluster: &Cluster,
     database: &str,
     modules: &[String],
@@ -647,7 +559,7 @@ async fn check_installed(
 /// Gives the directories under `root` to the build account so Odoo can add files.
 /// Files are left alone: they are hard links shared with the template, already
 /// owned by the account that wrote them.
-fn chown_dirs(root: &Path, account: Option<HostAccount>) -> Result<(), BuildError> {
+pub(crate) fn chown_dirs(root: &Path, account: Option<HostAccount>) -> Result<(), BuildError> {
     if account.is_none() {
         return Ok(());
     }
@@ -661,7 +573,17 @@ fn chown_dirs(root: &Path, account: Option<HostAccount>) -> Result<(), BuildErro
     Ok(())
 }
 
-fn short(commit: &str) -> &str {
+/// A run whose mail is caught must reach the catcher on the host's loopback;
+/// any other run has no network at all.
+pub(crate) fn network_for(service: &ServiceOptions) -> slipway_sandbox::Network {
+    if service.mail.is_some() {
+        slipway_sandbox::Network::Host
+    } else {
+        slipway_sandbox::Network::Isolated
+    }
+}
+
+pub(crate) fn short(commit: &str) -> &str {
     &commit[..commit.len().min(12)]
 }
 

@@ -7,7 +7,9 @@
 //! template, or new) → Odoo in the sandbox (install + tests) → log analysed →
 //! modules checked in the database → report → everything removed (unless kept).
 
+mod code;
 mod config;
+mod deployment;
 mod development;
 mod error;
 pub mod host;
@@ -21,6 +23,11 @@ mod resources;
 mod serving;
 pub mod templates;
 
+pub use config::{MailRoute, ServiceOptions};
+pub use deployment::{
+    plan_update, DeploymentRequest, Neutralize, Origin, Staged, StagedDeployment, UpdatePlan,
+    INSTALLED_CHECKSUMS,
+};
 pub use development::{DevelopmentRequest, Engine, PreparedBuild};
 pub use error::BuildError;
 pub use layout::{Layout, SYSTEM_HOME};

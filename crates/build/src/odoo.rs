@@ -34,9 +34,13 @@ pub struct OdooRun<'a> {
     pub source_dir: Option<&'a Path>,
     pub pydeps_dir: Option<&'a Path>,
     pub config_file: &'a Path,
+    /// An Odoo command before the options (`neutralize`); `None`: the server.
+    pub command: Option<&'static str>,
     pub args: Vec<String>,
     pub time_limit: Duration,
     pub log_file: &'a Path,
+    /// Isolated unless the run must reach the mail catcher on the host.
+    pub network: Network,
 }
 
 pub struct OdooOutcome {
@@ -110,13 +114,11 @@ impl OdooHost<'_> {
         rules: IgnoreRules,
         observer: &dyn Observer,
     ) -> Result<OdooOutcome, BuildError> {
-        let mut argv = vec![
-            "/usr/bin/odoo".to_string(),
-            "--config".to_string(),
-            CONFIG_MOUNT.to_string(),
-        ];
+        let mut argv = vec!["/usr/bin/odoo".to_string()];
+        argv.extend(run.command.map(str::to_string));
+        argv.extend(["--config".to_string(), CONFIG_MOUNT.to_string()]);
         argv.extend(run.args.iter().cloned());
-        let spec = self.spec(&run, Network::Isolated);
+        let spec = self.spec(&run, run.network);
         let log = OpenLog::create(run.log_file)?;
         self.execute(&spec, &argv, run.time_limit, log, rules, observer)
             .await

@@ -48,9 +48,11 @@ impl ServedBuild {
             source_dir: Some(&self.source_dir),
             pydeps_dir: self.pydeps_dir.as_deref(),
             config_file: &self.config_file,
+            command: None,
             args: Vec::new(),
             time_limit: Duration::ZERO,
             log_file: Path::new("/dev/null"),
+            network: Network::Host,
         }
     }
 
@@ -199,5 +201,35 @@ impl Engine {
         Err(BuildError::Host(format!(
             "image {name} of this build is gone; rebuild the branch"
         )))
+    }
+}
+
+impl Engine {
+    /// Points a kept build's Odoo at the mail catcher's current port (it
+    /// changes when slipway restarts). Builds without a catcher login are left
+    /// alone (production sends through its own mail servers).
+    pub fn route_mail(&self, build_id: &str, mail_port: u16) -> Result<(), BuildError> {
+        let served = ServedBuild::read(&self.layout, build_id)?;
+        let path = &served.config_file;
+        let text = std::fs::read_to_string(path).map_err(BuildError::io("reading", path))?;
+        if !text.lines().any(|line| line.starts_with("smtp_user = ")) {
+            return Ok(());
+        }
+        let wanted = format!("smtp_port = {mail_port}");
+        if text.lines().any(|line| line == wanted) {
+            return Ok(());
+        }
+        let rewritten: String = text
+            .lines()
+            .map(|line| {
+                if line.starts_with("smtp_port = ") {
+                    format!("{wanted}\n")
+                } else {
+                    format!("{line}\n")
+                }
+            })
+            .collect();
+        // Same file, same mode and owner: only its content changes.
+        std::fs::write(path, rewritten).map_err(BuildError::io("writing", path))
     }
 }

@@ -10,6 +10,9 @@ use serde_json::Value;
 /// Where `slipway serve` writes its address and the CLI's token (mode 0600).
 pub const SERVER_FILE: &str = "server.json";
 const TIMEOUT: Duration = Duration::from_secs(30);
+/// A download with no byte for this long is abandoned (the server prepares a
+/// dump before sending its first byte).
+const DOWNLOAD_STALL: Duration = Duration::from_secs(30 * 60);
 
 #[derive(clap::Args, Clone, Default)]
 pub struct ServerArgs {
@@ -90,6 +93,49 @@ impl Client {
             }
             Err(error) => Err(self.explain(error)),
         }
+    }
+
+    /// The raw body of a GET.
+    pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>> {
+        let request = self
+            .agent
+            .get(&self.url(path))
+            .set("Authorization", &format!("Bearer {}", self.token));
+        match request.call() {
+            Ok(response) => {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut response.into_reader(), &mut bytes)
+                    .context("reading the server's answer")?;
+                Ok(bytes)
+            }
+            Err(error) => Err(self.explain(error)),
+        }
+    }
+
+    /// Streams a GET's body into `out` (through a temporary file next to it:
+    /// an interrupted download leaves nothing). No overall time limit: dumps
+    /// of large databases take long; a stalled transfer still times out.
+    pub fn download(&self, path: &str, out: &std::path::Path) -> Result<u64> {
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(TIMEOUT)
+            .timeout_read(DOWNLOAD_STALL)
+            .build();
+        let request = agent
+            .get(&self.url(path))
+            .set("Authorization", &format!("Bearer {}", self.token));
+        let response = request.call().map_err(|error| self.explain(error))?;
+        let dir = out
+            .parent()
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        let mut temporary = tempfile::NamedTempFile::new_in(dir)
+            .with_context(|| format!("cannot write in {}", dir.display()))?;
+        let bytes = std::io::copy(&mut response.into_reader(), &mut temporary)
+            .context("receiving the download")?;
+        temporary
+            .persist(out)
+            .with_context(|| format!("writing {}", out.display()))?;
+        Ok(bytes)
     }
 
     pub fn post(&self, path: &str, body: Value) -> Result<Value> {

@@ -77,7 +77,41 @@ enum Command {
         follow: bool,
     },
     /// Build a branch's head again (refused while it has a build in progress).
+    /// A staging rebuild takes a new copy of production.
     Rebuild { project: String, branch: String },
+    /// The build serving a project's production database.
+    Production {
+        project: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a test duplicate of production: a neutralized copy at production's
+    /// revision, served as its own build.
+    Duplicate { project: String },
+    /// Mail a build sent (caught by slipway; it never left the machine).
+    Mails {
+        build: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One caught mail, raw (RFC 5322), on stdout.
+    Mail { build: i64, id: i64 },
+    /// Dump a build's database: Odoo's zip (dump.sql, filestore, manifest.json),
+    /// restorable by Odoo's database manager, or `--format dump` (pg_dump -Fc).
+    Dump {
+        build: i64,
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+        #[arg(long, default_value = "zip", value_parser = ["zip", "dump"])]
+        format: String,
+    },
+    /// psql on a build's database as its owner (on the build's host); the
+    /// arguments go to psql (`-c SQL`, `-tA`, ...).
+    Psql {
+        build: i64,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -140,6 +174,18 @@ fn run_client_command(command: Command, server: &client::ServerArgs) -> anyhow::
         Command::Rebuild { project, branch } => {
             commands::builds::rebuild(&project, &branch, server)
         }
+        Command::Production { project, json } => {
+            commands::deployments::production(&project, json, server)
+        }
+        Command::Duplicate { project } => commands::deployments::duplicate(&project, server),
+        Command::Mails { build, json } => commands::deployments::mails(build, json, server),
+        Command::Mail { build, id } => commands::deployments::mail(build, id, server),
+        Command::Dump {
+            build,
+            output,
+            format,
+        } => commands::deployments::dump(build, &absolute(output), &format, server),
+        Command::Psql { build, args } => commands::deployments::psql(build, &args, server),
         _ => unreachable!("server-side commands are dispatched before"),
     }
 }

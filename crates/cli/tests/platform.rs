@@ -3,149 +3,19 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const BUILD_LIMIT: Duration = Duration::from_secs(300);
-
-/// A running `slipway serve` with a data dir of its own; killed (and its
-/// PostgreSQL stopped) however the test ends.
-struct Serve {
-    home: PathBuf,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Serve {
-    fn start(home: &Path, extra: &[&str]) -> Serve {
-        std::fs::create_dir_all(home).unwrap();
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_slipway"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(extra)
-            .envs(env(home))
-            .env("SLIPWAY_LEASE_SECONDS", "6")
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(
-                std::fs::File::create(home.join("serve.stderr")).unwrap(),
-            ))
-            .spawn()
-            .unwrap();
-        let serve = Serve {
-            home: home.to_path_buf(),
-            port,
-            child: Some(child),
-        };
-        wait_for("the server to answer", Duration::from_secs(120), || {
-            serve.cli(&["status"]).status.success()
-        });
-        serve
-    }
-
-    fn cli(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_slipway"))
-            .args(args)
-            .envs(env(&self.home))
-            .output()
-            .unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let output = self.cli(args);
-        assert!(
-            output.status.success(),
-            "slipway {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice(&output.stdout).unwrap()
-    }
-
-    fn builds(&self, project: &str) -> Vec<Value> {
-        self.json(&["builds", project, "--json"])
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-
-    /// SIGTERM, then the exit status.
-    fn stop(&mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().unwrap();
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        child.wait().unwrap()
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let _ = Command::new(env!("CARGO_BIN_EXE_slipway"))
-            .args(["postgres", "stop"])
-            .envs(env(&self.home))
-            .output();
-    }
-}
-
-fn env(home: &Path) -> Vec<(&'static str, String)> {
-    vec![
-        ("SLIPWAY_HOME", home.display().to_string()),
-        ("SLIPWAY_IMAGE_DIR", common::images().display().to_string()),
-        ("RUST_LOG", "warn".to_string()),
-    ]
-}
-
-/// The server's own embedded PostgreSQL, to look behind the API.
-fn embedded_cluster(home: &Path) -> slipway_postgres::Cluster {
-    let binaries = slipway_postgres::PgBinaries::find(None).unwrap();
-    slipway_postgres::EmbeddedCluster::new(home.join("postgres"), binaries, None)
-        .cluster()
-        .unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
+use common::serve::{embedded_cluster, env, http_status, wait_for, Serve, BUILD_LIMIT};
 
 fn commit(repo: &Path, message: &str) -> String {
     std::fs::write(repo.join("green_addon/CHANGES"), format!("{message}\n")).unwrap();
     common::git(repo, &["add", "-A"]);
     common::git(repo, &["commit", "-qm", message]);
     common::git(repo, &["rev-parse", "HEAD"])
-}
-
-fn http_status(url: &str) -> Option<u16> {
-    use std::io::{Read, Write};
-    let address = url.trim_start_matches("http://");
-    let (host_port, path) = address
-        .split_once('/')
-        .map(|(h, p)| (h, format!("/{p}")))
-        .unwrap_or((address, "/".into()));
-    let mut stream = std::net::TcpStream::connect(host_port).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host_port}\r\n\r\n").ok()?;
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).ok()?;
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
 fn sandbox_pids_of(home: &Path) -> Vec<u32> {
@@ -556,9 +426,34 @@ fn stage_rules_and_bad_input_are_refused_with_clear_messages() {
     refused(&["branch", "stage", "demo", "dev-a", "testing"], "testing");
     refused(&["branches", "nope", "--json"], "no project named 'nope'");
     refused(&["rebuild", "demo", "../../etc"], "../../etc");
+    // Production and what comes out of builds, before anything was built.
+    refused(&["duplicate", "demo"], "no production database yet");
     refused(
-        &["rebuild", "demo", "main"],
-        "builds development branches only",
+        &["production", "demo", "--json"],
+        "no production database yet",
+    );
+    refused(&["mails", "999999", "--json"], "no build #999999");
+    refused(&["mail", "999999", "1"], "no mail #1");
+    let dump = temp.path().join("nothing.zip");
+    refused(
+        &["dump", "999999", "-o", dump.to_str().unwrap()],
+        "no build #999999",
+    );
+    assert!(!dump.exists(), "a refused dump leaves no file");
+    refused(&["psql", "999999", "-c", "select 1"], "no build #999999");
+    refused(
+        &[
+            "project",
+            "add",
+            "other",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--odoo",
+            "14.0",
+            "--staging-source",
+            "sideways",
+        ],
+        "sideways",
     );
 
     // Staging first; a second production branch is refused; a promotion swaps.

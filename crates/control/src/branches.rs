@@ -488,7 +488,7 @@ pub async fn list_branches(
         .collect()
 }
 
-/// Development branches of the project whose head was never queued: they have
+/// Branches of the project whose head was never queued: they have
 /// been built before, their head differs from their newest build's commit, and
 /// nothing is queued or running for them. That happens when a process stopped
 /// between recording a new head ([`sync_branches`]) and queuing its build; the
@@ -500,7 +500,7 @@ pub async fn unbuilt_heads(client: &Client, project_id: i64) -> Result<Vec<Branc
                 "SELECT ",
                 branch_columns!(),
                 " FROM branches br",
-                " WHERE br.project_id = $1 AND br.deleted_at IS NULL AND br.stage = 'development'",
+                " WHERE br.project_id = $1 AND br.deleted_at IS NULL",
                 " AND br.head IS NOT NULL",
                 " AND NOT EXISTS (SELECT 1 FROM builds b WHERE b.branch_id = br.id AND b.state IN ('pending', 'running'))",
                 " AND br.head <> (SELECT b.commit FROM builds b WHERE b.branch_id = br.id ORDER BY b.id DESC LIMIT 1)",

@@ -16,6 +16,8 @@ pub struct Build {
     pub branch: String,
     pub commit: String,
     pub stage: Stage,
+    /// A test duplicate of production (stage staging, on the production branch).
+    pub duplicate: bool,
     pub state: BuildState,
     pub status: Option<BuildStatus>,
     /// How many times a worker took it (a retry after a lost worker counts).
@@ -45,7 +47,7 @@ pub struct Build {
 macro_rules! build_columns {
     () => {
         concat!(
-            "b.id, b.project_id, b.branch_id, br.name AS branch, b.commit, b.stage, b.state, ",
+            "b.id, b.project_id, b.branch_id, br.name AS branch, b.commit, b.stage, b.duplicate, b.state, ",
             "b.status, b.attempts, b.max_attempts, b.worker, ",
             $crate::utc!("b.not_before"),
             " AS not_before, ",
@@ -77,6 +79,7 @@ pub(crate) fn build_from_row(row: &Row) -> Result<Build, ControlError> {
         branch: row.try_get("branch")?,
         commit: row.try_get("commit")?,
         stage: parse_column(row, "stage")?,
+        duplicate: row.try_get("duplicate")?,
         state: parse_column(row, "state")?,
         status: parse_optional_column(row, "status")?,
         attempts: row.try_get("attempts")?,
@@ -141,7 +144,8 @@ pub async fn enqueue(
                 // never queued behind its back on a branch it just deleted.
                 " FOR SHARE",
                 " ON CONFLICT (branch_id) WHERE state = 'pending' DO UPDATE SET",
-                "  commit = excluded.commit, stage = excluded.stage,",
+                // A push supersedes a queued request for a test duplicate too.
+                "  commit = excluded.commit, stage = excluded.stage, duplicate = false,",
                 // Each push restarts the quiet period, but a branch pushed to
                 // without pause still builds: at most MAX_QUIET_PERIODS quiet
                 // periods after the first push.
@@ -227,7 +231,8 @@ pub async fn get_build(client: &Client, id: i64) -> Result<Build, ControlError> 
 }
 
 /// The project's builds, newest first (by creation, then id), at most `limit`;
-/// only those of `branch` (deleted or not) when given.
+/// only those of `branch` (deleted or not) when given, the serving production
+/// build first.
 pub async fn list_builds(
     client: &Client,
     project_id: i64,
@@ -274,7 +279,11 @@ pub async fn list_builds(
                         "SELECT ",
                         build_columns!(),
                         " FROM builds b JOIN branches br ON br.id = b.branch_id",
-                        " WHERE b.branch_id = $1 ORDER BY b.id DESC LIMIT $2"
+                        // Odoo.sh's order: the serving production build first,
+                        // then newest first (a failed update after it).
+                        " WHERE b.branch_id = $1",
+                        " ORDER BY (b.state = 'serving' AND b.stage = 'production' AND NOT b.duplicate) DESC,",
+                        " b.id DESC LIMIT $2"
                     ),
                     &[&branch_id, &limit],
                 )

@@ -72,6 +72,15 @@ pub enum ControlError {
     #[error("no build #{0}")]
     UnknownBuild(i64),
 
+    #[error("build #{build_id} has no mail #{mail_id}: list its mails first")]
+    UnknownMail { build_id: i64, mail_id: i64 },
+
+    #[error(
+        "project '{0}' has no production database yet: its production branch must build \
+         successfully first"
+    )]
+    NoProduction(String),
+
     #[error(
         "build #{build_id} is no longer held by worker '{worker}': its lease expired and the \
          build was taken back; stop working on it"

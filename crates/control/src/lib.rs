@@ -13,7 +13,9 @@
 
 mod branches;
 mod builds;
+mod deployments;
 mod error;
+mod mails;
 mod migrations;
 mod projects;
 mod queue;
@@ -24,11 +26,16 @@ pub use branches::{
     BranchChanges, BranchSummary, Promotion,
 };
 pub use builds::{enqueue, get_build, list_builds, rebuild, Build, MAX_QUIET_PERIODS};
+pub use deployments::{
+    enqueue_duplicate, mail_secret_matches, previous_staging_build, production_build,
+    production_databases, set_mail_secret,
+};
 pub use error::ControlError;
+pub use mails::{get_mail, list_mails, store_mail, MailSummary, NewMail};
 pub use migrations::{migrate, LATEST_VERSION};
 pub use projects::{
     add_project, get_project, get_project_by_id, list_projects, remove_project, update_project,
-    NewProject, Project, ProjectSettings, ProjectUpdate, RemovedProject,
+    NewProject, Project, ProjectSettings, ProjectUpdate, RemovedProject, StagingSource,
 };
 pub use queue::{
     claim, finish, heartbeat, list_workers, listen, listen_on, mark_stopped, next_due,

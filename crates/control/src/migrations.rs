@@ -13,6 +13,10 @@ use crate::ControlError;
 const MIGRATIONS: &[(u32, &str)] = &[
     (1, include_str!("../migrations/0001_initial.sql")),
     (2, include_str!("../migrations/0002_resume_and_collect.sql")),
+    (
+        3,
+        include_str!("../migrations/0003_production_and_staging.sql"),
+    ),
 ];
 
 /// The schema version this binary brings the database to.

@@ -55,6 +55,45 @@ pub struct ProjectSettings {
     pub test_tags: Option<String>,
     /// Patterns of changed paths that do not trigger a build.
     pub ignore_rules: Vec<String>,
+    /// Production and staging updates run `-u all`, not only changed modules.
+    pub update_all: bool,
+    /// Where staging databases come from.
+    pub staging_source: StagingSource,
+}
+
+/// Where a staging build's database comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StagingSource {
+    /// A fresh copy of production for every build (Odoo.sh's default).
+    Production,
+    /// The branch's previous staging build, updated.
+    Previous,
+}
+
+impl StagingSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StagingSource::Production => "production",
+            StagingSource::Previous => "previous",
+        }
+    }
+}
+
+impl std::str::FromStr for StagingSource {
+    type Err = ControlError;
+
+    fn from_str(text: &str) -> Result<StagingSource, ControlError> {
+        match text {
+            "production" => Ok(StagingSource::Production),
+            "previous" => Ok(StagingSource::Previous),
+            other => Err(ControlError::Invalid {
+                what: "staging source",
+                value: other.to_string(),
+                expected: "'production' 'previous'",
+            }),
+        }
+    }
 }
 
 impl Default for ProjectSettings {
@@ -67,6 +106,8 @@ impl Default for ProjectSettings {
             modules: None,
             test_tags: None,
             ignore_rules: Vec::new(),
+            update_all: false,
+            staging_source: StagingSource::Production,
         }
     }
 }
@@ -96,6 +137,8 @@ pub struct ProjectUpdate {
     pub modules: Option<Option<Vec<String>>>,
     pub test_tags: Option<Option<String>>,
     pub ignore_rules: Option<Vec<String>>,
+    pub update_all: Option<bool>,
+    pub staging_source: Option<StagingSource>,
 }
 
 /// A removed project and the builds that had an instance (running or serving)
@@ -110,7 +153,7 @@ macro_rules! project_columns {
     () => {
         concat!(
             "id, name, repo_url, odoo, production_branch, webhook_secret, poll_interval_s, ",
-            "quiet_period_s, dev_builds_kept, modules, test_tags, ignore_rules, ",
+            "quiet_period_s, dev_builds_kept, modules, test_tags, ignore_rules, update_all, staging_source, ",
             $crate::utc!("created_at"),
             " AS created_at"
         )
@@ -132,6 +175,8 @@ fn project_from_row(row: &Row) -> Result<Project, ControlError> {
             modules: row.try_get("modules")?,
             test_tags: row.try_get("test_tags")?,
             ignore_rules: row.try_get("ignore_rules")?,
+            update_all: row.try_get("update_all")?,
+            staging_source: crate::parse_column(row, "staging_source")?,
         },
         created_at: row.try_get("created_at")?,
     })
@@ -163,8 +208,9 @@ pub async fn add_project(client: &Client, new: &NewProject) -> Result<Project, C
         .query_one(
             concat!(
                 "INSERT INTO projects (name, repo_url, odoo, production_branch, webhook_secret, ",
-                "poll_interval_s, quiet_period_s, dev_builds_kept, modules, test_tags, ignore_rules) ",
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING ",
+                "poll_interval_s, quiet_period_s, dev_builds_kept, modules, test_tags, ignore_rules, ",
+                "update_all, staging_source) ",
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING ",
                 project_columns!()
             ),
             &[
@@ -179,6 +225,8 @@ pub async fn add_project(client: &Client, new: &NewProject) -> Result<Project, C
                 &settings.modules,
                 &settings.test_tags,
                 &settings.ignore_rules,
+                &settings.update_all,
+                &settings.staging_source.as_str(),
             ],
         )
         .await
@@ -250,7 +298,9 @@ pub async fn update_project(
                 "dev_builds_kept = coalesce($7, dev_builds_kept), ",
                 "modules = CASE WHEN $8 THEN $9 ELSE modules END, ",
                 "test_tags = CASE WHEN $10 THEN $11 ELSE test_tags END, ",
-                "ignore_rules = coalesce($12, ignore_rules) ",
+                "ignore_rules = coalesce($12, ignore_rules), ",
+                "update_all = coalesce($13, update_all), ",
+                "staging_source = coalesce($14, staging_source) ",
                 "WHERE name = $1 RETURNING ",
                 project_columns!()
             ),
@@ -267,6 +317,8 @@ pub async fn update_project(
                 &update.test_tags.is_some(),
                 &update.test_tags.clone().flatten(),
                 &update.ignore_rules,
+                &update.update_all,
+                &update.staging_source.map(StagingSource::as_str),
             ],
         )
         .await

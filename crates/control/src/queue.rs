@@ -50,6 +50,12 @@ pub async fn claim(
                 " WHERE q.state = 'pending' AND q.not_before <= now()",
                 "  AND NOT EXISTS (SELECT 1 FROM builds r",
                 "                  WHERE r.branch_id = q.branch_id AND r.state = 'running')",
+                // Production, staging and duplicates copy production's database
+                // and filestore: they run where production is served.
+                "  AND (q.stage = 'development' OR NOT EXISTS (",
+                "       SELECT 1 FROM builds p WHERE p.project_id = q.project_id",
+                "       AND p.stage = 'production' AND p.state = 'serving' AND NOT p.duplicate",
+                "       AND p.worker <> $1))",
                 " ORDER BY q.not_before, q.id",
                 " LIMIT 1 FOR UPDATE SKIP LOCKED",
                 ") UPDATE builds b SET state = 'running', worker = $1,",

@@ -136,6 +136,25 @@ impl Cluster {
         self.config(database, &self.superuser, self.password.as_deref())
     }
 
+    /// Environment for libpq's command-line tools (pg_dump, psql, pg_restore) to
+    /// connect as the administrative login: `PGHOST` (a socket directory or a
+    /// host name), `PGPORT`, `PGUSER` and, when there is one, `PGPASSWORD`.
+    pub fn libpq_env(&self) -> Vec<(String, String)> {
+        let (host, port) = match &self.endpoint {
+            Endpoint::Socket { dir, port } => (dir.to_string_lossy().into_owned(), *port),
+            Endpoint::Tcp { host, port } => (host.clone(), *port),
+        };
+        let mut env = vec![
+            ("PGHOST".to_string(), host),
+            ("PGPORT".to_string(), port.to_string()),
+            ("PGUSER".to_string(), self.superuser.clone()),
+        ];
+        if let Some(password) = &self.password {
+            env.push(("PGPASSWORD".to_string(), password.clone()));
+        }
+        env
+    }
+
     /// An administrative session on `database`.
     pub async fn connect(&self, database: &str) -> Result<Client, PgError> {
         self.connect_as(
@@ -380,6 +399,39 @@ mod tests {
                 dir: "/run/postgresql".into(),
                 port: 5432
             }
+        );
+    }
+
+    #[test]
+    fn libpq_env_names_host_port_user_and_password_only_when_set() {
+        let tcp = Cluster::external("postgresql://admin:s3cret@db.example:5433/postgres").unwrap();
+        assert_eq!(
+            tcp.libpq_env(),
+            [
+                ("PGHOST", "db.example"),
+                ("PGPORT", "5433"),
+                ("PGUSER", "admin"),
+                ("PGPASSWORD", "s3cret"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+        let socket = Cluster::new(
+            Endpoint::Socket {
+                dir: "/srv/slipway/postgres/run".into(),
+                port: 5432,
+            },
+            "slipway".into(),
+            None,
+            Some(15),
+        );
+        assert_eq!(
+            socket.libpq_env(),
+            [
+                ("PGHOST", "/srv/slipway/postgres/run"),
+                ("PGPORT", "5432"),
+                ("PGUSER", "slipway"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
         );
     }
 

@@ -7,6 +7,7 @@
 
 mod binaries;
 mod cluster;
+mod deployments;
 mod embedded;
 mod names;
 

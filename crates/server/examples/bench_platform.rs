@@ -99,6 +99,11 @@ async fn api_figures(control: &ControlDb, home: &Path) {
         layout: slipway_build::Layout::at(home),
         token: "bench-token".into(),
         polls,
+        proxy: slipway_server::proxy::Proxy::new("localhost", 8800),
+        cluster: control.cluster.clone(),
+        pg_dump: slipway_postgres::PgBinaries::find(None)
+            .unwrap()
+            .program("pg_dump"),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();

@@ -49,13 +49,15 @@ impl From<ControlError> for ApiError {
             | UnknownProjectId(_)
             | UnknownBranch { .. }
             | UnknownBranchId { .. }
-            | UnknownBuild(_) => StatusCode::NOT_FOUND,
+            | UnknownBuild(_)
+            | UnknownMail { .. } => StatusCode::NOT_FOUND,
             ProjectExists(_)
             | BuildInProgress { .. }
             | SecondProduction { .. }
             | DevelopmentToProduction { .. }
             | ProductionDemotion { .. }
             | NothingToBuild { .. }
+            | NoProduction(_)
             | NotServing { .. }
             | LeaseLost { .. } => StatusCode::CONFLICT,
             InvalidProjectName(_) | InvalidSetting(_) | Invalid { .. } => StatusCode::BAD_REQUEST,

@@ -4,6 +4,7 @@
 mod api;
 mod error;
 mod hooks;
+pub mod proxy;
 pub mod watcher;
 
 pub use error::ApiError;
@@ -33,6 +34,12 @@ pub struct AppState {
     pub token: String,
     /// Asks the watcher to poll a project now (webhooks, new projects).
     pub polls: PollRequests,
+    /// `<project>.<base>` and `<build>.<base>` to the builds' Odoo.
+    pub proxy: proxy::Proxy,
+    /// The cluster builds' databases live in (dumps).
+    pub cluster: slipway_postgres::Cluster,
+    /// `pg_dump` of the host, for dumps.
+    pub pg_dump: std::path::PathBuf,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -53,11 +60,27 @@ pub fn router(state: SharedState) -> Router {
         .route("/projects/{name}/builds", get(api::builds::list))
         .route("/builds/{id}", get(api::builds::get))
         .route("/builds/{id}/log", get(api::logs::log))
+        .route("/builds/{id}/mails", get(api::mails::list))
+        .route("/builds/{id}/mails/{mail}", get(api::mails::raw))
+        .route("/builds/{id}/dump", get(api::dumps::dump))
+        .route(
+            "/projects/{name}/production",
+            get(api::deployments::production),
+        )
+        .route(
+            "/projects/{name}/duplicate",
+            post(api::deployments::duplicate),
+        )
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .nest("/api/v1", api)
         .route("/hooks/github/{name}", post(hooks::github))
         .route("/hooks/gitlab/{name}", post(hooks::gitlab))
+        // Before any route: a request for a build's host name is the build's.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            proxy::route_by_host,
+        ))
         .with_state(state)
 }
 

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use slipway_control::{BranchChanges, Project, Stage};
+use slipway_control::{BranchChanges, Project};
 use slipway_worker::ControlDb;
 use tokio::sync::{mpsc, watch, Mutex};
 
@@ -137,12 +137,6 @@ pub async fn poll(control: &ControlDb, project: &Project) -> Result<BranchChange
         .chain(&changes.revived)
     {
         let Some(head) = &branch.head else { continue };
-        if branch.stage != Stage::Development {
-            // Production and staging builds (update with rollback, neutralized
-            // copies) are not built by this version; their heads are recorded.
-            tracing::info!(project = %project.name, branch = %branch.name, stage = %branch.stage, "new head recorded; not built in this stage yet");
-            continue;
-        }
         let build =
             slipway_control::enqueue(&session, project.id, branch.id, head, branch.stage, quiet)
                 .await

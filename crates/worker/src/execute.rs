@@ -5,17 +5,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use slipway_build::{BuildReport, DevelopmentRequest, PreparedBuild, Silent};
-use slipway_control::{Build, BuildStatus, Outcome, Project};
+use slipway_control::{Build, BuildStatus, Outcome, Project, Stage};
 use slipway_image::{BuildOptions, OdooVersion, Recipe};
 use slipway_odoo_log::Status;
 use tokio::sync::watch;
 
+use crate::deploy::{Deployed, DeploymentState};
 use crate::Worker;
 
 /// Wall-clock limit of one Odoo run in a worker.
-const ODOO_TIME_LIMIT: Duration = Duration::from_secs(60 * 60);
+pub(crate) const ODOO_TIME_LIMIT: Duration = Duration::from_secs(60 * 60);
 /// A freshly started server must answer `/web/login` within this.
 const SERVER_READY_LIMIT: Duration = Duration::from_secs(120);
+
+/// What a claimed build's work ended with, before it is concluded.
+enum Ran {
+    Development(Result<BuildReport, String>),
+    Deployment(Result<Deployed, String>),
+}
 
 /// Why a claimed build stopped before its end.
 enum Interrupted {
@@ -54,10 +61,24 @@ impl Worker {
                 return;
             }
         };
-        let work = self.run_build(&build, &prepared);
+        let deployment = DeploymentState::default();
+        let work = async {
+            if build.stage == Stage::Development {
+                Ran::Development(self.run_build(&build, &prepared).await)
+            } else {
+                Ran::Deployment(self.run_deployment(&build, &prepared, &deployment).await)
+            }
+        };
         let interrupted = tokio::select! {
-            result = work => {
-                self.conclude(&build, &prepared, result).await;
+            ran = work => {
+                // Not raced with the shutdown: a started server is recorded, a
+                // rollback finishes.
+                match ran {
+                    Ran::Development(result) => self.conclude(&build, &prepared, result).await,
+                    Ran::Deployment(result) => {
+                        self.conclude_deployment(&build, &prepared, result, &deployment).await
+                    }
+                }
                 drop(heartbeat);
                 return;
             }
@@ -68,6 +89,12 @@ impl Worker {
         // The build's future is gone, and its sandbox with it; remove what it made.
         if let Err(error) = self.engine.discard(&prepared).await {
             tracing::warn!(build = build.id, %error, "cleaning up an interrupted build failed; the reaper retries");
+        }
+        // A production update interrupted after production's server stopped:
+        // on shutdown the worker's restart serves it again (it is still
+        // recorded as serving); a lost lease must not leave it down.
+        if matches!(interrupted, Interrupted::LeaseLost) {
+            self.roll_back(deployment.take_stopped_production()).await;
         }
         match interrupted {
             Interrupted::Shutdown => tracing::info!(
@@ -115,6 +142,38 @@ impl Worker {
         build: &Build,
         prepared: &PreparedBuild,
     ) -> Result<BuildReport, String> {
+        let (project, mirror, image) = self.code_inputs(build).await?;
+        let session = self.control.session().await.map_err(|e| e.to_string())?;
+        let mail = self.mail_route(&session, build).await?;
+        drop(session);
+        let request = DevelopmentRequest {
+            repo: mirror,
+            commit: build.commit.clone(),
+            subdir: PathBuf::new(),
+            submodules: slipway_checkout::SubmoduleSources::RemoteOnly,
+            image,
+            modules: project.settings.modules.clone(),
+            test_tags: project.settings.test_tags.clone(),
+            use_template: true,
+            keep: true,
+            ignore_rules: project.settings.ignore_rules.clone(),
+            time_limit: ODOO_TIME_LIMIT,
+            service: slipway_build::ServiceOptions {
+                mail: Some(mail),
+                cron_threads: 0,
+            },
+        };
+        self.engine
+            .run_development(prepared, &request, &Silent)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// The build's project, its fetched mirror and its Odoo image.
+    pub(crate) async fn code_inputs(
+        &self,
+        build: &Build,
+    ) -> Result<(Project, PathBuf, slipway_image::Image), String> {
         let session = self.control.session().await.map_err(|e| e.to_string())?;
         let project = slipway_control::get_project_by_id(&session, build.project_id)
             .await
@@ -136,23 +195,7 @@ impl Worker {
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
-        let request = DevelopmentRequest {
-            repo: mirror,
-            commit: build.commit.clone(),
-            subdir: PathBuf::new(),
-            submodules: slipway_checkout::SubmoduleSources::RemoteOnly,
-            image,
-            modules: project.settings.modules.clone(),
-            test_tags: project.settings.test_tags.clone(),
-            use_template: true,
-            keep: true,
-            ignore_rules: project.settings.ignore_rules.clone(),
-            time_limit: ODOO_TIME_LIMIT,
-        };
-        self.engine
-            .run_development(prepared, &request, &Silent)
-            .await
-            .map_err(|e| e.to_string())
+        Ok((project, mirror, image))
     }
 
     /// The project's bare mirror, fetched. One fetch at a time per project.
@@ -256,6 +299,10 @@ impl Worker {
         &self,
         engine_id: &str,
     ) -> Result<slipway_build::OdooServer, slipway_build::BuildError> {
+        if let Some(mail_port) = self.mail_port() {
+            // The catcher listens on a new port after each restart.
+            self.engine.route_mail(engine_id, mail_port)?;
+        }
         let port = slipway_build::free_port()?;
         let server = self.engine.serve(engine_id, port).await?;
         match server.wait_until_ready(SERVER_READY_LIMIT).await {
@@ -280,7 +327,7 @@ impl Worker {
     }
 
     /// Records the outcome; false when that failed (e.g. the lease was lost).
-    async fn record(&self, build: &Build, outcome: Outcome) -> bool {
+    pub(crate) async fn record(&self, build: &Build, outcome: Outcome) -> bool {
         let result = match self.control.session().await {
             Ok(session) => {
                 slipway_control::finish(&session, build.id, &self.config.name, &outcome).await

@@ -174,34 +174,8 @@ impl Worker {
             }
         };
         for build in builds {
-            let engine_id = crate::engine_id(&build);
-            match self.start_server(&engine_id).await {
-                Ok(server) => {
-                    let port = server.port;
-                    let resumed = match self.control.session().await {
-                        Ok(session) => {
-                            slipway_control::resume_serving(
-                                &session,
-                                build.id,
-                                &self.config.name,
-                                &format!("http://127.0.0.1:{port}"),
-                                port,
-                            )
-                            .await
-                        }
-                        Err(error) => Err(error),
-                    };
-                    match resumed {
-                        Ok(()) => {
-                            self.servers.lock().await.insert(build.id, server);
-                            tracing::info!(build = build.id, port, "serving again after restart");
-                        }
-                        Err(error) => {
-                            server.stop().await;
-                            tracing::warn!(build = build.id, %error, "cannot record the restarted server");
-                        }
-                    }
-                }
+            match self.serve_again(&build).await {
+                Ok(()) => tracing::info!(build = build.id, "serving again after restart"),
                 Err(error) => {
                     // A build left "serving" by a crash must not show a dead URL.
                     if build.state == slipway_control::BuildState::Serving {
@@ -212,6 +186,41 @@ impl Worker {
                     }
                     tracing::warn!(build = build.id, %error, "cannot serve the build again; it stays stopped")
                 }
+            }
+        }
+    }
+
+    /// Starts the Odoo of one of this worker's kept builds again and records
+    /// where it answers.
+    pub(crate) async fn serve_again(&self, build: &Build) -> Result<(), String> {
+        let engine_id = crate::engine_id(build);
+        let server = self
+            .start_server(&engine_id)
+            .await
+            .map_err(|error| error.to_string())?;
+        let port = server.port;
+        let resumed = match self.control.session().await {
+            Ok(session) => {
+                slipway_control::resume_serving(
+                    &session,
+                    build.id,
+                    &self.config.name,
+                    &format!("http://127.0.0.1:{port}"),
+                    port,
+                )
+                .await
+            }
+            Err(error) => Err(error),
+        };
+        match resumed {
+            Ok(()) => {
+                self.servers.lock().await.insert(build.id, server);
+                tracing::info!(build = build.id, port, "serving");
+                Ok(())
+            }
+            Err(error) => {
+                server.stop().await;
+                Err(format!("cannot record the restarted server: {error}"))
             }
         }
     }

@@ -3,8 +3,10 @@
 //! transaction, and keeps the good ones serving Odoo on a loopback port.
 
 mod control_db;
+mod deploy;
 mod execute;
 mod housekeeping;
+mod mail;
 
 pub use control_db::{ControlDb, Session, CONTROL_DATABASE};
 
@@ -68,6 +70,8 @@ pub struct Worker {
     pub control: ControlDb,
     /// The Odoo servers of this worker's serving builds, by build id.
     servers: Mutex<HashMap<i64, OdooServer>>,
+    /// The loopback port of this worker's mail catcher, once started.
+    mail_port: std::sync::OnceLock<u16>,
 }
 
 impl Worker {
@@ -77,7 +81,14 @@ impl Worker {
             engine,
             control,
             servers: Mutex::new(HashMap::new()),
+            mail_port: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Where this worker's builds send their mail (`None` before it runs, or if
+    /// the catcher could not start).
+    pub fn mail_port(&self) -> Option<u16> {
+        self.mail_port.get().copied()
     }
 
     /// Runs until `shutdown` turns true, then stops its builds and servers and
@@ -95,6 +106,15 @@ impl Worker {
                 self.config.max_builds as i32,
             )
             .await?;
+        }
+        match mail::start(self.control.clone(), shutdown.clone()).await {
+            Ok(port) => {
+                let _ = self.mail_port.set(port);
+                tracing::info!(port, "mail catcher started");
+            }
+            Err(error) => {
+                tracing::error!(%error, "the mail catcher could not start; builds' mail will fail")
+            }
         }
         let mut wake = self.listen().await;
         if let Err(error) = self.engine_housekeeping().await {

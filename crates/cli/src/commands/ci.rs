@@ -88,6 +88,7 @@ pub async fn run(args: CiArgs) -> Result<ExitCode> {
         keep: args.keep,
         ignore_rules: args.ignore_log.clone(),
         time_limit: Duration::from_secs(args.timeout.max(1)),
+        service: slipway_build::ServiceOptions::default(),
     };
     let build = Arc::new(engine.prepare()?);
     let mut task = {

@@ -1,6 +1,7 @@
 pub mod branches;
 pub mod builds;
 pub mod ci;
+pub mod deployments;
 pub mod image;
 pub mod kept;
 pub mod postgres;

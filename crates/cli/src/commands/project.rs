@@ -34,6 +34,15 @@ pub enum ProjectCommand {
         /// Serving development builds kept per branch (default 2).
         #[arg(long)]
         dev_builds_kept: Option<i32>,
+        /// Production and staging updates run `-u all` instead of updating
+        /// only the modules whose code changed.
+        #[arg(long)]
+        update_all: bool,
+        /// Where staging databases come from: `production` (a fresh copy for
+        /// every build, the default) or `previous` (the branch's previous
+        /// staging build, updated).
+        #[arg(long, value_name = "SOURCE")]
+        staging_source: Option<String>,
     },
     /// Show the projects.
     List {
@@ -55,6 +64,8 @@ pub fn run(command: ProjectCommand, server: &ServerArgs) -> Result<ExitCode> {
             poll_interval,
             quiet_period,
             dev_builds_kept,
+            update_all,
+            staging_source,
         } => {
             let project = client.post(
                 "/api/v1/projects",
@@ -66,6 +77,8 @@ pub fn run(command: ProjectCommand, server: &ServerArgs) -> Result<ExitCode> {
                     "poll_interval_s": poll_interval,
                     "quiet_period_s": quiet_period,
                     "dev_builds_kept": dev_builds_kept,
+                    "update_all": update_all,
+                    "staging_source": staging_source,
                 }),
             )?;
             println!(

@@ -28,6 +28,11 @@ pub struct ServeArgs {
     /// Address of the HTTP API and webhooks.
     #[arg(long, default_value = DEFAULT_LISTEN)]
     listen: SocketAddr,
+    /// Builds answer at `http://<build id>.<domain>:<port>` and each project's
+    /// production at `http://<project>.<domain>:<port>`, through this server.
+    /// `localhost` works in browsers without any DNS setup.
+    #[arg(long, value_name = "DOMAIN", default_value = "localhost")]
+    base_domain: String,
     /// Projects to declare at start (default: slipway.toml in the data dir, if any).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -80,11 +85,27 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
         .context("preparing the control database")?;
     let token = slipway_postgres::random_secret(24);
     let (watcher, polls) = Watcher::new(control.clone());
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (another slipway serve? pass --listen)",
+                args.listen
+            )
+        })?;
+    let address = listener.local_addr()?;
+    let configured = std::env::var_os("SLIPWAY_PG_BINDIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let pg_dump = slipway_postgres::PgBinaries::find(configured.as_deref())?.program("pg_dump");
     let state = Arc::new(AppState {
         control: control.clone(),
         layout: engine.layout.clone(),
         token: token.clone(),
         polls,
+        proxy: slipway_server::proxy::Proxy::new(&args.base_domain, address.port()),
+        cluster: engine.cluster.clone(),
+        pg_dump,
     });
 
     let config = args
@@ -95,15 +116,6 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
         declare_projects(&state, &path).await?;
     }
 
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (another slipway serve? pass --listen)",
-                args.listen
-            )
-        })?;
-    let address = listener.local_addr()?;
     let server_file = write_server_file(&engine.layout.home, &format!("http://{address}"), &token)?;
 
     let (stop, stopped) = watch::channel(false);

@@ -40,6 +40,11 @@ pub async fn get(
     let mut view = serde_json::to_value(BuildView::from(&build)).expect("build view serializes");
     view["reason"] = build.reason.clone().into();
     view["report"] = build.report.clone().unwrap_or(Value::Null);
+    // For `slipway psql` and dumps: the database, while it exists.
+    view["database"] = match (&build.database, &build.collected_at) {
+        (Some(database), None) => database.clone().into(),
+        _ => Value::Null,
+    };
     Ok(Json(view))
 }
 
@@ -49,7 +54,7 @@ pub struct RebuildBody {
 }
 
 /// `POST /api/v1/projects/{name}/rebuild` `{"branch"}`: refused while the branch
-/// has a build in progress.
+/// has a build in progress. A staging rebuild makes a new copy of production.
 pub async fn rebuild(
     State(state): State<SharedState>,
     Path(name): Path<String>,
@@ -57,18 +62,6 @@ pub async fn rebuild(
 ) -> Result<(StatusCode, Json<BuildView>), ApiError> {
     let Json(body) = body.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
     let session = state.control.session().await?;
-    let branches = slipway_control::list_branches(&session, &name).await?;
-    if let Some(branch) = branches.iter().find(|branch| branch.name == body.branch) {
-        if branch.stage != slipway_control::Stage::Development {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                format!(
-                    "'{}' is a {} branch: this version builds development branches only",
-                    body.branch, branch.stage
-                ),
-            ));
-        }
-    }
     let build = slipway_control::rebuild(&session, &name, &body.branch).await?;
     Ok((StatusCode::CREATED, Json(BuildView::from(&build))))
 }

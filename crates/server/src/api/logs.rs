@@ -7,8 +7,17 @@ use serde::Deserialize;
 
 use crate::{ApiError, SharedState};
 
-/// The logs of a build, in the order they are written.
-const LOG_FILES: [&str; 3] = ["pip.log", "template.log", "odoo.log"];
+/// The logs of a build, in the order they are written: requirements, then a
+/// development build's template and run, or a deployment's neutralization
+/// (copies), install (new database) or update (copies).
+const LOG_FILES: [&str; 6] = [
+    "pip.log",
+    "template.log",
+    "odoo.log",
+    "neutralize.log",
+    "install.log",
+    "update.log",
+];
 
 /// Up to [`CHUNK`] bytes of the concatenated `files` from `offset`, and the
 /// offset after them.
@@ -55,7 +64,7 @@ pub async fn log(
     let build = slipway_control::get_build(&session, id).await?;
     drop(session);
     let dir = state.layout.logs(&slipway_worker::engine_id(&build));
-    // One stream: requirements, then the template database, then the build itself.
+    // One stream, in the order the files are written.
     // Each file is complete before the next starts, so offsets stay valid.
     let files: Vec<std::path::PathBuf> = LOG_FILES
         .iter()

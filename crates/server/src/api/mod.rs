@@ -2,7 +2,10 @@
 
 pub mod branches;
 pub mod builds;
+pub mod deployments;
+pub mod dumps;
 pub mod logs;
+pub mod mails;
 pub mod projects;
 pub mod status;
 
@@ -15,6 +18,9 @@ pub struct BuildView {
     pub id: i64,
     pub branch: String,
     pub stage: &'static str,
+    /// Only shown (true) for test duplicates of production.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
     pub commit: String,
     pub state: &'static str,
     pub status: Option<&'static str>,
@@ -30,6 +36,7 @@ impl From<&Build> for BuildView {
             id: build.id,
             branch: build.branch.clone(),
             stage: build.stage.as_str(),
+            duplicate: build.duplicate,
             commit: build.commit.clone(),
             state: build.state.as_str(),
             status: build.status.map(|status| status.as_str()),

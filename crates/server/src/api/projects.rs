@@ -31,6 +31,12 @@ pub struct NewProjectBody {
     pub test_tags: Option<String>,
     #[serde(default)]
     pub ignore_rules: Option<Vec<String>>,
+    /// Production and staging updates run `-u all`.
+    #[serde(default)]
+    pub update_all: Option<bool>,
+    /// `production` (a fresh copy per staging build) or `previous`.
+    #[serde(default)]
+    pub staging_source: Option<String>,
 }
 
 /// `GET /api/v1/projects`.
@@ -81,6 +87,13 @@ pub async fn add_project(state: &SharedState, body: NewProjectBody) -> Result<Va
             if known.is_empty() { "no branch at all".to_string() } else { known.join(", ") }
         )));
     }
+    let staging_source = match body.staging_source.as_deref() {
+        None => None,
+        Some(text) => Some(
+            text.parse::<slipway_control::StagingSource>()
+                .map_err(|error| ApiError::bad_request(error.to_string()))?,
+        ),
+    };
     let defaults = ProjectSettings::default();
     let new = NewProject {
         name: body.name.clone(),
@@ -96,6 +109,8 @@ pub async fn add_project(state: &SharedState, body: NewProjectBody) -> Result<Va
             modules: body.modules.clone(),
             test_tags: body.test_tags.clone(),
             ignore_rules: body.ignore_rules.clone().unwrap_or_default(),
+            update_all: body.update_all.unwrap_or(defaults.update_all),
+            staging_source: staging_source.unwrap_or(defaults.staging_source),
         },
     };
     let mut session = state.control.session().await?;

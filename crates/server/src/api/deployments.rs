@@ -1,0 +1,51 @@
+//! Production and its test duplicates.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Serialize;
+
+use super::BuildView;
+use crate::{ApiError, SharedState};
+
+/// `slipway production NAME --json`.
+#[derive(Serialize)]
+pub struct ProductionView {
+    pub build: i64,
+    pub commit: String,
+    pub status: Option<&'static str>,
+    /// The stable address of production (through the proxy).
+    pub url: String,
+}
+
+/// `GET /api/v1/projects/{name}/production`: the serving production build.
+pub async fn production(
+    State(state): State<SharedState>,
+    Path(name): Path<String>,
+) -> Result<Json<ProductionView>, ApiError> {
+    let session = state.control.session().await?;
+    let project = slipway_control::get_project(&session, &name).await?;
+    let build = slipway_control::production_build(&session, project.id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(
+                slipway_control::ControlError::NoProduction(name.clone()).to_string(),
+            )
+        })?;
+    Ok(Json(ProductionView {
+        build: build.id,
+        commit: build.commit,
+        status: build.status.map(|status| status.as_str()),
+        url: state.proxy.production_url(&project.name),
+    }))
+}
+
+/// `POST /api/v1/projects/{name}/duplicate`: queues a test duplicate of production.
+pub async fn duplicate(
+    State(state): State<SharedState>,
+    Path(name): Path<String>,
+) -> Result<(StatusCode, Json<BuildView>), ApiError> {
+    let session = state.control.session().await?;
+    let build = slipway_control::enqueue_duplicate(&session, &name).await?;
+    Ok((StatusCode::CREATED, Json(BuildView::from(&build))))
+}

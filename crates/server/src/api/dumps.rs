@@ -1,0 +1,102 @@
+//! Dumps of a build's database: Odoo's zip (what its database manager
+//! restores) or `pg_dump -Fc`.
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use slipway_dump::{DumpError, DumpFormat, DumpSource};
+
+use crate::{ApiError, SharedState};
+
+#[derive(Deserialize)]
+pub struct DumpQuery {
+    /// `zip` (default) or `dump`.
+    pub format: Option<String>,
+}
+
+/// `GET /api/v1/builds/{id}/dump[?format=zip|dump]`: streamed as an attachment.
+pub async fn dump(
+    State(state): State<SharedState>,
+    Path(id): Path<i64>,
+    Query(query): Query<DumpQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let format = match query.format.as_deref().unwrap_or("zip") {
+        "zip" => DumpFormat::Zip,
+        "dump" => DumpFormat::PgCustom,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "unknown dump format '{other}': use 'zip' (Odoo's database manager) or 'dump' (pg_dump -Fc)"
+            )))
+        }
+    };
+    let session = state.control.session().await?;
+    let build = slipway_control::get_build(&session, id).await?;
+    drop(session);
+    let gone = || {
+        ApiError::new(
+            StatusCode::GONE,
+            format!(
+                "build #{id} has no database any more (it was never kept, or it was collected after \
+                 being stopped); rebuild the branch to get one"
+            ),
+        )
+    };
+    let Some(database) = build.database.clone() else {
+        return Err(gone());
+    };
+    if build.collected_at.is_some() {
+        return Err(gone());
+    }
+    let engine_id = slipway_worker::engine_id(&build);
+    let filestore = state
+        .layout
+        .build(&engine_id)
+        .join("data")
+        .join("filestore")
+        .join(&database);
+    let dir = state.layout.home.join("dumps");
+    std::fs::create_dir_all(&dir)
+        .map_err(|error| ApiError::internal("creating the dumps dir", error))?;
+    let out = dir.join(format!(
+        "{engine_id}-{}.{}",
+        slipway_postgres::random_secret(6),
+        format.extension()
+    ));
+    let source = DumpSource {
+        pg_dump: &state.pg_dump,
+        connection: state.cluster.libpq_env(),
+        database: &database,
+        filestore: Some(&filestore),
+    };
+    match slipway_dump::write_dump(&source, format, &out).await {
+        Ok(_) => {}
+        Err(DumpError::DatabaseGone { .. }) => return Err(gone()),
+        Err(error) => return Err(ApiError::internal("dumping a build's database", error)),
+    }
+    let file = tokio::fs::File::open(&out)
+        .await
+        .map_err(|error| ApiError::internal("opening a dump", error))?;
+    // Unlinked now, streamed from the open file: nothing is left behind.
+    let _ = std::fs::remove_file(&out);
+    let name = format!(
+        "{}-build{id}.{}",
+        build.branch.replace(['"', '/', '\\'], "_"),
+        format.extension()
+    );
+    let content_type = match format {
+        DumpFormat::Zip => "application/zip",
+        DumpFormat::PgCustom => "application/octet-stream",
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        Body::from_stream(tokio_util::io::ReaderStream::new(file)),
+    ))
+}

@@ -1,0 +1,328 @@
+//! Production, staging and test duplicates: builds that carry production's
+//! database forward.
+//!
+//! Production: the update runs on a copy taken after the old server stopped
+//! (so nothing committed is lost); the old database is never written, so a
+//! failed update — an error, a server that does not answer, slipway killed
+//! half-way — rolls back by serving the old build again.
+
+use std::sync::Mutex as SyncMutex;
+
+use sha2::{Digest, Sha256};
+use slipway_build::{
+    BuildReport, DeploymentRequest, MailRoute, Neutralize, Origin, PreparedBuild, ServiceOptions,
+    Silent, Staged,
+};
+use slipway_control::{Build, BuildStatus, Outcome, Stage, StagingSource};
+use slipway_odoo_log::Status;
+
+use crate::execute::ODOO_TIME_LIMIT;
+use crate::Worker;
+
+/// Cron threads of a served production or staging Odoo: scheduled actions run
+/// (on copies, neutralization has switched them off).
+const CRON_THREADS: u8 = 1;
+
+/// What an interrupted deployment must undo: the production build whose
+/// server it stopped.
+#[derive(Default)]
+pub(crate) struct DeploymentState {
+    stopped_production: SyncMutex<Option<Build>>,
+}
+
+impl DeploymentState {
+    pub(crate) fn take_stopped_production(&self) -> Option<Build> {
+        self.stopped_production
+            .lock()
+            .expect("deployment state")
+            .take()
+    }
+}
+
+/// A deployment that ran (passing or not).
+pub(crate) struct Deployed {
+    report: BuildReport,
+}
+
+impl Worker {
+    /// Stages the code, stops production's server if this is a production
+    /// update, prepares the database and updates it.
+    pub(crate) async fn run_deployment(
+        &self,
+        build: &Build,
+        prepared: &PreparedBuild,
+        state: &DeploymentState,
+    ) -> Result<Deployed, String> {
+        let (project, mirror, image) = self.code_inputs(build).await?;
+        let session = self.control.session().await.map_err(|e| e.to_string())?;
+        let production = slipway_control::production_build(&session, project.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let is_production = build.stage == Stage::Production && !build.duplicate;
+        let origin_build = if is_production {
+            production.clone()
+        } else if build.duplicate {
+            Some(production.clone().ok_or_else(|| {
+                slipway_control::ControlError::NoProduction(project.name.clone()).to_string()
+            })?)
+        } else {
+            let previous = match project.settings.staging_source {
+                StagingSource::Previous => {
+                    slipway_control::previous_staging_build(&session, build.branch_id)
+                        .await
+                        .map_err(|e| e.to_string())?
+                }
+                StagingSource::Production => None,
+            };
+            previous.or_else(|| production.clone())
+        };
+        let origin = match &origin_build {
+            Some(source) => Origin::CopyOf {
+                build_id: crate::engine_id(source),
+            },
+            None => Origin::New,
+        };
+        let (neutralize, service) = if is_production {
+            (
+                None,
+                ServiceOptions {
+                    mail: None,
+                    cron_threads: CRON_THREADS,
+                },
+            )
+        } else {
+            let production_databases = slipway_control::production_databases(&session)
+                .await
+                .map_err(|e| e.to_string())?;
+            let route = self.mail_route(&session, build).await?;
+            (
+                Some(Neutralize {
+                    production_databases,
+                }),
+                ServiceOptions {
+                    mail: Some(route),
+                    cron_threads: CRON_THREADS,
+                },
+            )
+        };
+        drop(session);
+        let request = DeploymentRequest {
+            repo: mirror,
+            commit: build.commit.clone(),
+            submodules: slipway_checkout::SubmoduleSources::RemoteOnly,
+            image,
+            modules: project.settings.modules.clone(),
+            origin,
+            neutralize,
+            update_all: project.settings.update_all,
+            service,
+            ignore_rules: project.settings.ignore_rules.clone(),
+            time_limit: ODOO_TIME_LIMIT,
+        };
+        let staged = match self
+            .engine
+            .stage_deployment(prepared, &request, &Silent)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            Staged::Ready(staged) => staged,
+            // Production never stopped: nothing to roll back.
+            Staged::Failed(report) => return Ok(Deployed { report: *report }),
+        };
+        if is_production {
+            if let Some(current) = &origin_build {
+                // Maintenance from here: the proxy answers 503 while production's
+                // server is down. Stopped before the copy: every commit is in it.
+                *state.stopped_production.lock().expect("deployment state") = Some(current.clone());
+                if let Some(server) = self.servers.lock().await.remove(&current.id) {
+                    server.stop().await;
+                }
+                if let Some(database) = &current.database {
+                    self.engine
+                        .cluster
+                        .disconnect_all(database)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                tracing::info!(
+                    build = build.id,
+                    production = current.id,
+                    "production stopped for the update"
+                );
+            }
+        }
+        let report = self
+            .engine
+            .deploy(prepared, &request, *staged, &Silent)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Deployed { report })
+    }
+
+    /// A random secret for the build's mail catcher login, its hash recorded.
+    pub(crate) async fn mail_route(
+        &self,
+        session: &tokio_postgres::Client,
+        build: &Build,
+    ) -> Result<MailRoute, String> {
+        // Served builds share the host's network: without the catcher, a
+        // build's mail could reach a mail server of the host. Refused.
+        let Some(port) = self.mail_port() else {
+            return Err(
+                "the mail catcher is not running; non-production builds cannot run without it"
+                    .to_string(),
+            );
+        };
+        let secret = slipway_postgres::random_secret(18);
+        let hash = hex::encode(Sha256::digest(secret.as_bytes()));
+        slipway_control::set_mail_secret(session, build.id, &hash)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(MailRoute {
+            port,
+            login: crate::mail::login(build.id),
+            secret,
+        })
+    }
+
+    /// Serves the new build, or rolls production back; records the outcome.
+    pub(crate) async fn conclude_deployment(
+        &self,
+        build: &Build,
+        prepared: &PreparedBuild,
+        result: Result<Deployed, String>,
+        state: &DeploymentState,
+    ) {
+        let stopped_production = state.take_stopped_production();
+        let report = match result {
+            Ok(Deployed { report }) if report.status != Status::Failed && report.kept.is_some() => {
+                report
+            }
+            Ok(Deployed { report }) => {
+                let reason = report.errors.first().map(|problem| problem.message.clone());
+                let rolled_back = self.roll_back(stopped_production).await;
+                let outcome = Outcome {
+                    status: BuildStatus::Failed,
+                    serving: None,
+                    report: Some(report.contract_json()),
+                    log_path: Some(report.log.display().to_string()),
+                    reason: join_reasons(reason, rolled_back),
+                };
+                self.record(build, outcome).await;
+                return;
+            }
+            Err(reason) => {
+                let _ = self.engine.discard(prepared).await;
+                let rolled_back = self.roll_back(stopped_production).await;
+                let outcome = Outcome {
+                    status: BuildStatus::Failed,
+                    serving: None,
+                    report: None,
+                    log_path: None,
+                    reason: join_reasons(Some(reason), rolled_back),
+                };
+                tracing::warn!(build = build.id, reason = ?outcome.reason, "deployment failed");
+                self.record(build, outcome).await;
+                return;
+            }
+        };
+        let status = if report.status == Status::Warning {
+            BuildStatus::Warning
+        } else {
+            BuildStatus::Success
+        };
+        let server = match self.start_server(&prepared.id).await {
+            Ok(server) => server,
+            Err(error) => {
+                let _ = self.engine.drop_kept(&prepared.id).await;
+                let rolled_back = self.roll_back(stopped_production).await;
+                let outcome = Outcome {
+                    status: BuildStatus::Failed,
+                    serving: None,
+                    report: Some(report.contract_json()),
+                    log_path: Some(report.log.display().to_string()),
+                    reason: join_reasons(
+                        Some(format!("the updated Odoo did not start serving: {error}")),
+                        rolled_back,
+                    ),
+                };
+                self.record(build, outcome).await;
+                return;
+            }
+        };
+        let port = server.port;
+        let outcome = Outcome {
+            status,
+            serving: Some(slipway_control::Serving {
+                url: format!("http://127.0.0.1:{port}"),
+                port,
+                database: prepared.database(),
+            }),
+            report: Some(report.contract_json()),
+            log_path: Some(report.log.display().to_string()),
+            reason: None,
+        };
+        if !self.record(build, outcome).await {
+            server.stop().await;
+            let _ = self.engine.drop_kept(&prepared.id).await;
+            self.roll_back(stopped_production).await;
+            return;
+        }
+        self.servers.lock().await.insert(build.id, server);
+        if let Some(previous) = stopped_production {
+            // Its database stays until the stopped builds' retention: the
+            // snapshot from before this update.
+            let reason = format!("replaced by production build #{}", build.id);
+            match self.control.session().await {
+                Ok(session) => {
+                    if let Err(error) =
+                        slipway_control::mark_stopped(&session, previous.id, &reason).await
+                    {
+                        tracing::warn!(build = previous.id, %error, "recording the replaced production build failed");
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(build = previous.id, %error, "recording the replaced production build failed")
+                }
+            }
+            tracing::info!(
+                build = build.id,
+                previous = previous.id,
+                "production updated"
+            );
+        } else if build.stage == Stage::Staging && !build.duplicate {
+            if let Err(error) = self.keep_only_newest_serving(build).await {
+                tracing::warn!(build = build.id, %error, "stopping older builds of the branch failed");
+            }
+        }
+    }
+
+    /// Serves the stopped production build again. Returns what to add to the
+    /// failed build's reason.
+    pub(crate) async fn roll_back(&self, stopped_production: Option<Build>) -> Option<String> {
+        let previous = stopped_production?;
+        match self.serve_again(&previous).await {
+            Ok(()) => {
+                tracing::warn!(build = previous.id, "production rolled back");
+                Some(format!(
+                    "production rolled back: build #{} serves again, its database untouched",
+                    previous.id
+                ))
+            }
+            Err(error) => {
+                tracing::error!(build = previous.id, %error, "production could not be served again");
+                Some(format!(
+                    "production's database is untouched, but build #{} could not be served again: {error}",
+                    previous.id
+                ))
+            }
+        }
+    }
+}
+
+fn join_reasons(reason: Option<String>, rolled_back: Option<String>) -> Option<String> {
+    match (reason, rolled_back) {
+        (Some(reason), Some(rolled_back)) => Some(format!("{reason}; {rolled_back}")),
+        (reason, rolled_back) => reason.or(rolled_back),
+    }
+}
