@@ -216,13 +216,6 @@ impl Engine {
                     crate::templates::link_tree(&source_filestore, &filestore)
                         .map_err(BuildError::io("linking the filestore into", &filestore))?;
                 }
-                // Production's sessions too: an update must not log everyone out.
-                let sessions = source.data_dir.join("sessions");
-                if request.neutralize.is_none() && sessions.is_dir() {
-                    let target = code.data.join("sessions");
-                    crate::templates::link_tree(&sessions, &target)
-                        .map_err(BuildError::io("linking the sessions into", &target))?;
-                }
                 chown_dirs(&code.data, self.account)?;
                 tracing::info!(build = %build.id, from = %source.database, ms = copy_started.elapsed().as_millis() as u64, "database and filestore copied");
                 if request.neutralize.is_some() {
@@ -265,13 +258,17 @@ impl Engine {
                         observer,
                     )
                     .await?;
-                if outcome.analysis.status() == Status::Failed {
-                    let first = outcome
-                        .analysis
-                        .errors
-                        .first()
-                        .map(|problem| problem.message.clone())
-                        .unwrap_or_default();
+                // A command, not a server: it never logs `Modules loaded.`; its
+                // exit code and the ERROR records of its log say how it went.
+                let logged_error = outcome
+                    .analysis
+                    .errors
+                    .iter()
+                    .find(|problem| problem.line > 0)
+                    .map(|problem| problem.message.clone());
+                if outcome.exit != slipway_sandbox::Exit::Code(0) || logged_error.is_some() {
+                    let first =
+                        logged_error.unwrap_or_else(|| format!("Odoo ended with {}", outcome.exit));
                     return Err(BuildError::Host(format!(
                         "Odoo's neutralization of the copy failed ({first}); log: {}",
                         log_file.display()
@@ -279,6 +276,10 @@ impl Engine {
                 }
             }
             self.neutralize(&database, neutralize, &log_file).await?;
+            if request.service.mail.is_some() {
+                self.let_mail_reach_the_catcher(&database, &log_file)
+                    .await?;
+            }
         }
 
         observer.event(Event::Step("planning the update"));
@@ -313,7 +314,12 @@ impl Engine {
                 "no module of the repository changed since the database's last update; nothing to install or update\n",
             )
             .map_err(BuildError::io("writing", &log_file))?;
-            slipway_odoo_log::LogAnalyzer::new(IgnoreRules::none()).finish()
+            // Nothing ran: nothing failed (the copy's modules loaded in the
+            // build it comes from).
+            slipway_odoo_log::Analysis {
+                modules_loaded: true,
+                ..Default::default()
+            }
         } else {
             if !request.image.meta.odoo.demo_is_opt_in() {
                 args.push("--without-demo=all".to_string());
@@ -379,6 +385,41 @@ impl Engine {
             .await
             .map_err(|error| BuildError::Host(format!("neutralizing {database}: {error}")))?;
         Ok(())
+    }
+}
+
+impl Engine {
+    /// Odoo's mail queue is the one scheduled action a neutralized copy keeps:
+    /// every outgoing server is off, so it can only deliver to slipway's mail
+    /// catcher, and without it mail queued by the copy (on 17.0+ all mail
+    /// sent while modules install) would never show in the catcher.
+    async fn let_mail_reach_the_catcher(
+        &self,
+        database: &str,
+        log_file: &Path,
+    ) -> Result<(), BuildError> {
+        let client = self.cluster.connect(database).await?;
+        let reactivated = client
+            .execute(
+                "UPDATE ir_cron c SET active = true FROM ir_model_data d \
+                  WHERE d.model = 'ir.cron' AND d.module = 'mail' \
+                    AND d.name = 'ir_cron_mail_scheduler_action' AND d.res_id = c.id",
+                &[],
+            )
+            .await
+            .map_err(slipway_postgres::PgError::from)?;
+        let line = if reactivated > 0 {
+            "mail queue (mail.ir_cron_mail_scheduler_action): kept active, it delivers to slipway's mail catcher only\n"
+        } else {
+            "mail queue (mail.ir_cron_mail_scheduler_action): absent\n"
+        };
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(log_file)
+            .and_then(|mut file| file.write_all(line.as_bytes()))
+            .map_err(BuildError::io("writing", log_file))
     }
 }
 

@@ -4,6 +4,7 @@
 mod branches;
 mod builds;
 mod common;
+mod deployments;
 mod migrations;
 mod projects;
 mod queue;

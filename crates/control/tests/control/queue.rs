@@ -388,7 +388,12 @@ async fn release_on_shutdown_requeues_running_builds_and_stops_serving_ones() {
     let changes = sync(
         &mut client,
         &shop,
-        &[("main", "m1"), ("dev", "d1"), ("fix", "f1")],
+        &[
+            ("main", "m1"),
+            ("dev", "d1"),
+            ("fix", "f1"),
+            ("other", "o1"),
+        ],
     )
     .await;
     let id = |name: &str| changes.created.iter().find(|b| b.name == name).unwrap().id;
@@ -448,9 +453,9 @@ async fn release_on_shutdown_requeues_running_builds_and_stops_serving_ones() {
     let others = enqueue(
         &client,
         shop.id,
-        id("main"),
-        "m2",
-        Stage::Production,
+        id("other"),
+        "o2",
+        Stage::Development,
         Duration::ZERO,
     )
     .await
