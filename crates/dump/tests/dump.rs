@@ -8,55 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use slipway_dump::{write_dump, DumpError, DumpFormat, DumpSource, Manifest, SkipReason};
-use slipway_postgres::{Cluster, ClusterUser, EmbeddedCluster, PgBinaries};
-use tokio::sync::OnceCell;
+use slipway_postgres::Cluster;
 
-struct Server {
-    embedded: EmbeddedCluster,
-    cluster: Cluster,
-    binaries: PgBinaries,
-    dir: PathBuf,
-}
-
-static SERVER: OnceCell<Server> = OnceCell::const_new();
-
-extern "C" fn stop_server() {
-    if let Some(server) = SERVER.get() {
-        let _ = server.embedded.stop();
-        let _ = std::fs::remove_dir_all(&server.dir);
-    }
-}
-
-async fn server() -> &'static Server {
-    SERVER
-        .get_or_init(|| async {
-            let dir = tempfile::tempdir().unwrap().keep();
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-            // PostgreSQL refuses root; `nobody` stands in for slipway's system user.
-            let run_as = (unsafe { libc::geteuid() } == 0).then_some(ClusterUser {
-                uid: 65534,
-                gid: 65534,
-            });
-            let binaries = PgBinaries::find(None).unwrap();
-            let embedded = EmbeddedCluster::new(dir.join("postgres"), binaries.clone(), run_as);
-            // Registered before the start, so that a failed start is cleaned too.
-            unsafe { libc::atexit(stop_server) };
-            let cluster = match embedded.ensure_running().await {
-                Ok(cluster) => cluster,
-                Err(error) => {
-                    let _ = embedded.stop();
-                    panic!("starting the embedded PostgreSQL: {error}");
-                }
-            };
-            Server {
-                embedded,
-                cluster,
-                binaries,
-                dir,
-            }
-        })
-        .await
-}
+use slipway_postgres::test_support::{shared as server, TestCluster as Server};
 
 /// A database owned by its own role, as a build's, with a minimal Odoo schema
 /// and some data.

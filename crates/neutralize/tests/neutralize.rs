@@ -1,61 +1,10 @@
 //! Neutralization against a real PostgreSQL: one embedded cluster for the test
 //! binary, one database per test, with tables shaped like Odoo's.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
-
 use slipway_neutralize::{is_neutralized, neutralize, Guard, NeutralizeError, Step};
-use slipway_postgres::{Cluster, ClusterUser, EmbeddedCluster, PgBinaries};
-use tokio::sync::OnceCell;
 use tokio_postgres::Client;
 
-struct Server {
-    embedded: EmbeddedCluster,
-    cluster: Cluster,
-    dir: PathBuf,
-}
-
-static SERVER: OnceCell<Server> = OnceCell::const_new();
-
-extern "C" fn stop_server() {
-    if let Some(server) = SERVER.get() {
-        let _ = server.embedded.stop();
-        let _ = std::fs::remove_dir_all(&server.dir);
-    }
-}
-
-async fn server() -> &'static Server {
-    SERVER
-        .get_or_init(|| async {
-            let dir = tempfile::tempdir().unwrap().keep();
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-            // PostgreSQL refuses root; `nobody` stands in for slipway's system user.
-            let run_as = (unsafe { libc::geteuid() } == 0).then_some(ClusterUser {
-                uid: 65534,
-                gid: 65534,
-            });
-            let embedded = EmbeddedCluster::new(
-                dir.join("postgres"),
-                PgBinaries::find(None).unwrap(),
-                run_as,
-            );
-            // Registered before the start, so that a failed start is cleaned too.
-            unsafe { libc::atexit(stop_server) };
-            let cluster = match embedded.ensure_running().await {
-                Ok(cluster) => cluster,
-                Err(error) => {
-                    let _ = embedded.stop();
-                    panic!("starting the embedded PostgreSQL: {error}");
-                }
-            };
-            Server {
-                embedded,
-                cluster,
-                dir,
-            }
-        })
-        .await
-}
+use slipway_postgres::test_support::shared as server;
 
 /// A new empty database of this test, and a superuser session on it.
 async fn database(name: &str) -> (String, Client) {

@@ -15,9 +15,9 @@ use std::time::Instant;
 
 use slipway_postgres::{ClusterUser, EmbeddedCluster, PgBinaries};
 
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 /// Rows of ~1 KB per MB wanted (table + index overhead included).
-const ROWS_PER_MB: i64 = 850;
+const ROWS_PER_MB: i64 = 980;
 
 struct Stopped(EmbeddedCluster);
 

@@ -226,21 +226,7 @@ impl Cluster {
         method: DatabaseCopy,
     ) -> Result<(), PgError> {
         let client = self.connect("postgres").await?;
-        // REASSIGN OWNED also moves shared objects: were the template database
-        // itself still owned by `template_owner`, the copy's role would take it.
-        let template_owner_row = client
-            .query_opt(
-                "SELECT datdba::regrole::text FROM pg_database WHERE datname = $1",
-                &[&template],
-            )
-            .await?;
-        match template_owner_row {
-            None => return Err(PgError::NoSuchDatabase(template.to_string())),
-            Some(row) if row.get::<_, String>(0) == template_owner => {
-                return Err(PgError::TemplateNotFrozen(template.to_string()))
-            }
-            Some(_) => {}
-        }
+        ensure_frozen(&client, template, template_owner).await?;
         let strategy = match method {
             DatabaseCopy::WalLog => "WAL_LOG",
             DatabaseCopy::FileCopy => "FILE_COPY",
@@ -345,7 +331,30 @@ impl Cluster {
     }
 }
 
-async fn revoke_public_connect(client: &Client, database: &str) -> Result<(), PgError> {
+/// Refuses to copy `template` while its database object is still owned by
+/// `template_owner`: `REASSIGN OWNED` in the copy also moves shared objects,
+/// and the copy's role would take the template database itself.
+pub(crate) async fn ensure_frozen(
+    client: &Client,
+    template: &str,
+    template_owner: &str,
+) -> Result<(), PgError> {
+    let owner = client
+        .query_opt(
+            "SELECT datdba::regrole::text FROM pg_database WHERE datname = $1",
+            &[&template],
+        )
+        .await?;
+    match owner {
+        None => Err(PgError::NoSuchDatabase(template.to_string())),
+        Some(row) if row.get::<_, String>(0) == template_owner => {
+            Err(PgError::TemplateNotFrozen(template.to_string()))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+pub(crate) async fn revoke_public_connect(client: &Client, database: &str) -> Result<(), PgError> {
     client
         .batch_execute(&format!(
             "REVOKE ALL ON DATABASE {} FROM PUBLIC",
@@ -355,7 +364,7 @@ async fn revoke_public_connect(client: &Client, database: &str) -> Result<(), Pg
     Ok(())
 }
 
-fn is_source_busy(error: &tokio_postgres::Error) -> bool {
+pub(crate) fn is_source_busy(error: &tokio_postgres::Error) -> bool {
     error
         .as_db_error()
         .is_some_and(|db| db.code() == &tokio_postgres::error::SqlState::OBJECT_IN_USE)

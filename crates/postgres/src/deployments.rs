@@ -11,8 +11,7 @@
 
 use std::time::Duration;
 
-use tokio_postgres::error::SqlState;
-
+use crate::cluster::{ensure_frozen, is_source_busy, revoke_public_connect};
 use crate::names::quoted;
 use crate::{Cluster, PgError};
 
@@ -54,19 +53,7 @@ impl Cluster {
         role: &str,
     ) -> Result<(), PgError> {
         let admin = self.connect("postgres").await?;
-        let owner = admin
-            .query_opt(
-                "SELECT datdba::regrole::text FROM pg_database WHERE datname = $1",
-                &[&source],
-            )
-            .await?;
-        match owner {
-            None => return Err(PgError::NoSuchDatabase(source.to_string())),
-            Some(row) if row.get::<_, String>(0) == source_role => {
-                return Err(PgError::TemplateNotFrozen(source.to_string()))
-            }
-            Some(_) => {}
-        }
+        ensure_frozen(&admin, source, source_role).await?;
         let create = format!(
             "CREATE DATABASE {} OWNER {} TEMPLATE {} STRATEGY FILE_COPY",
             quoted(database)?,
@@ -75,32 +62,17 @@ impl Cluster {
         );
         let mut attempt = 1;
         loop {
-            admin
-                .execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                     WHERE datname = $1 AND pid <> pg_backend_pid()",
-                    &[&source],
-                )
-                .await?;
+            terminate_sessions(&admin, source).await?;
             match admin.batch_execute(&create).await {
                 Ok(()) => break,
-                Err(error)
-                    if attempt < LIVE_COPY_ATTEMPTS
-                        && error.as_db_error().map(|db| db.code())
-                            == Some(&SqlState::OBJECT_IN_USE) =>
-                {
+                Err(error) if attempt < LIVE_COPY_ATTEMPTS && is_source_busy(&error) => {
                     attempt += 1;
                     tokio::time::sleep(LIVE_COPY_PAUSE).await;
                 }
                 Err(error) => return Err(error.into()),
             }
         }
-        admin
-            .batch_execute(&format!(
-                "REVOKE ALL ON DATABASE {} FROM PUBLIC",
-                quoted(database)?
-            ))
-            .await?;
+        revoke_public_connect(&admin, database).await?;
         // Nothing shared is owned by `source_role` (settled), so this moves
         // exactly the copy's objects.
         self.connect(database)
@@ -116,14 +88,17 @@ impl Cluster {
 
     /// Disconnects every session on `database` (e.g. before its Odoo is replaced).
     pub async fn disconnect_all(&self, database: &str) -> Result<(), PgError> {
-        self.connect("postgres")
-            .await?
-            .execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                 WHERE datname = $1 AND pid <> pg_backend_pid()",
-                &[&database],
-            )
-            .await?;
-        Ok(())
+        terminate_sessions(&self.connect("postgres").await?, database).await
     }
+}
+
+async fn terminate_sessions(admin: &tokio_postgres::Client, database: &str) -> Result<(), PgError> {
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&database],
+        )
+        .await?;
+    Ok(())
 }

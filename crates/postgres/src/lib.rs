@@ -10,6 +10,8 @@ mod cluster;
 mod deployments;
 mod embedded;
 mod names;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 
 pub use binaries::PgBinaries;
 pub use cluster::{Cluster, DatabaseCopy, Endpoint};

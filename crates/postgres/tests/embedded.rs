@@ -147,3 +147,87 @@ async fn the_cluster_listens_on_no_tcp_port() {
     // Whatever listens on 5432 on this host, it is not ours with this password.
     assert!(external.ping().await.is_err());
 }
+
+#[tokio::test]
+async fn a_live_production_database_is_copied_while_its_role_keeps_working_in_it() {
+    let temp = tempfile::tempdir().unwrap();
+    let guard = Stopped(embedded(temp.path()));
+    let cluster = guard.0.ensure_running().await.unwrap();
+    cluster.create_role("prod_a", "a-pw").await.unwrap();
+    cluster.create_database("prod_a", "prod_a").await.unwrap();
+    // Not settled yet: a copy would take the database object itself.
+    cluster.create_role("prod_b", "b-pw").await.unwrap();
+    let refused = cluster
+        .copy_live_database("prod_a", "prod_a", "prod_b", "prod_b")
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(slipway_postgres::PgError::TemplateNotFrozen(_))
+        ),
+        "{refused:?}"
+    );
+    cluster.settle_database("prod_a", "prod_a").await.unwrap();
+    let as_a = cluster
+        .connect_as("prod_a", "prod_a", Some("a-pw"))
+        .await
+        .unwrap();
+    as_a.batch_execute("CREATE TABLE partner (id serial PRIMARY KEY, name text); INSERT INTO partner (name) VALUES ('kept')")
+        .await
+        .unwrap();
+
+    // Copied while a session of the source is open (it is disconnected).
+    cluster
+        .copy_live_database("prod_a", "prod_a", "prod_b", "prod_b")
+        .await
+        .unwrap();
+    assert!(
+        as_a.simple_query("SELECT 1").await.is_err(),
+        "the source's sessions were disconnected for the copy"
+    );
+    let as_b = cluster
+        .connect_as("prod_b", "prod_b", Some("b-pw"))
+        .await
+        .unwrap();
+    let (rows, owner): (i64, String) = {
+        let row = as_b
+            .query_one(
+                "SELECT (SELECT count(*) FROM partner), \
+                        (SELECT tableowner::text FROM pg_tables WHERE tablename = 'partner')",
+                &[],
+            )
+            .await
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert_eq!((rows, owner.as_str()), (1, "prod_b"));
+    // The copy's role can add tables (Odoo installs modules into it).
+    as_b.batch_execute("CREATE TABLE added (id int)")
+        .await
+        .unwrap();
+    // The source still belongs to its role, which still works in it.
+    let as_a = cluster
+        .connect_as("prod_a", "prod_a", Some("a-pw"))
+        .await
+        .unwrap();
+    as_a.batch_execute(
+        "CREATE TABLE after_copy (id int); INSERT INTO partner (name) VALUES ('later')",
+    )
+    .await
+    .unwrap();
+    // Neither role can reach the other's database.
+    assert!(cluster
+        .connect_as("prod_b", "prod_a", Some("a-pw"))
+        .await
+        .is_err());
+    // Dropping the old production build leaves nothing the copy depends on.
+    drop(as_a);
+    cluster.drop_database("prod_a").await.unwrap();
+    cluster.drop_role("prod_a").await.unwrap();
+    let rows: i64 = as_b
+        .query_one("SELECT count(*) FROM partner", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1);
+}

@@ -41,7 +41,11 @@ pub fn list(
             vec![
                 table::cell(&b["id"]),
                 table::cell(&b["branch"]),
-                table::cell(&b["stage"]),
+                if b["duplicate"] == true {
+                    "duplicate".to_string()
+                } else {
+                    table::cell(&b["stage"])
+                },
                 commit,
                 table::cell(&b["state"]),
                 table::cell(&b["status"]),
