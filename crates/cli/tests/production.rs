@@ -373,6 +373,33 @@ fn production_updates_only_what_changed_and_rolls_back_even_when_killed(version:
     );
     assert!(!dump.exists(), "a refused dump leaves no file");
     assert_eq!(production(&serve).unwrap()["build"], second_id);
+
+    // Production's database dropped behind slipway's back: the next update
+    // fails with a reason that says so.
+    let production_db = database_of(&serve, second_id);
+    let cluster = embedded_cluster(&serve.home);
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        cluster.drop_database(&production_db).await.unwrap();
+    });
+    std::fs::write(repo.join("README"), "after the loss\n").unwrap();
+    push(&repo, "after the loss");
+    wait_for("the update of a missing database to fail", BUILD_LIMIT, || {
+        serve
+            .builds("shop")
+            .iter()
+            .any(|b| b["id"].as_i64().unwrap() > failing_id && b["state"] == "done")
+    });
+    let lost = serve
+        .builds("shop")
+        .into_iter()
+        .find(|b| b["id"].as_i64().unwrap() > failing_id)
+        .unwrap();
+    assert_eq!(lost["status"], "failed");
+    let reason = reason_of(&serve, lost["id"].as_i64().unwrap());
+    assert!(
+        reason.contains(&format!("database '{production_db}' does not exist")),
+        "{reason}"
+    );
 }
 
 on_both_versions!(production_updates_only_what_changed_and_rolls_back_even_when_killed);
