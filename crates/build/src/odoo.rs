@@ -114,10 +114,7 @@ impl OdooHost<'_> {
         rules: IgnoreRules,
         observer: &dyn Observer,
     ) -> Result<OdooOutcome, BuildError> {
-        let mut argv = vec!["/usr/bin/odoo".to_string()];
-        argv.extend(run.command.map(str::to_string));
-        argv.extend(["--config".to_string(), CONFIG_MOUNT.to_string()]);
-        argv.extend(run.args.iter().cloned());
+        let argv = odoo_argv(&run)?;
         let spec = self.spec(&run, run.network);
         let log = OpenLog::create(run.log_file)?;
         self.execute(&spec, &argv, run.time_limit, log, rules, observer)
@@ -179,6 +176,24 @@ impl OdooHost<'_> {
     }
 }
 
+/// `odoo [command] --config … <args>` for one run.
+fn odoo_argv(run: &OdooRun<'_>) -> Result<Vec<String>, BuildError> {
+    let mut argv = vec!["/usr/bin/odoo".to_string()];
+    argv.extend(run.command.map(str::to_string));
+    argv.extend(["--config".to_string(), CONFIG_MOUNT.to_string()]);
+    argv.extend(run.args.iter().cloned());
+    if run.network == Network::Host && run.command.is_none() {
+        // Odoo's HTTP server starts even with --stop-after-init (HttpCase
+        // tests use it): on the host's network, each run needs a port of its
+        // own, not the configuration's 8069 that every build shares.
+        argv.extend([
+            "--http-port".to_string(),
+            crate::serving::free_port()?.to_string(),
+        ]);
+    }
+    Ok(argv)
+}
+
 /// A log file being written, flushed at the end.
 pub struct OpenLog {
     path: PathBuf,
@@ -205,5 +220,41 @@ impl OpenLog {
         self.file
             .flush()
             .map_err(BuildError::io("writing", &self.path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(network: Network, command: Option<&'static str>) -> Vec<String> {
+        odoo_argv(&OdooRun {
+            data_dir: Path::new("/data"),
+            source_dir: None,
+            pydeps_dir: None,
+            config_file: Path::new("/odoo.conf"),
+            command,
+            args: vec!["--stop-after-init".to_string()],
+            time_limit: Duration::from_secs(1),
+            log_file: Path::new("/dev/null"),
+            network,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn regression_runs_on_the_host_network_do_not_share_odoo_s_default_port() {
+        let isolated = run(Network::Isolated, None);
+        assert!(
+            !isolated.contains(&"--http-port".to_string()),
+            "{isolated:?}"
+        );
+        let first = run(Network::Host, None);
+        let port = first.iter().skip_while(|a| *a != "--http-port").nth(1);
+        let port: u16 = port.expect("a port of its own").parse().unwrap();
+        assert_ne!(port, 8069);
+        let neutralize = run(Network::Host, Some("neutralize"));
+        assert_eq!(&neutralize[..2], ["/usr/bin/odoo", "neutralize"]);
+        assert!(!neutralize.contains(&"--http-port".to_string()));
     }
 }

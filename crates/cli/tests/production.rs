@@ -383,12 +383,16 @@ fn production_updates_only_what_changed_and_rolls_back_even_when_killed(version:
     });
     std::fs::write(repo.join("README"), "after the loss\n").unwrap();
     push(&repo, "after the loss");
-    wait_for("the update of a missing database to fail", BUILD_LIMIT, || {
-        serve
-            .builds("shop")
-            .iter()
-            .any(|b| b["id"].as_i64().unwrap() > failing_id && b["state"] == "done")
-    });
+    wait_for(
+        "the update of a missing database to fail",
+        BUILD_LIMIT,
+        || {
+            serve
+                .builds("shop")
+                .iter()
+                .any(|b| b["id"].as_i64().unwrap() > failing_id && b["state"] == "done")
+        },
+    );
     let lost = serve
         .builds("shop")
         .into_iter()
@@ -531,6 +535,17 @@ fn staging_is_a_neutralized_copy_whose_mail_is_caught_and_dumps_restore(version:
     );
     let staging_id = staging["id"].as_i64().unwrap();
     let staging_db = database_of(&serve, staging_id);
+    // Each build has its own address through the proxy; an unknown one is a 404.
+    let through_proxy = Odoo::through_proxy(&serve, &staging_id.to_string(), &staging_db);
+    assert_eq!(through_proxy.status("/web/login"), 200);
+    assert_eq!(
+        Odoo::through_proxy(&serve, "999999", "").status("/web/login"),
+        404
+    );
+    assert_eq!(
+        Odoo::through_proxy(&serve, "nope", "").status("/web/login"),
+        404
+    );
 
     // The copy holds production's records, and is neutralized.
     assert_eq!(
