@@ -301,6 +301,17 @@ impl Worker {
     /// failed build's reason.
     pub(crate) async fn roll_back(&self, stopped_production: Option<Build>) -> Option<String> {
         let previous = stopped_production?;
+        if let Some(database) = &previous.database {
+            // Nothing to serve: say so now rather than after a server that
+            // cannot start has had its time to answer.
+            if let Ok(false) = self.engine.cluster.database_exists(database).await {
+                tracing::error!(build = previous.id, %database, "production's database is gone");
+                return Some(format!(
+                    "production cannot be served again: build #{}'s database '{database}' does not exist any more",
+                    previous.id
+                ));
+            }
+        }
         match self.serve_again(&previous).await {
             Ok(()) => {
                 tracing::warn!(build = previous.id, "production rolled back");
