@@ -408,6 +408,40 @@ fn production_updates_only_what_changed_and_rolls_back_even_when_killed(version:
 
 on_both_versions!(production_updates_only_what_changed_and_rolls_back_even_when_killed);
 
+/// Odoo's `/websocket` (16.0+) through the proxy: the upgrade is answered
+/// 101, and a close frame sent afterwards gets Odoo's close frame back.
+fn websocket_closes_through_the_proxy(serve: &Serve, build: i64) {
+    use std::io::{Read, Write};
+    let host = format!("{build}.localhost:{}", serve.port);
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", serve.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /websocket HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\n\
+         Upgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    // A masked close frame, code 1000.
+    let mask = [1u8, 2, 3, 4];
+    stream
+        .write_all(&[0x88, 0x82, 1, 2, 3, 4, 0x03 ^ mask[0], 0xE8 ^ mask[1]])
+        .unwrap();
+    let mut answer = [0u8; 2];
+    stream.read_exact(&mut answer).unwrap();
+    assert_eq!(answer[0], 0x88, "Odoo answered the close frame: {answer:?}");
+}
+
 /// The customer's real SMTP server, standing in: records every mail with
 /// the subject it had (the test's modules name their database there).
 #[derive(Default)]
@@ -546,6 +580,9 @@ fn staging_is_a_neutralized_copy_whose_mail_is_caught_and_dumps_restore(version:
         Odoo::through_proxy(&serve, "nope", "").status("/web/login"),
         404
     );
+    if version == V19 {
+        websocket_closes_through_the_proxy(&serve, staging_id);
+    }
 
     // The copy holds production's records, and is neutralized.
     assert_eq!(

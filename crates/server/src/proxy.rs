@@ -152,6 +152,13 @@ async fn resolve(state: &SharedState, label: &str) -> Target {
 }
 
 async fn forward(state: &SharedState, mut request: Request, port: u16, label: &str) -> Response {
+    // Odoo's `/websocket` (16.0+): the connection is handed over once both
+    // sides agreed to upgrade, then bytes flow both ways until one closes.
+    let upgrade = request
+        .headers()
+        .get(header::UPGRADE)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"websocket"))
+        .then(|| hyper::upgrade::on(&mut request));
     let path = request
         .uri()
         .path_and_query()
@@ -168,7 +175,25 @@ async fn forward(state: &SharedState, mut request: Request, port: u16, label: &s
         headers.insert("x-forwarded-host", host);
     }
     match state.proxy.client.request(request).await {
-        Ok(response) => response.map(Body::new),
+        Ok(mut response) => {
+            if let Some(client_side) = upgrade {
+                if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                    let build_side = hyper::upgrade::on(&mut response);
+                    tokio::spawn(async move {
+                        let (Ok(client_side), Ok(build_side)) =
+                            (client_side.await, build_side.await)
+                        else {
+                            return;
+                        };
+                        let mut client_side = hyper_util::rt::TokioIo::new(client_side);
+                        let mut build_side = hyper_util::rt::TokioIo::new(build_side);
+                        let _ =
+                            tokio::io::copy_bidirectional(&mut client_side, &mut build_side).await;
+                    });
+                }
+            }
+            response.map(Body::new)
+        }
         Err(error) => {
             tracing::info!(label, port, %error, "proxy: the build's Odoo does not answer");
             if label.parse::<i64>().is_err() {
