@@ -207,8 +207,8 @@ fn production_updates_only_what_changed_and_rolls_back_even_when_killed(version:
     let temp = tempfile::tempdir().unwrap();
     let repo = common::repository(temp.path(), "production");
     let home = temp.path().join("home");
-    // Stopped builds' databases are collected 20 s after they stop.
-    let retention = ["--stopped-retention-seconds", "20"];
+    // Stopped builds' databases are collected 90 s after they stop.
+    let retention = ["--stopped-retention-seconds", "90"];
     let mut serve = Serve::start(&home, &retention);
     add_project(&serve, &repo, version);
 
@@ -291,6 +291,43 @@ fn production_updates_only_what_changed_and_rolls_back_even_when_killed(version:
         );
     }
 
+    // A third release: the snapshot before it (the second build's database)
+    // stays, older ones are dropped at once (each is a full copy).
+    std::fs::write(repo.join("README"), "third release\n").unwrap();
+    push(&repo, "third release");
+    wait_for("the third release to serve", BUILD_LIMIT, || {
+        production(&serve).is_some_and(|p| p["build"] != second_id)
+    });
+    let third_id = production(&serve).unwrap()["build"].as_i64().unwrap();
+    let collected = |id: i64| {
+        let cluster = embedded_cluster(&serve.home);
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let client = cluster.connect("slipway_control").await.unwrap();
+            client
+                .query_one(
+                    "SELECT collected_at IS NOT NULL FROM builds WHERE id = $1",
+                    &[&id],
+                )
+                .await
+                .unwrap()
+                .get::<_, bool>(0)
+        })
+    };
+    // Right after the switch, not after the retention (90 s here).
+    wait_for(
+        "the older snapshot to be dropped",
+        Duration::from_secs(15),
+        || collected(first_id),
+    );
+    assert!(!collected(second_id), "the newest snapshot stays");
+    let (snapshot_id, second_id) = (second_id, third_id);
+    let odoo = Odoo::through_proxy(&serve, "shop", &database_of(&serve, second_id));
+    assert_eq!(
+        odoo.param("shop.extra"),
+        "v2",
+        "nothing changed, nothing updated"
+    );
+
     // A push whose update takes long and then fails; slipway is killed in the
     // middle of it, then restarted.
     put_addon(&repo, "shop_extra_slow_failure", "shop_extra");
@@ -353,14 +390,19 @@ fn production_updates_only_what_changed_and_rolls_back_even_when_killed(version:
         "the failed build keeps its log"
     );
 
-    // The first build's database (the snapshot before the second) is
-    // collected after the retention: a dump of it is refused, cleanly.
-    let dump = home.join("first.zip");
+    // The snapshot's database is collected after the retention: a dump of it
+    // is refused, cleanly.
+    let dump = home.join("snapshot.zip");
     wait_for(
         "the snapshot to be collected",
-        Duration::from_secs(120),
+        Duration::from_secs(240),
         || {
-            let output = serve.cli(&["dump", &first_id.to_string(), "-o", dump.to_str().unwrap()]);
+            let output = serve.cli(&[
+                "dump",
+                &snapshot_id.to_string(),
+                "-o",
+                dump.to_str().unwrap(),
+            ]);
             if output.status.success() {
                 // Not collected yet: that dump worked.
                 std::fs::remove_file(&dump).unwrap();

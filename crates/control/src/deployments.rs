@@ -47,6 +47,31 @@ pub async fn production_databases(client: &Client) -> Result<Vec<String>, Contro
         .collect())
 }
 
+/// The project's earlier production databases still on disk (stopped
+/// production builds not collected), newest first: the snapshots taken by
+/// updates.
+pub async fn production_snapshots(
+    client: &Client,
+    project_id: i64,
+) -> Result<Vec<Build>, ControlError> {
+    client
+        .query(
+            concat!(
+                "SELECT ",
+                build_columns!(),
+                " FROM builds b JOIN branches br ON br.id = b.branch_id",
+                " WHERE b.project_id = $1 AND b.stage = 'production' AND NOT b.duplicate",
+                " AND b.state = 'stopped' AND b.collected_at IS NULL AND b.database IS NOT NULL",
+                " ORDER BY b.id DESC"
+            ),
+            &[&project_id],
+        )
+        .await?
+        .iter()
+        .map(build_from_row)
+        .collect()
+}
+
 /// The branch's newest serving staging build (not a duplicate), the origin of
 /// the next one when the project updates the previous staging database.
 pub async fn previous_staging_build(

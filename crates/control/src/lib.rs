@@ -28,7 +28,7 @@ pub use branches::{
 pub use builds::{enqueue, get_build, list_builds, rebuild, Build, MAX_QUIET_PERIODS};
 pub use deployments::{
     enqueue_duplicate, mail_secret_matches, previous_staging_build, production_build,
-    production_databases, set_mail_secret,
+    production_databases, production_snapshots, set_mail_secret,
 };
 pub use error::ControlError;
 pub use mails::{get_mail, list_mails, store_mail, MailSummary, NewMail};

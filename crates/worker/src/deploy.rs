@@ -22,6 +22,8 @@ use crate::Worker;
 /// Cron threads of a served production or staging Odoo: scheduled actions run
 /// (on copies, neutralization has switched them off).
 const CRON_THREADS: u8 = 1;
+/// Earlier production databases kept after an update (the newest ones).
+const PRODUCTION_SNAPSHOTS_KEPT: usize = 1;
 
 /// What an interrupted deployment must undo: the production build whose
 /// server it stopped.
@@ -290,9 +292,43 @@ impl Worker {
                 previous = previous.id,
                 "production updated"
             );
+            self.drop_old_snapshots(build).await;
         } else if build.stage == Stage::Staging && !build.duplicate {
             if let Err(error) = self.keep_only_newest_serving(build).await {
                 tracing::warn!(build = build.id, %error, "stopping older builds of the branch failed");
+            }
+        }
+    }
+
+    /// Production databases replaced by earlier updates: the newest stays (the
+    /// snapshot before this update) until the stopped-build retention, older
+    /// ones go now — each is a full copy of production.
+    async fn drop_old_snapshots(&self, build: &Build) {
+        let snapshots = match self.control.session().await {
+            Ok(session) => slipway_control::production_snapshots(&session, build.project_id).await,
+            Err(error) => Err(error),
+        };
+        let snapshots = match snapshots {
+            Ok(snapshots) => snapshots,
+            Err(error) => {
+                tracing::warn!(%error, "cannot list production snapshots");
+                return;
+            }
+        };
+        for old in snapshots.iter().skip(PRODUCTION_SNAPSHOTS_KEPT) {
+            if let Err(error) = self.engine.drop_kept(&crate::engine_id(old)).await {
+                tracing::warn!(build = old.id, %error, "dropping an old production snapshot failed");
+                continue;
+            }
+            let recorded = match self.control.session().await {
+                Ok(session) => slipway_control::mark_collected(&session, old.id).await,
+                Err(error) => Err(error),
+            };
+            match recorded {
+                Ok(()) => tracing::info!(build = old.id, "old production snapshot dropped"),
+                Err(error) => {
+                    tracing::warn!(build = old.id, %error, "recording a dropped snapshot failed")
+                }
             }
         }
     }

@@ -3,8 +3,8 @@ use std::time::Duration;
 use slipway_control::{
     claim, enqueue, enqueue_duplicate, finish, get_mail, list_builds, list_mails,
     mail_secret_matches, mark_stopped, previous_staging_build, production_build,
-    production_databases, set_mail_secret, store_mail, BuildStatus, ControlError, NewMail, Outcome,
-    Serving, Stage,
+    production_databases, production_snapshots, set_mail_secret, store_mail, BuildStatus,
+    ControlError, NewMail, Outcome, Serving, Stage,
 };
 use tokio_postgres::Client;
 
@@ -104,6 +104,15 @@ async fn production_is_the_newest_serving_production_build_and_a_failed_update_l
         .map(|b| b.id)
         .collect();
     assert_eq!(listed, vec![second, failed, first]);
+
+    // The stopped one is the snapshot taken by the update.
+    let snapshots: Vec<i64> = production_snapshots(&client, shop.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| b.id)
+        .collect();
+    assert_eq!(snapshots, vec![first]);
 
     // Serving and stopped-but-kept production databases are never neutralized.
     let mut protected = production_databases(&client).await.unwrap();
