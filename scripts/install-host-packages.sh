@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages slipway needs on the host, if missing:
 # bubblewrap (the sandbox), debootstrap (Odoo images), PostgreSQL's server
-# binaries (the embedded cluster), git, and a C compiler for building slipway.
+# binaries (the embedded cluster), git, a C compiler for building slipway, and
+# Python 3 (the tests drive the mail catcher with smtplib, as Odoo does).
 set -euo pipefail
 
-packages=(bubblewrap debootstrap git ca-certificates postgresql gcc libc6-dev)
+packages=(bubblewrap debootstrap git ca-certificates postgresql gcc libc6-dev python3)
 missing=()
 for package in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then

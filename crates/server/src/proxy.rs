@@ -48,14 +48,6 @@ impl Proxy {
         format!("http://{project}.{}:{}", self.base_domain, self.public_port)
     }
 
-    /// The address of one build through the proxy.
-    pub fn build_url(&self, build_id: i64) -> String {
-        format!(
-            "http://{build_id}.{}:{}",
-            self.base_domain, self.public_port
-        )
-    }
-
     /// The label of a `Host` header under the base domain, if it is one.
     fn label<'a>(&self, host: &'a str) -> Option<&'a str> {
         let name = match host.rsplit_once(':') {

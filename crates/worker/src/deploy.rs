@@ -13,10 +13,10 @@ use slipway_build::{
     BuildReport, DeploymentRequest, MailRoute, Neutralize, Origin, PreparedBuild, ServiceOptions,
     Silent, Staged,
 };
-use slipway_control::{Build, BuildStatus, Outcome, Stage, StagingSource};
+use slipway_control::{Build, Stage, StagingSource};
 use slipway_odoo_log::Status;
 
-use crate::execute::ODOO_TIME_LIMIT;
+use crate::execute::{failed_outcome, serving_outcome, ODOO_TIME_LIMIT};
 use crate::Worker;
 
 /// Cron threads of a served production or staging Odoo: scheduled actions run
@@ -203,67 +203,32 @@ impl Worker {
             Ok(Deployed { report }) => {
                 let reason = report.errors.first().map(|problem| problem.message.clone());
                 let rolled_back = self.roll_back(stopped_production).await;
-                let outcome = Outcome {
-                    status: BuildStatus::Failed,
-                    serving: None,
-                    report: Some(report.contract_json()),
-                    log_path: Some(report.log.display().to_string()),
-                    reason: join_reasons(reason, rolled_back),
-                };
+                let outcome = failed_outcome(Some(&report), join_reasons(reason, rolled_back));
                 self.record(build, outcome).await;
                 return;
             }
             Err(reason) => {
                 let _ = self.engine.discard(prepared).await;
                 let rolled_back = self.roll_back(stopped_production).await;
-                let outcome = Outcome {
-                    status: BuildStatus::Failed,
-                    serving: None,
-                    report: None,
-                    log_path: None,
-                    reason: join_reasons(Some(reason), rolled_back),
-                };
+                let outcome = failed_outcome(None, join_reasons(Some(reason), rolled_back));
                 tracing::warn!(build = build.id, reason = ?outcome.reason, "deployment failed");
                 self.record(build, outcome).await;
                 return;
             }
-        };
-        let status = if report.status == Status::Warning {
-            BuildStatus::Warning
-        } else {
-            BuildStatus::Success
         };
         let server = match self.start_server(&prepared.id).await {
             Ok(server) => server,
             Err(error) => {
                 let _ = self.engine.drop_kept(&prepared.id).await;
                 let rolled_back = self.roll_back(stopped_production).await;
-                let outcome = Outcome {
-                    status: BuildStatus::Failed,
-                    serving: None,
-                    report: Some(report.contract_json()),
-                    log_path: Some(report.log.display().to_string()),
-                    reason: join_reasons(
-                        Some(format!("the updated Odoo did not start serving: {error}")),
-                        rolled_back,
-                    ),
-                };
+                let reason = format!("the updated Odoo did not start serving: {error}");
+                let outcome =
+                    failed_outcome(Some(&report), join_reasons(Some(reason), rolled_back));
                 self.record(build, outcome).await;
                 return;
             }
         };
-        let port = server.port;
-        let outcome = Outcome {
-            status,
-            serving: Some(slipway_control::Serving {
-                url: format!("http://127.0.0.1:{port}"),
-                port,
-                database: prepared.database(),
-            }),
-            report: Some(report.contract_json()),
-            log_path: Some(report.log.display().to_string()),
-            reason: None,
-        };
+        let outcome = serving_outcome(&report, server.port, prepared.database());
         if !self.record(build, outcome).await {
             server.stop().await;
             let _ = self.engine.drop_kept(&prepared.id).await;

@@ -56,7 +56,7 @@ impl Worker {
         let prepared = match self.engine.prepare_with_id(&engine_id) {
             Ok(prepared) => prepared,
             Err(error) => {
-                self.finish_failed(&build, format!("cannot start the build: {error}"), None)
+                self.finish_failed(&build, format!("cannot start the build: {error}"))
                     .await;
                 return;
             }
@@ -229,45 +229,22 @@ impl Worker {
             Ok(report) => report,
             Err(reason) => {
                 let _ = self.engine.discard(prepared).await;
-                self.finish_failed(build, reason, None).await;
+                self.finish_failed(build, reason).await;
                 return;
             }
         };
-        let report_json = report.contract_json();
-        let log_path = report.log.display().to_string();
         if report.status == Status::Failed || report.kept.is_none() {
             if let Err(error) = self.engine.drop_kept(&prepared.id).await {
                 tracing::warn!(build = build.id, %error, "dropping the failed build's database failed");
             }
-            let outcome = Outcome {
-                status: BuildStatus::Failed,
-                serving: None,
-                report: Some(report_json),
-                log_path: Some(log_path),
-                reason: report.errors.first().map(|problem| problem.message.clone()),
-            };
-            self.record(build, outcome).await;
+            let reason = report.errors.first().map(|problem| problem.message.clone());
+            self.record(build, failed_outcome(Some(&report), reason))
+                .await;
             return;
         }
-        let status = if report.status == Status::Warning {
-            BuildStatus::Warning
-        } else {
-            BuildStatus::Success
-        };
         match self.start_server(&prepared.id).await {
             Ok(server) => {
-                let port = server.port;
-                let outcome = Outcome {
-                    status,
-                    serving: Some(slipway_control::Serving {
-                        url: format!("http://127.0.0.1:{port}"),
-                        port,
-                        database: prepared.database(),
-                    }),
-                    report: Some(report_json),
-                    log_path: Some(log_path),
-                    reason: None,
-                };
+                let outcome = serving_outcome(&report, server.port, prepared.database());
                 if !self.record(build, outcome).await {
                     server.stop().await;
                     let _ = self.engine.drop_kept(&prepared.id).await;
@@ -280,16 +257,10 @@ impl Worker {
             }
             Err(error) => {
                 let _ = self.engine.drop_kept(&prepared.id).await;
-                let outcome = Outcome {
-                    status: BuildStatus::Failed,
-                    serving: None,
-                    report: Some(report_json),
-                    log_path: Some(log_path),
-                    reason: Some(format!(
-                        "the build passed but its Odoo did not start serving: {error}"
-                    )),
-                };
-                self.record(build, outcome).await;
+                let reason =
+                    format!("the build passed but its Odoo did not start serving: {error}");
+                self.record(build, failed_outcome(Some(&report), Some(reason)))
+                    .await;
             }
         }
     }
@@ -314,16 +285,9 @@ impl Worker {
         }
     }
 
-    async fn finish_failed(&self, build: &Build, reason: String, log_path: Option<String>) {
+    async fn finish_failed(&self, build: &Build, reason: String) {
         tracing::warn!(build = build.id, %reason, "build failed");
-        let outcome = Outcome {
-            status: BuildStatus::Failed,
-            serving: None,
-            report: None,
-            log_path,
-            reason: Some(reason),
-        };
-        self.record(build, outcome).await;
+        self.record(build, failed_outcome(None, Some(reason))).await;
     }
 
     /// Records the outcome; false when that failed (e.g. the lease was lost).
@@ -341,6 +305,36 @@ impl Worker {
                 false
             }
         }
+    }
+}
+
+/// A failed build's outcome, with its report and log when it got that far.
+pub(crate) fn failed_outcome(report: Option<&BuildReport>, reason: Option<String>) -> Outcome {
+    Outcome {
+        status: BuildStatus::Failed,
+        serving: None,
+        report: report.map(BuildReport::contract_json),
+        log_path: report.map(|report| report.log.display().to_string()),
+        reason,
+    }
+}
+
+/// A passing build's outcome: its Odoo answers on the loopback `port`.
+pub(crate) fn serving_outcome(report: &BuildReport, port: u16, database: String) -> Outcome {
+    Outcome {
+        status: if report.status == Status::Warning {
+            BuildStatus::Warning
+        } else {
+            BuildStatus::Success
+        },
+        serving: Some(slipway_control::Serving {
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            database,
+        }),
+        report: Some(report.contract_json()),
+        log_path: Some(report.log.display().to_string()),
+        reason: None,
     }
 }
 
