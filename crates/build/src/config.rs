@@ -110,6 +110,14 @@ impl OdooConfig<'_> {
     }
 }
 
+/// The value of `key` in an `odoo.conf`'s text.
+pub(crate) fn option<'a>(config: &'a str, key: &str) -> Option<&'a str> {
+    config.lines().find_map(|line| {
+        let (name, value) = line.split_once('=')?;
+        (name.trim() == key).then(|| value.trim())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

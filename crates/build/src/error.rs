@@ -37,6 +37,9 @@ pub enum BuildError {
     #[error("{0}")]
     Host(String),
 
+    #[error("{} holds no Connect secret: a build gets one when slipway serves it", .0.display())]
+    NoConnectSecret(PathBuf),
+
     #[error("the build was interrupted; everything it created has been removed")]
     Interrupted,
 

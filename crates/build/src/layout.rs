@@ -14,6 +14,7 @@ pub const SYSTEM_HOME: &str = "/var/cache/slipway";
 /// <home>/builds/<id>/    a build's checkout, Odoo data dir and config (removed after it)
 /// <home>/logs/<id>/      a build's logs (kept)
 /// <home>/runs/           one marker per running build, for the reaper
+/// <home>/odoo-addons/    slipway's own Odoo addons, one directory per content
 /// ```
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -76,6 +77,10 @@ impl Layout {
 
     pub fn runs(&self) -> PathBuf {
         self.home.join("runs")
+    }
+
+    pub fn odoo_addons(&self) -> PathBuf {
+        self.home.join("odoo-addons")
     }
 
     pub fn pip_cache(&self) -> PathBuf {

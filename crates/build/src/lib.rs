@@ -9,6 +9,7 @@
 
 mod code;
 mod config;
+mod connect;
 mod deployment;
 mod development;
 mod error;
@@ -21,9 +22,11 @@ mod report;
 mod requirements;
 mod resources;
 mod serving;
+mod shell;
 pub mod templates;
 
 pub use config::{MailRoute, ServiceOptions};
+pub use connect::{CONNECT_PATH, CONNECT_SECRET_HEADER};
 pub use deployment::{
     plan_update, DeploymentRequest, Neutralize, Origin, Staged, StagedDeployment, UpdatePlan,
     INSTALLED_CHECKSUMS,

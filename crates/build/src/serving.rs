@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use slipway_image::Image;
-use slipway_sandbox::{Network, Running};
+use slipway_sandbox::{Mount, Network, Running};
 
+use crate::connect;
 use crate::development::Engine;
 use crate::odoo::{OdooHost, OdooRun, CONFIG_MOUNT};
 use crate::{BuildError, Layout};
@@ -40,6 +41,12 @@ impl ServedBuild {
         let text = std::fs::read_to_string(&path).map_err(BuildError::io("reading", &path))?;
         serde_json::from_str(&text)
             .map_err(|error| BuildError::Host(format!("{} is damaged: {error}", path.display())))
+    }
+
+    /// The secret that callers of the build's [`crate::CONNECT_PATH`] must
+    /// send in [`crate::CONNECT_SECRET_HEADER`] (from the build's config).
+    pub fn connect_secret(&self) -> Result<String, BuildError> {
+        connect::read_secret(&self.config_file)
     }
 
     pub(crate) fn run(&self) -> OdooRun<'_> {
@@ -143,7 +150,8 @@ pub fn free_port() -> Result<u16, BuildError> {
 
 impl Engine {
     /// Starts Odoo on a kept build, serving HTTP on `port` of the host's
-    /// loopback. Its output goes to the build's `server.log`.
+    /// loopback, with slipway's Connect addon. Its output goes to the build's
+    /// `server.log`.
     pub async fn serve(&self, build_id: &str, port: u16) -> Result<OdooServer, BuildError> {
         let served = ServedBuild::read(&self.layout, build_id)?;
         let image = self.image_named(&served.image)?;
@@ -153,8 +161,20 @@ impl Engine {
             account: self.account,
             endpoint: &self.cluster.endpoint,
         };
-        let spec = host.spec(&served.run(), Network::Host);
-        let mut running = self.sandbox.spawn(&spec, &served.argv(port))?;
+        let config_file = &served.config_file;
+        let config =
+            std::fs::read_to_string(config_file).map_err(BuildError::io("reading", config_file))?;
+        if connect::ensure_secret(config_file, &config)? {
+            tracing::info!(build = %build_id, "Connect secret added to the build's Odoo config");
+        }
+        let addons = connect::install_addon(&self.layout)?;
+        // Only the served Odoo gets the addon: install and test runs never see it.
+        let mut spec = host.spec(&served.run(), Network::Host);
+        spec.mounts
+            .push(Mount::read_only(&addons, connect::ADDONS_MOUNT));
+        let mut argv = served.argv(port);
+        argv.extend(connect::server_options(config_file, &config)?);
+        let mut running = self.sandbox.spawn(&spec, &argv)?;
         let log_path = self.layout.logs(build_id).join(SERVER_LOG);
         let mut lines = std::mem::replace(&mut running.lines, tokio::sync::mpsc::channel(1).1);
         // Always drained: a full pipe would stop Odoo.
@@ -179,6 +199,12 @@ impl Engine {
         })
     }
 
+    /// The secret of a served build's Connect route (see
+    /// [`ServedBuild::connect_secret`]); the build has one once it was served.
+    pub fn connect_secret(&self, build_id: &str) -> Result<String, BuildError> {
+        ServedBuild::read(&self.layout, build_id)?.connect_secret()
+    }
+
     /// Drops a kept build's database, role and files.
     pub async fn drop_kept(&self, build_id: &str) -> Result<(), BuildError> {
         let database = format!("slipway_b_{build_id}");
@@ -192,7 +218,7 @@ impl Engine {
         }
     }
 
-    fn image_named(&self, name: &str) -> Result<Image, BuildError> {
+    pub(crate) fn image_named(&self, name: &str) -> Result<Image, BuildError> {
         for image in self.images.list()?.into_iter().flatten() {
             if image.meta.name == name {
                 return Ok(image);

@@ -52,6 +52,9 @@ enum Command {
     /// Projects: repositories whose branches get builds.
     #[command(subcommand)]
     Project(commands::project::ProjectCommand),
+    /// Accounts of the web UI and the API, and their project roles.
+    #[command(subcommand)]
+    User(commands::users::UserCommand),
     /// A project's branches: production first, then by last build.
     Branches {
         project: String,
@@ -163,6 +166,7 @@ fn run_client_command(command: Command, server: &client::ServerArgs) -> anyhow::
     match command {
         Command::Status => commands::status::run(server),
         Command::Project(command) => commands::project::run(command, server),
+        Command::User(command) => commands::users::run(command, server),
         Command::Branches { project, json } => commands::branches::list(&project, json, server),
         Command::Branch(command) => commands::branches::run(command, server),
         Command::Builds {

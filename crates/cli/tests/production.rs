@@ -128,11 +128,13 @@ fn reason_of(serve: &Serve, build: i64) -> String {
     })
 }
 
-/// An Odoo reached through slipway's proxy as `<label>.localhost`.
+/// An Odoo reached through slipway's proxy as `<label>.localhost`, with the
+/// host's API token (a build's address is not open to anonymous callers).
 struct Odoo {
     agent: ureq::Agent,
     base: String,
     database: String,
+    token: String,
 }
 
 impl Odoo {
@@ -147,11 +149,13 @@ impl Odoo {
             agent,
             base: format!("http://{label}.localhost:{port}"),
             database: database.to_string(),
+            token: serve.token(),
         }
     }
 
     fn status(&self, path: &str) -> u16 {
-        match self.agent.get(&format!("{}{path}", self.base)).call() {
+        let request = self.agent.get(&format!("{}{path}", self.base));
+        match request.set("X-Slipway-Token", &self.token).call() {
             Ok(response) => response.status(),
             Err(ureq::Error::Status(code, _)) => code,
             Err(_) => 0,
@@ -162,6 +166,7 @@ impl Odoo {
         let response: Value = self
             .agent
             .post(&format!("{}/jsonrpc", self.base))
+            .set("X-Slipway-Token", &self.token)
             .send_json(json!({
                 "jsonrpc": "2.0", "method": "call", "id": 1,
                 "params": {"service": service, "method": method, "args": args},
@@ -455,6 +460,7 @@ on_both_versions!(production_updates_only_what_changed_and_rolls_back_even_when_
 fn websocket_closes_through_the_proxy(serve: &Serve, build: i64) {
     use std::io::{Read, Write};
     let host = format!("{build}.localhost:{}", serve.port);
+    let token = serve.token();
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", serve.port)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -462,6 +468,7 @@ fn websocket_closes_through_the_proxy(serve: &Serve, build: i64) {
     write!(
         stream,
         "GET /websocket HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\n\
+         X-Slipway-Token: {token}\r\n\
          Upgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     )

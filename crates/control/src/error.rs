@@ -109,6 +109,24 @@ pub enum ControlError {
     )]
     SchemaTooNew { found: u32, known: u32 },
 
+    #[error("a user with login '{0}' already exists: pick another login")]
+    UserExists(String),
+
+    #[error(
+        "invalid login '{0}': use 1 to 128 characters among letters, digits and '.', '_', '@', \
+         '+', '-', starting with a letter or a digit"
+    )]
+    InvalidLogin(String),
+
+    #[error("no user with login '{0}': check it against `slipway user list`")]
+    UnknownUser(String),
+
+    #[error("no API token #{0} of yours: list your tokens first")]
+    UnknownToken(i64),
+
+    #[error("build #{build_id} cannot serve again: {why}")]
+    NotRestartable { build_id: i64, why: &'static str },
+
     #[error("invalid {what} '{value}': expected one of {expected}")]
     Invalid {
         what: &'static str,

@@ -11,16 +11,25 @@
 //! SQL text. Timestamps are exposed as RFC 3339 strings in UTC
 //! (`2024-05-01T12:00:00Z`).
 
+mod accounts;
+mod board;
 mod branches;
 mod builds;
 mod deployments;
 mod error;
 mod mails;
 mod migrations;
+mod notifications;
 mod projects;
 mod queue;
 mod serving;
+mod sessions;
 
+pub use accounts::{
+    add_user, get_user, list_users, memberships, project_members, project_role, remove_user,
+    set_password, set_role, user_credentials, Member, Membership, Role, User,
+};
+pub use board::{branch_board, BoardBranch, BuildCell};
 pub use branches::{
     list_branches, promote_to_production, set_stage, sync_branches, unbuilt_heads, Branch,
     BranchChanges, BranchSummary, Promotion,
@@ -33,6 +42,7 @@ pub use deployments::{
 pub use error::ControlError;
 pub use mails::{get_mail, list_mails, store_mail, MailSummary, NewMail};
 pub use migrations::{migrate, LATEST_VERSION};
+pub use notifications::{listen_all, Notification, ACCESS_CHANNEL, BRANCHES_CHANNEL};
 pub use projects::{
     add_project, get_project, get_project_by_id, list_projects, remove_project, update_project,
     NewProject, Project, ProjectSettings, ProjectUpdate, RemovedProject, StagingSource,
@@ -43,8 +53,14 @@ pub use queue::{
     Worker, NOTIFY_CHANNEL,
 };
 pub use serving::{
-    builds_to_resume, mark_collected, resume_serving, serving_builds_of_branch,
-    stopped_builds_to_collect,
+    builds_to_restart, builds_to_resume, mark_collected, request_restart, restart_failed,
+    resume_serving, serving_builds_of_branch, stopped_builds_to_collect,
+};
+pub use sessions::{
+    build_access, create_api_token, create_session, create_ticket, delete_session,
+    grant_build_access, list_api_tokens, live_session_user, purge_expired, redeem_ticket,
+    revoke_api_token, session_by_token, user_by_api_token, ApiToken, BuildTicket, SecretHash,
+    SessionLifetime, WebSession,
 };
 
 use serde::Serialize;
@@ -137,6 +153,8 @@ text_enum!(BuildStatus, "build status", {
     Failed => "failed",
     Killed => "killed",
 });
+
+pub(crate) use text_enum;
 
 /// `column` (a `timestamptz`) as RFC 3339 text in UTC, for a SELECT list.
 macro_rules! utc {

@@ -17,6 +17,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
         3,
         include_str!("../migrations/0003_production_and_staging.sql"),
     ),
+    (4, include_str!("../migrations/0004_accounts_and_ui.sql")),
 ];
 
 /// The schema version this binary brings the database to.

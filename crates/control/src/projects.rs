@@ -59,6 +59,8 @@ pub struct ProjectSettings {
     pub update_all: bool,
     /// Where staging databases come from.
     pub staging_source: StagingSource,
+    /// Where a commit's changes are shown, `{commit}` standing for its hash.
+    pub commit_url: Option<String>,
 }
 
 /// Where a staging build's database comes from.
@@ -108,6 +110,7 @@ impl Default for ProjectSettings {
             ignore_rules: Vec::new(),
             update_all: false,
             staging_source: StagingSource::Production,
+            commit_url: None,
         }
     }
 }
@@ -139,6 +142,7 @@ pub struct ProjectUpdate {
     pub ignore_rules: Option<Vec<String>>,
     pub update_all: Option<bool>,
     pub staging_source: Option<StagingSource>,
+    pub commit_url: Option<Option<String>>,
 }
 
 /// A removed project and the builds that had an instance (running or serving)
@@ -154,6 +158,7 @@ macro_rules! project_columns {
         concat!(
             "id, name, repo_url, odoo, production_branch, webhook_secret, poll_interval_s, ",
             "quiet_period_s, dev_builds_kept, modules, test_tags, ignore_rules, update_all, staging_source, ",
+            "commit_url, ",
             $crate::utc!("created_at"),
             " AS created_at"
         )
@@ -177,6 +182,7 @@ fn project_from_row(row: &Row) -> Result<Project, ControlError> {
             ignore_rules: row.try_get("ignore_rules")?,
             update_all: row.try_get("update_all")?,
             staging_source: crate::parse_column(row, "staging_source")?,
+            commit_url: row.try_get("commit_url")?,
         },
         created_at: row.try_get("created_at")?,
     })
@@ -198,6 +204,10 @@ fn project_error(name: &str, error: tokio_postgres::Error) -> ControlError {
         Some("projects_dev_builds_kept_not_negative") => {
             ControlError::InvalidSetting("the number of development builds kept cannot be negative")
         }
+        Some("projects_commit_url_valid") => ControlError::InvalidSetting(
+            "the commit URL must be an http(s) address containing {commit}, e.g. \
+             https://github.com/acme/addons/commit/{commit}",
+        ),
         _ => error.into(),
     }
 }
@@ -209,8 +219,8 @@ pub async fn add_project(client: &Client, new: &NewProject) -> Result<Project, C
             concat!(
                 "INSERT INTO projects (name, repo_url, odoo, production_branch, webhook_secret, ",
                 "poll_interval_s, quiet_period_s, dev_builds_kept, modules, test_tags, ignore_rules, ",
-                "update_all, staging_source) ",
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING ",
+                "update_all, staging_source, commit_url) ",
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING ",
                 project_columns!()
             ),
             &[
@@ -227,6 +237,7 @@ pub async fn add_project(client: &Client, new: &NewProject) -> Result<Project, C
                 &settings.ignore_rules,
                 &settings.update_all,
                 &settings.staging_source.as_str(),
+                &settings.commit_url,
             ],
         )
         .await
@@ -300,7 +311,8 @@ pub async fn update_project(
                 "test_tags = CASE WHEN $10 THEN $11 ELSE test_tags END, ",
                 "ignore_rules = coalesce($12, ignore_rules), ",
                 "update_all = coalesce($13, update_all), ",
-                "staging_source = coalesce($14, staging_source) ",
+                "staging_source = coalesce($14, staging_source), ",
+                "commit_url = CASE WHEN $15 THEN $16 ELSE commit_url END ",
                 "WHERE name = $1 RETURNING ",
                 project_columns!()
             ),
@@ -319,6 +331,8 @@ pub async fn update_project(
                 &update.ignore_rules,
                 &update.update_all,
                 &update.staging_source.map(StagingSource::as_str),
+                &update.commit_url.is_some(),
+                &update.commit_url.clone().flatten(),
             ],
         )
         .await

@@ -8,13 +8,12 @@
 //! build back. Every state change is announced on [`NOTIFY_CHANNEL`] (a trigger
 //! in the schema), which [`listen`] turns into a channel of build ids.
 
-use std::future::poll_fn;
 use std::time::Duration;
 
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
-use tokio_postgres::{AsyncMessage, Client, Config, Connection, NoTls};
+use tokio_postgres::{Client, Config, Connection, NoTls};
 
 use crate::builds::{build_columns, build_from_row, seconds};
 use crate::error::is_unique_violation;
@@ -402,85 +401,36 @@ pub async fn listen(config: &Config) -> Result<mpsc::Receiver<i64>, ControlError
 /// [`listen`] on a session the caller opened (e.g. with TLS).
 pub async fn listen_on<S, T>(
     client: Client,
-    mut connection: Connection<S, T>,
+    connection: Connection<S, T>,
 ) -> Result<mpsc::Receiver<i64>, ControlError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (sender, receiver) = mpsc::channel(LISTEN_BUFFER);
-    {
-        // The connection delivers the reply to LISTEN only while it is polled.
-        let subscribe = client.batch_execute(LISTEN);
-        tokio::pin!(subscribe);
-        loop {
-            tokio::select! {
-                result = &mut subscribe => {
-                    result?;
-                    break;
-                }
-                message = poll_fn(|cx| connection.poll_message(cx)) => match message {
-                    Some(Ok(message)) => {
-                        forward(&sender, message);
-                    }
-                    Some(Err(error)) => return Err(error.into()),
-                    None => return Err(ControlError::Database(
-                        "the listening session closed before LISTEN completed".into(),
-                    )),
-                },
+    let watch = sender.clone();
+    let receiver_gone = async move { watch.closed().await };
+    crate::notifications::subscribe(
+        client,
+        connection,
+        LISTEN,
+        receiver_gone,
+        move |channel, payload| {
+            if channel != NOTIFY_CHANNEL {
+                return true;
             }
-        }
-    }
-    tokio::spawn(async move {
-        // Holding the client keeps the session open.
-        let _client = client;
-        loop {
-            tokio::select! {
-                _ = sender.closed() => break,
-                message = poll_fn(|cx| connection.poll_message(cx)) => match message {
-                    Some(Ok(message)) => {
-                        if !forward(&sender, message) {
-                            break;
-                        }
-                    }
-                    Some(Err(error)) => {
-                        tracing::warn!(error = %crate::error::describe(&error), "the session listening for builds failed");
-                        break;
-                    }
-                    None => break,
-                },
+            let Ok(build_id) = payload.parse::<i64>() else {
+                tracing::debug!(payload, "ignored a notification that names no build");
+                return true;
+            };
+            match sender.try_send(build_id) {
+                Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => true,
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
             }
-        }
-    });
+        },
+    )
+    .await?;
     Ok(receiver)
-}
-
-/// Passes a notification on; `false` when nobody listens any more.
-fn forward(sender: &mpsc::Sender<i64>, message: AsyncMessage) -> bool {
-    let notification = match message {
-        AsyncMessage::Notification(notification) if notification.channel() == NOTIFY_CHANNEL => {
-            notification
-        }
-        AsyncMessage::Notice(notice) => {
-            tracing::debug!(
-                message = notice.message(),
-                "notice on the listening session"
-            );
-            return true;
-        }
-        _ => return true,
-    };
-    let Ok(build_id) = notification.payload().parse::<i64>() else {
-        tracing::debug!(
-            payload = notification.payload(),
-            "ignored a notification that names no build"
-        );
-        return true;
-    };
-    match sender.try_send(build_id) {
-        Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => true,
-        Err(mpsc::error::TrySendError::Closed(_)) => false,
-    }
 }
 
 /// A worker process, as registered.

@@ -77,7 +77,7 @@ pub async fn resume_serving(
     let updated = client
         .execute(
             "UPDATE builds SET state = 'serving', url = $3, port = $4, stopped_at = NULL, \
-                    resumable = false, reason = NULL \
+                    resumable = false, reason = NULL, restart_requested_at = NULL \
               WHERE id = $1 AND worker = $2 AND collected_at IS NULL \
                 AND (state = 'serving' OR (state = 'stopped' AND resumable))",
             &[&build_id, &worker, &url, &i32::from(port)],
@@ -126,7 +126,8 @@ pub async fn stopped_builds_to_collect(
 pub async fn mark_collected(client: &Client, build_id: i64) -> Result<(), ControlError> {
     let updated = client
         .execute(
-            "UPDATE builds SET collected_at = coalesce(collected_at, now()), resumable = false \
+            "UPDATE builds SET collected_at = coalesce(collected_at, now()), resumable = false, \
+                    restart_requested_at = NULL \
              WHERE id = $1 AND state = 'stopped'",
             &[&build_id],
         )
@@ -144,4 +145,79 @@ pub async fn mark_collected(client: &Client, build_id: i64) -> Result<(), Contro
         }),
         None => Err(ControlError::UnknownBuild(build_id)),
     }
+}
+
+/// Asks the build's worker to serve a stopped build again (from its page).
+/// Only a development, staging or duplicate build whose database is still
+/// there, on a live branch: a replaced production build is production's
+/// snapshot, not something to serve beside production.
+pub async fn request_restart(client: &Client, build_id: i64) -> Result<Build, ControlError> {
+    let build = crate::get_build(client, build_id).await?;
+    let refuse = |why| Err(ControlError::NotRestartable { build_id, why });
+    if build.state != crate::BuildState::Stopped {
+        return refuse("only a stopped build can be started again");
+    }
+    if build.collected_at.is_some() || build.database.is_none() {
+        return refuse("its database was dropped after it stopped; rebuild the branch instead");
+    }
+    if build.stage == crate::Stage::Production && !build.duplicate {
+        return refuse(
+            "it is an earlier production build, kept as the snapshot before an update; \
+             production is served by the newest production build",
+        );
+    }
+    let updated = client
+        .execute(
+            "UPDATE builds b SET restart_requested_at = now(), resumable = true, \
+                    reason = 'start requested; waiting for worker ' || coalesce(b.worker, '?') \
+               FROM branches br \
+              WHERE b.id = $1 AND br.id = b.branch_id AND br.deleted_at IS NULL \
+                AND b.state = 'stopped' AND b.collected_at IS NULL",
+            &[&build_id],
+        )
+        .await?;
+    if updated == 0 {
+        return refuse("its branch was deleted from the repository, or it changed meanwhile");
+    }
+    // Wakes the worker at once (the trigger only fires on state changes).
+    client
+        .execute(
+            "SELECT pg_notify($1, $2)",
+            &[&crate::NOTIFY_CHANNEL, &build_id.to_string()],
+        )
+        .await?;
+    crate::get_build(client, build_id).await
+}
+
+/// `worker`'s stopped builds someone asked to serve again, oldest request first.
+pub async fn builds_to_restart(client: &Client, worker: &str) -> Result<Vec<Build>, ControlError> {
+    query_builds(
+        client,
+        concat!(
+            "SELECT ",
+            build_columns!(),
+            " FROM builds b JOIN branches br ON br.id = b.branch_id",
+            " WHERE b.worker = $1 AND b.restart_requested_at IS NOT NULL",
+            " ORDER BY b.restart_requested_at, b.id"
+        ),
+        &[&worker],
+    )
+    .await
+}
+
+/// Records that a requested start did not happen, and why; the request is
+/// dropped (the page offers it again).
+pub async fn restart_failed(
+    client: &Client,
+    build_id: i64,
+    reason: &str,
+) -> Result<(), ControlError> {
+    client
+        .execute(
+            "UPDATE builds SET restart_requested_at = NULL, resumable = false, reason = $2 \
+             WHERE id = $1",
+            &[&build_id, &reason],
+        )
+        .await?;
+    Ok(())
 }

@@ -59,6 +59,7 @@ mod command;
 mod line;
 mod session;
 mod summary;
+mod view;
 
 use std::future::Future;
 use std::io;
@@ -73,6 +74,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
 pub use summary::{summarize, Summary};
+pub use view::{Attachment, MailView};
 
 /// A boxed, sendable future, as [`Mailboxes`] returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

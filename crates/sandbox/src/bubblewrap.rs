@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use crate::process::Running;
-use crate::spec::{Access, Network, SandboxSpec};
+use crate::spec::{Access, HostUser, Network, SandboxSpec};
+use crate::terminal::{self, Pty, Terminal, TerminalSize};
 use crate::{Sandbox, SandboxError};
 
 /// Top-level directories of the image that are never mounted: the sandbox gets
@@ -28,6 +29,17 @@ const SKIPPED_TOP_LEVEL: &[&str] = &[
     "lost+found",
 ];
 
+/// How the sandbox relates to the session of the process that starts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Session {
+    /// `--new-session`: the sandbox cannot reach the caller's terminal (no
+    /// `TIOCSTI` injection into it). For commands on pipes.
+    Detached,
+    /// The program starts the terminal's session itself, inside the sandbox
+    /// (see [`crate::terminal`]).
+    OwnTerminal,
+}
+
 #[derive(Debug, Clone)]
 pub struct Bubblewrap {
     program: PathBuf,
@@ -44,11 +56,21 @@ impl Bubblewrap {
             .ok_or(SandboxError::BubblewrapMissing)
     }
 
-    /// The full `bwrap` argument list for `spec` running `argv`.
+    /// The full `bwrap` argument list for `spec` running `argv` (as [`Sandbox::spawn`]
+    /// and [`Sandbox::command_line`] use it).
     pub fn arguments(
         &self,
         spec: &SandboxSpec,
         argv: &[String],
+    ) -> Result<Vec<OsString>, SandboxError> {
+        self.arguments_for(spec, argv, Session::Detached)
+    }
+
+    pub(crate) fn arguments_for(
+        &self,
+        spec: &SandboxSpec,
+        argv: &[String],
+        session: Session,
     ) -> Result<Vec<OsString>, SandboxError> {
         if argv.is_empty() {
             return Err(SandboxError::EmptyCommand);
@@ -75,8 +97,14 @@ impl Bubblewrap {
             &spec.gid.to_string(),
         ]);
         push(&[&"--hostname", &spec.hostname]);
-        // --new-session: no TIOCSTI injection into the caller's terminal.
-        push(&[&"--die-with-parent", &"--new-session", &"--clearenv"]);
+        push(&[&"--die-with-parent", &"--clearenv"]);
+        match session {
+            // No TIOCSTI injection into the caller's terminal.
+            Session::Detached => push(&[&"--new-session"]),
+            // A fresh PTY of our own: nothing to inject into; the program starts
+            // the session that owns it.
+            Session::OwnTerminal => {}
+        }
         for (key, value) in &spec.env {
             push(&[&"--setenv", key, value]);
         }
@@ -158,22 +186,7 @@ impl Sandbox for Bubblewrap {
         let run_as = spec.run_as;
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
-            command.pre_exec(move || {
-                if let Some(user) = run_as {
-                    if libc::setgroups(0, std::ptr::null()) != 0
-                        || libc::setgid(user.gid) != 0
-                        || libc::setuid(user.uid) != 0
-                    {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
-                // If slipway dies (even SIGKILL), bubblewrap dies, and with it the
-                // whole sandbox.
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
+            command.pre_exec(move || confine(run_as));
         }
         let child = command.spawn().map_err(|source| SandboxError::Io {
             action: "starting bwrap",
@@ -184,6 +197,79 @@ impl Sandbox for Bubblewrap {
         tracing::debug!(pid = ?child.id(), program = %argv[0], "sandbox started");
         Ok(Running::new(child, reader))
     }
+
+    fn spawn_terminal(
+        &self,
+        spec: &SandboxSpec,
+        argv: &[String],
+        size: TerminalSize,
+    ) -> Result<Terminal, SandboxError> {
+        let spec = terminal::with_default_term(spec);
+        let wrapped = terminal::in_own_session(&spec.rootfs, argv)?;
+        let args = self.arguments_for(&spec, &wrapped, Session::OwnTerminal)?;
+        let pty = Pty::open(size).map_err(|source| SandboxError::Io {
+            action: "allocating a pseudo-terminal",
+            source,
+        })?;
+        let slave = |pty: &Pty| {
+            pty.slave.try_clone().map_err(|source| SandboxError::Io {
+                action: "allocating a pseudo-terminal",
+                source,
+            })
+        };
+        let mut command = tokio::process::Command::new(&self.program);
+        command
+            .args(&args)
+            .env_clear()
+            .stdin(slave(&pty)?)
+            .stdout(slave(&pty)?)
+            .stderr(slave(&pty)?)
+            .kill_on_drop(true);
+        let run_as = spec.run_as;
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                terminal::leave_session()?;
+                confine(run_as)
+            });
+        }
+        let child = command.spawn().map_err(|source| SandboxError::Io {
+            action: "starting bwrap",
+            source,
+        })?;
+        // Every copy of the slave outside the sandbox must go, or reading the
+        // master never sees the end when the sandbox exits.
+        drop(command);
+        let Pty { master, slave } = pty;
+        drop(slave);
+        tracing::debug!(pid = ?child.id(), program = %argv[0], "sandbox terminal started");
+        Terminal::new(child, master).map_err(|source| SandboxError::Io {
+            action: "watching the pseudo-terminal",
+            source,
+        })
+    }
+}
+
+/// In the child between fork and exec: become `run_as` and die with the calling
+/// thread. Async-signal-safe.
+fn confine(run_as: Option<HostUser>) -> std::io::Result<()> {
+    // SAFETY: setgroups, setgid, setuid and prctl are async-signal-safe.
+    unsafe {
+        if let Some(user) = run_as {
+            if libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setgid(user.gid) != 0
+                || libc::setuid(user.uid) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        // If slipway dies (even SIGKILL), bubblewrap dies, and with it the whole
+        // sandbox. Set after setuid, which clears it.
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 enum TopLevel {
@@ -255,5 +341,40 @@ impl AsRefOs for PathBuf {
 impl AsRefOs for &Path {
     fn to_os(&self) -> OsString {
         self.as_os_str().to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> SandboxSpec {
+        SandboxSpec {
+            rootfs: "/".into(),
+            mounts: vec![],
+            env: vec![],
+            workdir: "/tmp".into(),
+            network: Network::Isolated,
+            uid: 1000,
+            gid: 1000,
+            run_as: None,
+            hostname: "test".into(),
+        }
+    }
+
+    #[test]
+    fn only_sandboxes_without_a_terminal_get_bubblewraps_new_session() {
+        let sandbox = Bubblewrap {
+            program: "bwrap".into(),
+        };
+        let argv = ["sh".to_string()];
+        let new_session = |session| {
+            sandbox
+                .arguments_for(&spec(), &argv, session)
+                .unwrap()
+                .contains(&OsString::from("--new-session"))
+        };
+        assert!(new_session(Session::Detached));
+        assert!(!new_session(Session::OwnTerminal));
     }
 }

@@ -71,31 +71,40 @@ impl Running {
 
     /// Waits for the command to end, killing it once `limit` has passed.
     pub async fn wait(&mut self, limit: Duration) -> Result<Exit, SandboxError> {
-        match tokio::time::timeout(limit, self.child.wait()).await {
-            Ok(status) => {
-                let status = status.map_err(|source| SandboxError::Io {
-                    action: "waiting for the sandbox",
-                    source,
-                })?;
-                use std::os::unix::process::ExitStatusExt;
-                Ok(match (status.code(), status.signal()) {
-                    (Some(code), _) => Exit::Code(code),
-                    (None, Some(signal)) => Exit::Signal(signal),
-                    (None, None) => Exit::Signal(0),
-                })
-            }
-            Err(_elapsed) => {
-                tracing::warn!(pid = ?self.child.id(), limit_s = limit.as_secs(), "sandbox ran past its time limit; killing it");
-                self.kill().await;
-                Ok(Exit::TimedOut)
-            }
-        }
+        wait_for_exit(&mut self.child, limit).await
     }
 
     /// Kills the sandbox: bubblewrap dies, and with it every process inside
     /// (`--die-with-parent` plus the PID namespace).
     pub async fn kill(&mut self) {
         let _ = self.child.kill().await;
+    }
+}
+
+/// Waits for `child` to end, killing it (and so the sandbox) once `limit` has
+/// passed.
+pub(crate) async fn wait_for_exit(
+    child: &mut Child,
+    limit: Duration,
+) -> Result<Exit, SandboxError> {
+    match tokio::time::timeout(limit, child.wait()).await {
+        Ok(status) => {
+            let status = status.map_err(|source| SandboxError::Io {
+                action: "waiting for the sandbox",
+                source,
+            })?;
+            use std::os::unix::process::ExitStatusExt;
+            Ok(match (status.code(), status.signal()) {
+                (Some(code), _) => Exit::Code(code),
+                (None, Some(signal)) => Exit::Signal(signal),
+                (None, None) => Exit::Signal(0),
+            })
+        }
+        Err(_elapsed) => {
+            tracing::warn!(pid = ?child.id(), limit_s = limit.as_secs(), "sandbox ran past its time limit; killing it");
+            let _ = child.kill().await;
+            Ok(Exit::TimedOut)
+        }
     }
 }
 

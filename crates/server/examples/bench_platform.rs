@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use slipway_control::{NewProject, ProjectSettings};
-use slipway_server::{AppState, Watcher};
+use slipway_server::{AppState, ServerParts};
 use slipway_worker::ControlDb;
 
 const API_CALLS: usize = 1000;
@@ -92,15 +92,25 @@ async fn fill_builds(control: &ControlDb, project_id: i64) {
     println!("builds in the table: {count}");
 }
 
-async fn api_figures(control: &ControlDb, home: &Path) {
-    let (_watcher, polls) = Watcher::new(control.clone());
-    let state = Arc::new(AppState {
-        control: control.clone(),
-        layout: slipway_build::Layout::at(home),
-        token: "bench-token".into(),
-        polls,
-        proxy: slipway_server::proxy::Proxy::new("localhost", 8800),
+/// An engine over the benchmark's data dir and cluster (no build runs).
+fn bench_engine(home: &Path, control: &ControlDb) -> slipway_build::Engine {
+    let layout = slipway_build::Layout::at(home);
+    slipway_build::Engine {
+        images: slipway_image::ImageStore::new(&layout.images),
+        layout,
         cluster: control.cluster.clone(),
+        sandbox: Box::new(slipway_sandbox::Bubblewrap::locate().unwrap()),
+        account: slipway_build::host::build_account().unwrap(),
+    }
+}
+
+async fn api_figures(control: &ControlDb, home: &Path) {
+    let (state, _watcher) = AppState::start(ServerParts {
+        control: control.clone(),
+        engine: Arc::new(bench_engine(home, &control)),
+        token: "bench-token".into(),
+        addresses: slipway_server::Addresses::new("localhost", 8800),
+        worker: None,
         pg_dump: slipway_postgres::PgBinaries::find(None)
             .unwrap()
             .program("pg_dump"),

@@ -28,6 +28,10 @@ impl ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, message)
     }
 
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, message)
+    }
+
     pub fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, message)
     }
@@ -50,7 +54,9 @@ impl From<ControlError> for ApiError {
             | UnknownBranch { .. }
             | UnknownBranchId { .. }
             | UnknownBuild(_)
-            | UnknownMail { .. } => StatusCode::NOT_FOUND,
+            | UnknownMail { .. }
+            | UnknownUser(_)
+            | UnknownToken(_) => StatusCode::NOT_FOUND,
             ProjectExists(_)
             | BuildInProgress { .. }
             | SecondProduction { .. }
@@ -59,8 +65,12 @@ impl From<ControlError> for ApiError {
             | NothingToBuild { .. }
             | NoProduction(_)
             | NotServing { .. }
-            | LeaseLost { .. } => StatusCode::CONFLICT,
-            InvalidProjectName(_) | InvalidSetting(_) | Invalid { .. } => StatusCode::BAD_REQUEST,
+            | LeaseLost { .. }
+            | UserExists(_)
+            | NotRestartable { .. } => StatusCode::CONFLICT,
+            InvalidProjectName(_) | InvalidSetting(_) | InvalidLogin(_) | Invalid { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             _ => return ApiError::internal("control database error", error),
         };
         ApiError::new(status, error.to_string())

@@ -1,12 +1,19 @@
-//! `slipway serve`: the JSON API (versioned under `/api/v1`), the push webhooks
-//! of GitHub and GitLab, and the watcher that polls repositories.
+//! `slipway serve`: the web UI, the JSON API (versioned under `/api/v1`), the
+//! reverse proxy to builds, the push webhooks of GitHub and GitLab, and the
+//! watcher that polls repositories.
 
+mod addresses;
 mod api;
+pub mod auth;
+mod connect;
 mod error;
 mod hooks;
+pub mod live;
 pub mod proxy;
+pub mod ui;
 pub mod watcher;
 
+pub use addresses::Addresses;
 pub use error::ApiError;
 
 /// What `slipway.toml` and the CLI share with the API.
@@ -23,23 +30,77 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
-use slipway_build::Layout;
+use slipway_build::{Engine, Layout};
+use slipway_control::{Build, SecretHash};
 use slipway_worker::ControlDb;
+
+use auth::Caller;
 
 /// What every request handler may use.
 pub struct AppState {
     pub control: ControlDb,
     pub layout: Layout,
-    /// The bearer token of the API (the CLI reads it from the data dir).
+    /// The host's API token (the CLI of this host reads it from the data dir).
     pub token: String,
     /// Asks the watcher to poll a project now (webhooks, new projects).
     pub polls: PollRequests,
     /// `<project>.<base>` and `<build>.<base>` to the builds' Odoo.
-    pub proxy: proxy::Proxy,
-    /// The cluster builds' databases live in (dumps).
+    pub proxy: Arc<proxy::Proxy>,
+    /// The cluster builds' databases live in (dumps, Connect as).
     pub cluster: slipway_postgres::Cluster,
     /// `pg_dump` of the host, for dumps.
     pub pg_dump: std::path::PathBuf,
+    /// The engine of this host: shells and Connect secrets of the builds it serves.
+    pub engine: Arc<Engine>,
+    /// The name of this host's worker, if it runs one: its builds are local.
+    pub worker: Option<String>,
+    /// Live events for pages and caches.
+    pub live: live::Hub,
+    /// Failed logins, per account name.
+    pub logins: ui::LoginThrottle,
+}
+
+/// What a server is made of, besides what it makes itself.
+pub struct ServerParts {
+    pub control: ControlDb,
+    pub engine: Arc<Engine>,
+    /// The host's API token.
+    pub token: String,
+    pub addresses: Addresses,
+    /// The name of this host's worker, if it runs one.
+    pub worker: Option<String>,
+    pub pg_dump: std::path::PathBuf,
+}
+
+impl AppState {
+    /// The server's state, with its live events hub listening and the
+    /// proxy's caches following it, and the watcher to run beside it.
+    pub fn start(parts: ServerParts) -> (SharedState, Watcher) {
+        let (watcher, polls) = Watcher::new(parts.control.clone());
+        let live = live::Hub::start(parts.control.clone());
+        let proxy = Arc::new(proxy::Proxy::new(parts.addresses));
+        proxy.follow(&live);
+        let state = Arc::new(AppState {
+            layout: parts.engine.layout.clone(),
+            cluster: parts.engine.cluster.clone(),
+            control: parts.control,
+            token: parts.token,
+            polls,
+            proxy,
+            pg_dump: parts.pg_dump,
+            engine: parts.engine,
+            worker: parts.worker,
+            live,
+            logins: ui::LoginThrottle::default(),
+        });
+        (state, watcher)
+    }
+
+    /// Whether the build is served by this host's worker (its files, its
+    /// server and its sandbox are here).
+    pub fn serves_locally(&self, build: &Build) -> bool {
+        self.worker.is_some() && build.worker == self.worker
+    }
 }
 
 pub type SharedState = Arc<AppState>;
@@ -58,6 +119,10 @@ pub fn router(state: SharedState) -> Router {
         .route("/projects/{name}/promote", post(api::branches::promote))
         .route("/projects/{name}/rebuild", post(api::builds::rebuild))
         .route("/projects/{name}/builds", get(api::builds::list))
+        .route(
+            "/projects/{name}/members/{login}",
+            put(api::users::set_role).delete(api::users::remove_role),
+        )
         .route("/builds/{id}", get(api::builds::get))
         .route("/builds/{id}/log", get(api::logs::log))
         .route("/builds/{id}/mails", get(api::mails::list))
@@ -71,11 +136,16 @@ pub fn router(state: SharedState) -> Router {
             "/projects/{name}/duplicate",
             post(api::deployments::duplicate),
         )
+        .route("/users", get(api::users::list).post(api::users::add))
+        .route("/users/{login}", delete(api::users::remove))
+        .route("/users/{login}/password", put(api::users::set_password))
+        .route("/users/{login}/tokens", post(api::users::create_token))
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .nest("/api/v1", api)
         .route("/hooks/github/{name}", post(hooks::github))
         .route("/hooks/gitlab/{name}", post(hooks::gitlab))
+        .merge(ui::routes())
         // Before any route: a request for a build's host name is the build's.
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -84,10 +154,11 @@ pub fn router(state: SharedState) -> Router {
         .with_state(state)
 }
 
-/// `Authorization: Bearer <token>` on every API call.
+/// `Authorization: Bearer <token>` on every API call: the host's token, or a
+/// user's API token (the call then has that user's roles).
 async fn require_token(
     State(state): State<SharedState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let given = request
@@ -95,18 +166,27 @@ async fn require_token(
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if !constant_time_eq(given.as_bytes(), state.token.as_bytes()) {
-        return Err(ApiError::unauthorized(
-            "missing or wrong API token (see `slipway --help` for --token)",
-        ));
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let refused = || {
+        ApiError::unauthorized(
+            "missing or wrong API token (see `slipway --help` for --token; tokens are made on \
+             the account page or with `slipway user token`)",
+        )
+    };
+    if given.is_empty() {
+        return Err(refused());
     }
+    let caller = if auth::same_secret(given.as_bytes(), state.token.as_bytes()) {
+        Caller::Host
+    } else {
+        let session = state.control.session().await?;
+        match slipway_control::user_by_api_token(&session, &SecretHash::of(&given)).await? {
+            Some(user) => Caller::User(user),
+            None => return Err(refused()),
+        }
+    };
+    request.extensions_mut().insert(caller);
     Ok(next.run(request).await)
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

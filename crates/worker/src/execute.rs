@@ -313,7 +313,7 @@ pub(crate) fn failed_outcome(report: Option<&BuildReport>, reason: Option<String
     Outcome {
         status: BuildStatus::Failed,
         serving: None,
-        report: report.map(BuildReport::contract_json),
+        report: report.map(stored_report),
         log_path: report.map(|report| report.log.display().to_string()),
         reason,
     }
@@ -332,10 +332,18 @@ pub(crate) fn serving_outcome(report: &BuildReport, port: u16, database: String)
             port,
             database,
         }),
-        report: Some(report.contract_json()),
+        report: Some(stored_report(report)),
         log_path: Some(report.log.display().to_string()),
         reason: None,
     }
+}
+
+/// The report kept with the build: `slipway ci --json`'s object, plus the
+/// names of the failed tests (the build page lists them).
+fn stored_report(report: &BuildReport) -> serde_json::Value {
+    let mut json = report.contract_json();
+    json["failed_tests"] = report.failed_tests.clone().into();
+    json
 }
 
 /// Aborts the task when dropped (also when the owner unwinds from a panic).

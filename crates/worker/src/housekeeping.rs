@@ -190,6 +190,37 @@ impl Worker {
         }
     }
 
+    /// Stopped builds someone asked (from the build's page) to serve again:
+    /// each starts in a task of its own, so that the queue is not held up
+    /// while Odoo loads.
+    pub(crate) async fn serve_requested(self: &Arc<Self>) -> Result<(), ControlError> {
+        let requested = {
+            let session = self.control.session().await?;
+            slipway_control::builds_to_restart(&session, &self.config.name).await?
+        };
+        for build in requested {
+            if !self.restarting.lock().await.insert(build.id) {
+                continue;
+            }
+            let worker = self.clone();
+            tokio::spawn(async move {
+                match worker.serve_again(&build).await {
+                    Ok(()) => tracing::info!(build = build.id, "serving again on request"),
+                    Err(error) => {
+                        tracing::warn!(build = build.id, %error, "a requested start failed");
+                        if let Ok(session) = worker.control.session().await {
+                            let reason = format!("it could not be started again: {error}");
+                            let _ =
+                                slipway_control::restart_failed(&session, build.id, &reason).await;
+                        }
+                    }
+                }
+                worker.restarting.lock().await.remove(&build.id);
+            });
+        }
+        Ok(())
+    }
+
     /// Starts the Odoo of one of this worker's kept builds again and records
     /// where it answers.
     pub(crate) async fn serve_again(&self, build: &Build) -> Result<(), String> {

@@ -72,6 +72,8 @@ pub struct Worker {
     servers: Mutex<HashMap<i64, OdooServer>>,
     /// The loopback port of this worker's mail catcher, once started.
     mail_port: std::sync::OnceLock<u16>,
+    /// Stopped builds being started again on request.
+    restarting: Mutex<std::collections::HashSet<i64>>,
 }
 
 impl Worker {
@@ -82,6 +84,7 @@ impl Worker {
             control,
             servers: Mutex::new(HashMap::new()),
             mail_port: std::sync::OnceLock::new(),
+            restarting: Mutex::new(std::collections::HashSet::new()),
         })
     }
 
@@ -136,6 +139,9 @@ impl Worker {
             if let Err(error) = self.claim_up_to_capacity(&mut builds, &shutdown).await {
                 tracing::warn!(%error, "cannot take builds from the queue; retrying");
                 tokio::time::sleep(ERROR_PAUSE).await;
+            }
+            if let Err(error) = self.serve_requested().await {
+                tracing::warn!(%error, "cannot look for builds to start again; retrying");
             }
             let full = builds.len() >= self.config.max_builds;
             // Due now and still queued after claiming means blocked (its branch

@@ -10,3 +10,4 @@ pub mod serve;
 pub mod status;
 mod table;
 pub mod templates;
+pub mod users;

@@ -43,6 +43,11 @@ pub enum ProjectCommand {
         /// staging build, updated).
         #[arg(long, value_name = "SOURCE")]
         staging_source: Option<String>,
+        /// Where the UI links a commit to, `{commit}` standing for its hash,
+        /// e.g. https://github.com/acme/addons/commit/{commit} (GitHub and
+        /// GitLab repository addresses get one without asking).
+        #[arg(long, value_name = "URL")]
+        commit_url: Option<String>,
     },
     /// Show the projects.
     List {
@@ -66,6 +71,7 @@ pub fn run(command: ProjectCommand, server: &ServerArgs) -> Result<ExitCode> {
             dev_builds_kept,
             update_all,
             staging_source,
+            commit_url,
         } => {
             let project = client.post(
                 "/api/v1/projects",
@@ -79,6 +85,7 @@ pub fn run(command: ProjectCommand, server: &ServerArgs) -> Result<ExitCode> {
                     "dev_builds_kept": dev_builds_kept,
                     "update_all": update_all,
                     "staging_source": staging_source,
+                    "commit_url": commit_url,
                 }),
             )?;
             println!(

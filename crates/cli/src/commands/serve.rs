@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use serde::Deserialize;
-use slipway_server::{AppState, Watcher};
+use slipway_server::{AppState, ServerParts};
 use slipway_worker::{ControlDb, Worker, WorkerConfig, CONTROL_DATABASE};
 use tokio::sync::watch;
 
@@ -33,6 +33,12 @@ pub struct ServeArgs {
     /// `localhost` works in browsers without any DNS setup.
     #[arg(long, value_name = "DOMAIN", default_value = "localhost")]
     base_domain: String,
+    /// The address browsers reach this server at, when it is not
+    /// `http://<base domain>:<listen port>`: e.g. https://ci.example.com behind
+    /// a TLS-terminating proxy (builds are then https://<id>.ci.example.com,
+    /// and cookies are marked Secure).
+    #[arg(long, value_name = "URL", conflicts_with = "base_domain")]
+    public_url: Option<String>,
     /// Projects to declare at start (default: slipway.toml in the data dir, if any).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -84,7 +90,6 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
         .await
         .context("preparing the control database")?;
     let token = slipway_postgres::random_secret(24);
-    let (watcher, polls) = Watcher::new(control.clone());
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| {
@@ -98,13 +103,18 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
         .filter(|v| !v.is_empty())
         .map(PathBuf::from);
     let pg_dump = slipway_postgres::PgBinaries::find(configured.as_deref())?.program("pg_dump");
-    let state = Arc::new(AppState {
+    let addresses = match &args.public_url {
+        Some(url) => slipway_server::Addresses::from_public_url(url).map_err(anyhow::Error::msg)?,
+        None => slipway_server::Addresses::new(&args.base_domain, address.port()),
+    };
+    let ui_origin = addresses.ui_origin();
+    let worker_config = worker_config(&args.worker, false);
+    let (state, watcher) = AppState::start(ServerParts {
         control: control.clone(),
-        layout: engine.layout.clone(),
+        engine: engine.clone(),
         token: token.clone(),
-        polls,
-        proxy: slipway_server::proxy::Proxy::new(&args.base_domain, address.port()),
-        cluster: engine.cluster.clone(),
+        addresses,
+        worker: (!args.no_worker).then(|| worker_config.name.clone()),
         pg_dump,
     });
 
@@ -122,11 +132,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
     let worker_task = if args.no_worker {
         tokio::spawn(async { Ok(()) })
     } else {
-        let worker = Worker::new(
-            worker_config(&args.worker, false),
-            engine.clone(),
-            control.clone(),
-        );
+        let worker = Worker::new(worker_config, engine.clone(), control.clone());
         tokio::spawn(worker.run(stopped.clone()))
     };
     let watcher_task = tokio::spawn(watcher.run(stopped.clone()));
@@ -137,8 +143,9 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
         });
     let http_task = tokio::spawn(async move { http.await });
     eprintln!(
-        "slipway serving on http://{address} (data dir {})",
-        engine.layout.home.display()
+        "slipway serving on http://{address}: web UI at {ui} (data dir {})",
+        engine.layout.home.display(),
+        ui = ui_origin,
     );
 
     let mut worker_task = worker_task;

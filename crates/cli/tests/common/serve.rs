@@ -89,6 +89,13 @@ impl Serve {
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
+
+    /// The host's API token, as the CLI of this host finds it.
+    pub fn token(&self) -> String {
+        let text = std::fs::read_to_string(self.home.join("server.json")).unwrap();
+        let file: Value = serde_json::from_str(&text).unwrap();
+        file["token"].as_str().unwrap().to_string()
+    }
 }
 
 impl Drop for Serve {

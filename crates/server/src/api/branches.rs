@@ -1,21 +1,27 @@
 use axum::extract::{Path, State};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use slipway_access::{allows, Action};
 use slipway_control::Stage;
 
 use super::BuildView;
+use crate::auth::{authorize_project, visible_project, Caller};
 use crate::{ApiError, SharedState};
 
-/// `GET /api/v1/projects/{name}/branches`: production first, then by last build.
+/// `GET /api/v1/projects/{name}/branches`: production first, then by last
+/// build; only the branches the caller's role lets them see.
 pub async fn list(
     State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let session = state.control.session().await?;
+    let (_, principal) = visible_project(&session, &caller, &name).await?;
     let branches = slipway_control::list_branches(&session, &name).await?;
     let list: Vec<Value> = branches
         .iter()
+        .filter(|branch| allows(&principal, Action::View, branch.stage))
         .map(|branch| {
             json!({
                 "name": branch.name,
@@ -37,12 +43,21 @@ pub struct StageBody {
 /// `PUT /api/v1/projects/{name}/stage` `{"branch", "stage"}`, with Odoo.sh's rules.
 pub async fn set_stage(
     State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     body: Result<Json<StageBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(body) = body.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
     let stage: Stage = body.stage.parse()?;
     let mut session = state.control.session().await?;
+    authorize_project(
+        &session,
+        &caller,
+        &name,
+        Action::ManageProject,
+        Stage::Production,
+    )
+    .await?;
     // A second production branch is refused; changing which branch is
     // production is an explicit promotion.
     let branch = slipway_control::set_stage(&mut session, &name, &body.branch, stage).await?;
@@ -60,11 +75,20 @@ pub struct PromoteBody {
 /// the production branch; the previous production branch becomes staging.
 pub async fn promote(
     State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     body: Result<Json<PromoteBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Json(body) = body.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
     let mut session = state.control.session().await?;
+    authorize_project(
+        &session,
+        &caller,
+        &name,
+        Action::ManageProject,
+        Stage::Production,
+    )
+    .await?;
     let promotion =
         slipway_control::promote_to_production(&mut session, &name, &body.branch).await?;
     Ok(Json(json!({

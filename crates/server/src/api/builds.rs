@@ -1,10 +1,12 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::Value;
+use slipway_access::{allows, Action};
 
 use super::BuildView;
+use crate::auth::{authorize_build, authorize_project, visible_project, Caller};
 use crate::{ApiError, SharedState};
 
 /// Builds listed at most (newest first).
@@ -16,27 +18,36 @@ pub struct ListQuery {
     pub limit: Option<u32>,
 }
 
-/// `GET /api/v1/projects/{name}/builds[?branch=B]`: newest first.
+/// `GET /api/v1/projects/{name}/builds[?branch=B]`: newest first; only the
+/// builds the caller's role lets them see.
 pub async fn list(
     State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Vec<BuildView>>, ApiError> {
     let session = state.control.session().await?;
-    let project = slipway_control::get_project(&session, &name).await?;
+    let (project, principal) = visible_project(&session, &caller, &name).await?;
     let limit = query.limit.unwrap_or(LIST_LIMIT).clamp(1, LIST_LIMIT);
     let builds =
         slipway_control::list_builds(&session, project.id, query.branch.as_deref(), limit).await?;
-    Ok(Json(builds.iter().map(BuildView::from).collect()))
+    Ok(Json(
+        builds
+            .iter()
+            .filter(|build| allows(&principal, Action::View, build.stage))
+            .map(BuildView::from)
+            .collect(),
+    ))
 }
 
 /// `GET /api/v1/builds/{id}`: the build with its reason and report.
 pub async fn get(
     State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
     let session = state.control.session().await?;
-    let build = slipway_control::get_build(&session, id).await?;
+    let (build, _) = authorize_build(&session, &caller, id, Action::View).await?;
     let mut view = serde_json::to_value(BuildView::from(&build)).expect("build view serializes");
     view["reason"] = build.reason.clone().into();
     view["report"] = build.report.clone().unwrap_or(Value::Null);
@@ -57,11 +68,23 @@ pub struct RebuildBody {
 /// has a build in progress. A staging rebuild makes a new copy of production.
 pub async fn rebuild(
     State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     body: Result<Json<RebuildBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<BuildView>), ApiError> {
     let Json(body) = body.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
     let session = state.control.session().await?;
+    visible_project(&session, &caller, &name).await?;
+    let stage = slipway_control::list_branches(&session, &name)
+        .await?
+        .into_iter()
+        .find(|branch| branch.name == body.branch)
+        .map(|branch| branch.stage)
+        .ok_or_else(|| slipway_control::ControlError::UnknownBranch {
+            project: name.clone(),
+            branch: body.branch.clone(),
+        })?;
+    authorize_project(&session, &caller, &name, Action::Rebuild, stage).await?;
     let build = slipway_control::rebuild(&session, &name, &body.branch).await?;
     Ok((StatusCode::CREATED, Json(BuildView::from(&build))))
 }

@@ -2,10 +2,13 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Serialize;
+use slipway_access::Action;
+use slipway_control::Stage;
 
 use super::BuildView;
+use crate::auth::{authorize_project, Caller};
 use crate::{ApiError, SharedState};
 
 /// `slipway production NAME --json`.
@@ -21,10 +24,12 @@ pub struct ProductionView {
 /// `GET /api/v1/projects/{name}/production`: the serving production build.
 pub async fn production(
     State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Result<Json<ProductionView>, ApiError> {
     let session = state.control.session().await?;
-    let project = slipway_control::get_project(&session, &name).await?;
+    let (project, _) =
+        authorize_project(&session, &caller, &name, Action::View, Stage::Production).await?;
     let build = slipway_control::production_build(&session, project.id)
         .await?
         .ok_or_else(|| {
@@ -43,9 +48,18 @@ pub async fn production(
 /// `POST /api/v1/projects/{name}/duplicate`: queues a test duplicate of production.
 pub async fn duplicate(
     State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Result<(StatusCode, Json<BuildView>), ApiError> {
     let session = state.control.session().await?;
+    authorize_project(
+        &session,
+        &caller,
+        &name,
+        Action::Duplicate,
+        Stage::Production,
+    )
+    .await?;
     let build = slipway_control::enqueue_duplicate(&session, &name).await?;
     Ok((StatusCode::CREATED, Json(BuildView::from(&build))))
 }

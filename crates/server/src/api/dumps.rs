@@ -4,10 +4,14 @@
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use serde::Deserialize;
+use slipway_access::Action;
+use slipway_control::Build;
 use slipway_dump::{DumpError, DumpFormat, DumpSource};
 
+use crate::auth::{authorize_build, Caller};
 use crate::{ApiError, SharedState};
 
 #[derive(Deserialize)]
@@ -19,10 +23,25 @@ pub struct DumpQuery {
 /// `GET /api/v1/builds/{id}/dump[?format=zip|dump]`: streamed as an attachment.
 pub async fn dump(
     State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
     Query(query): Query<DumpQuery>,
-) -> Result<impl IntoResponse, ApiError> {
-    let format = match query.format.as_deref().unwrap_or("zip") {
+) -> Result<Response, ApiError> {
+    let session = state.control.session().await?;
+    let (build, _) = authorize_build(&session, &caller, id, Action::Dump).await?;
+    drop(session);
+    stream_dump(&state, &build, query.format.as_deref().unwrap_or("zip")).await
+}
+
+/// The build's database as an attachment, in `format` (`zip` or `dump`); the
+/// caller checked the rules.
+pub async fn stream_dump(
+    state: &SharedState,
+    build: &Build,
+    format: &str,
+) -> Result<Response, ApiError> {
+    let id = build.id;
+    let format = match format {
         "zip" => DumpFormat::Zip,
         "dump" => DumpFormat::PgCustom,
         other => {
@@ -31,9 +50,6 @@ pub async fn dump(
             )))
         }
     };
-    let session = state.control.session().await?;
-    let build = slipway_control::get_build(&session, id).await?;
-    drop(session);
     let gone = || {
         ApiError::new(
             StatusCode::GONE,
@@ -49,7 +65,7 @@ pub async fn dump(
     if build.collected_at.is_some() {
         return Err(gone());
     }
-    let engine_id = slipway_worker::engine_id(&build);
+    let engine_id = slipway_worker::engine_id(build);
     let filestore = state
         .layout
         .build(&engine_id)
@@ -98,5 +114,6 @@ pub async fn dump(
             ),
         ],
         Body::from_stream(tokio_util::io::ReaderStream::new(file)),
-    ))
+    )
+        .into_response())
 }

@@ -3,8 +3,11 @@ use std::io::{Read, Seek, SeekFrom};
 use axum::extract::{Path, Query, State};
 use axum::http::header::{HeaderName, CONTENT_TYPE};
 use axum::response::IntoResponse;
+use axum::Extension;
 use serde::Deserialize;
+use slipway_access::Action;
 
+use crate::auth::{authorize_build, Caller};
 use crate::{ApiError, SharedState};
 
 /// The logs of a build, in the order they are written: requirements, then a
@@ -57,11 +60,12 @@ pub struct LogQuery {
 /// (empty while nothing is written yet); `X-Next-Offset` says where to go on.
 pub async fn log(
     State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
     Query(query): Query<LogQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let session = state.control.session().await?;
-    let build = slipway_control::get_build(&session, id).await?;
+    let (build, _) = authorize_build(&session, &caller, id, Action::View).await?;
     drop(session);
     let dir = state.layout.logs(&slipway_worker::engine_id(&build));
     // One stream, in the order the files are written.

@@ -8,6 +8,7 @@ pub mod logs;
 pub mod mails;
 pub mod projects;
 pub mod status;
+pub mod users;
 
 use serde::Serialize;
 use slipway_control::Build;

@@ -2,12 +2,25 @@ use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use slipway_control::{NewProject, ProjectSettings};
 
+use crate::auth::{visible_project, Caller};
 use crate::{ApiError, SharedState};
+
+/// Projects are created and removed by administrators of slipway.
+fn admin_only(caller: &Caller) -> Result<(), ApiError> {
+    if caller.is_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "only administrators of slipway add or remove projects",
+        ))
+    }
+}
 
 /// `git ls-remote` of a new project's repository may take this long.
 const LIST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -37,16 +50,24 @@ pub struct NewProjectBody {
     /// `production` (a fresh copy per staging build) or `previous`.
     #[serde(default)]
     pub staging_source: Option<String>,
+    /// Where a commit's changes are shown, `{commit}` standing for its hash.
+    #[serde(default)]
+    pub commit_url: Option<String>,
 }
 
-/// `GET /api/v1/projects`.
-pub async fn list(State(state): State<SharedState>) -> Result<Json<Value>, ApiError> {
+/// `GET /api/v1/projects`: the projects the caller has a role in.
+pub async fn list(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>, ApiError> {
     let session = state.control.session().await?;
     let projects = slipway_control::list_projects(&session).await?;
-    let list: Vec<Value> = projects
-        .iter()
-        .map(|p| json!({"name": p.name, "repo": slipway_triggers::redact_url(&p.repo_url), "odoo": p.odoo, "production_branch": p.production_branch}))
-        .collect();
+    let mut list = Vec::new();
+    for p in projects {
+        if caller.principal(&session, p.id).await?.sees_project() {
+            list.push(json!({"name": p.name, "repo": slipway_triggers::redact_url(&p.repo_url), "odoo": p.odoo, "production_branch": p.production_branch}));
+        }
+    }
     Ok(Json(Value::Array(list)))
 }
 
@@ -54,8 +75,10 @@ pub async fn list(State(state): State<SharedState>) -> Result<Json<Value>, ApiEr
 /// stored, so a wrong URL or branch leaves nothing half-created.
 pub async fn add(
     State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
     body: Result<Json<NewProjectBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    admin_only(&caller)?;
     let Json(body) = body.map_err(|rejection| {
         ApiError::bad_request(format!("invalid project: {}", rejection.body_text()))
     })?;
@@ -111,6 +134,7 @@ pub async fn add_project(state: &SharedState, body: NewProjectBody) -> Result<Va
             ignore_rules: body.ignore_rules.clone().unwrap_or_default(),
             update_all: body.update_all.unwrap_or(defaults.update_all),
             staging_source: staging_source.unwrap_or(defaults.staging_source),
+            commit_url: body.commit_url.clone().filter(|url| !url.is_empty()),
         },
     };
     let mut session = state.control.session().await?;
@@ -130,9 +154,12 @@ pub async fn add_project(state: &SharedState, body: NewProjectBody) -> Result<Va
 /// `DELETE /api/v1/projects/{name}`.
 pub async fn remove(
     State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let mut session = state.control.session().await?;
+    visible_project(&session, &caller, &name).await?;
+    admin_only(&caller)?;
     let removed = slipway_control::remove_project(&mut session, &name).await?;
     tracing::info!(project = %name, live_builds = removed.live_builds.len(), "project removed");
     Ok(StatusCode::NO_CONTENT)

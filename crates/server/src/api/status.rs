@@ -1,11 +1,16 @@
 use axum::extract::State;
-use axum::Json;
+use axum::{Extension, Json};
 use serde_json::{json, Value};
 
+use crate::auth::Caller;
 use crate::{ApiError, SharedState};
 
-/// `GET /api/v1/status`: the server answers, with a few counts.
-pub async fn status(State(state): State<SharedState>) -> Result<Json<Value>, ApiError> {
+/// `GET /api/v1/status`: the server answers, with a few counts and who the
+/// token belongs to.
+pub async fn status(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>, ApiError> {
     let session = state.control.session().await?;
     let workers = slipway_control::list_workers(&session).await?;
     let projects = slipway_control::list_projects(&session).await?;
@@ -13,5 +18,6 @@ pub async fn status(State(state): State<SharedState>) -> Result<Json<Value>, Api
         "version": env!("CARGO_PKG_VERSION"),
         "workers": workers.len(),
         "projects": projects.len(),
+        "caller": caller.login(),
     })))
 }

@@ -1,0 +1,222 @@
+//! Accounts, their project roles and API tokens. Accounts are managed by
+//! slipway's administrators (and the host); a person may change their own
+//! password and make their own tokens.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use slipway_access::Action;
+use slipway_control::{Role, SecretHash, Stage};
+
+use crate::auth::{authorize_project, new_token, Caller};
+use crate::{ApiError, SharedState};
+
+fn admin_only(caller: &Caller) -> Result<(), ApiError> {
+    if caller.is_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "only administrators of slipway manage accounts",
+        ))
+    }
+}
+
+/// An administrator, or the account itself.
+fn admin_or_self(caller: &Caller, login: &str) -> Result<(), ApiError> {
+    match caller {
+        Caller::User(user) if !user.is_admin && user.login != login => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "you can only do this for your own account",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Hashes off the async threads (argon2 takes tens of milliseconds).
+async fn hash(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || slipway_access::hash_password(&password))
+        .await
+        .map_err(|error| ApiError::internal("hashing a password", error))?
+        .map_err(|error| match error {
+            slipway_access::AccessError::PasswordTooShort
+            | slipway_access::AccessError::PasswordTooLong => {
+                ApiError::bad_request(error.to_string())
+            }
+            other => ApiError::internal("hashing a password", other),
+        })
+}
+
+fn body<T>(body: Result<Json<T>, axum::extract::rejection::JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(body)| body)
+        .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
+}
+
+/// `GET /api/v1/users`: every account with its roles.
+pub async fn list(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>, ApiError> {
+    admin_only(&caller)?;
+    let session = state.control.session().await?;
+    let mut list = Vec::new();
+    for user in slipway_control::list_users(&session).await? {
+        let roles = slipway_control::memberships(&session, user.id).await?;
+        list.push(json!({
+            "login": user.login,
+            "admin": user.is_admin,
+            "created_at": user.created_at,
+            "roles": roles.iter().map(|m| json!({"project": m.project, "role": m.role})).collect::<Vec<_>>(),
+        }));
+    }
+    Ok(Json(Value::Array(list)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    login: String,
+    password: String,
+    #[serde(default)]
+    admin: bool,
+}
+
+/// `POST /api/v1/users` `{"login", "password", "admin"?}`.
+pub async fn add(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    new: Result<Json<NewUser>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    admin_only(&caller)?;
+    let new = body(new)?;
+    let password_hash = hash(new.password).await?;
+    let session = state.control.session().await?;
+    let user = slipway_control::add_user(&session, &new.login, &password_hash, new.admin).await?;
+    tracing::info!(login = %user.login, admin = user.is_admin, by = caller.login(), "account added");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"login": user.login, "admin": user.is_admin})),
+    ))
+}
+
+/// `DELETE /api/v1/users/{login}`.
+pub async fn remove(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    Path(login): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    admin_only(&caller)?;
+    let session = state.control.session().await?;
+    slipway_control::remove_user(&session, &login).await?;
+    state.proxy.forget_access();
+    tracing::info!(%login, by = caller.login(), "account removed");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPassword {
+    password: String,
+}
+
+/// `PUT /api/v1/users/{login}/password` `{"password"}`: every session of the
+/// account ends.
+pub async fn set_password(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    Path(login): Path<String>,
+    new: Result<Json<NewPassword>, axum::extract::rejection::JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    admin_or_self(&caller, &login)?;
+    let new = body(new)?;
+    let password_hash = hash(new.password).await?;
+    let mut session = state.control.session().await?;
+    slipway_control::set_password(&mut session, &login, &password_hash).await?;
+    state.proxy.forget_access();
+    tracing::info!(%login, by = caller.login(), "password changed");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    name: String,
+}
+
+/// `POST /api/v1/users/{login}/tokens` `{"name"}` → `{"token"}`, shown once.
+pub async fn create_token(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    Path(login): Path<String>,
+    new: Result<Json<NewToken>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    admin_or_self(&caller, &login)?;
+    let new = body(new)?;
+    let session = state.control.session().await?;
+    let user = slipway_control::get_user(&session, &login).await?;
+    let token = format!("slw_{}", new_token());
+    let created = slipway_control::create_api_token(
+        &session,
+        user.id,
+        new.name.trim(),
+        &SecretHash::of(&token),
+    )
+    .await?;
+    tracing::info!(%login, name = %created.name, by = caller.login(), "API token created");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"id": created.id, "name": created.name, "token": token})),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleBody {
+    role: String,
+}
+
+/// `PUT /api/v1/projects/{name}/members/{login}` `{"role"}`.
+pub async fn set_role(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    Path((name, login)): Path<(String, String)>,
+    role: Result<Json<RoleBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let role: Role = body(role)?.role.parse()?;
+    let session = state.control.session().await?;
+    authorize_project(
+        &session,
+        &caller,
+        &name,
+        Action::ManageProject,
+        Stage::Production,
+    )
+    .await?;
+    slipway_control::set_role(&session, &name, &login, Some(role)).await?;
+    state.proxy.forget_access();
+    tracing::info!(project = %name, %login, %role, by = caller.login(), "role given");
+    Ok(Json(json!({"project": name, "login": login, "role": role})))
+}
+
+/// `DELETE /api/v1/projects/{name}/members/{login}`.
+pub async fn remove_role(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    Path((name, login)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let session = state.control.session().await?;
+    authorize_project(
+        &session,
+        &caller,
+        &name,
+        Action::ManageProject,
+        Stage::Production,
+    )
+    .await?;
+    slipway_control::set_role(&session, &name, &login, None).await?;
+    state.proxy.forget_access();
+    tracing::info!(project = %name, %login, by = caller.login(), "role taken away");
+    Ok(StatusCode::NO_CONTENT)
+}

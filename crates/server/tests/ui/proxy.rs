@@ -1,0 +1,270 @@
+//! A build's address through the proxy: only for signed-in people allowed to
+//! connect, through a one-time ticket that becomes a cookie of that address
+//! alone; slipway's cookie and headers never reach the build.
+
+use axum::body::Body;
+use axum::http::{header, Method, StatusCode};
+use slipway_control::Role;
+
+use crate::common::{echo_server, App, Browser};
+
+#[tokio::test]
+async fn a_build_s_address_opens_through_a_one_time_ticket_and_a_cookie_of_its_own() {
+    let app = App::new("proxy_ticket").await;
+    let odoo = echo_server().await;
+    let project = app
+        .project("acme", &[("main", "production"), ("dev", "development")])
+        .await;
+    let build = app
+        .build(&project, "dev", "serving", Some("success"), Some(odoo))
+        .await;
+    let other = app
+        .build(&project, "dev", "serving", Some("success"), Some(odoo))
+        .await;
+    app.user("dev", false, &[("acme", Role::Developer)]).await;
+    let host = format!("{build}.localhost:8800");
+
+    // Not signed in anywhere: a navigation goes to the UI, which asks for a login.
+    let mut browser = Browser::new(&app);
+    let first = browser.get(&format!("http://{host}/web?debug=1")).await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        first.location(),
+        format!("http://localhost:8800/builds/{build}/open?path=/web%3Fdebug%3D1")
+    );
+    let to_login = browser.get(first.location()).await;
+    assert!(
+        to_login.location().starts_with("/login?next="),
+        "{}",
+        to_login.location()
+    );
+    // Scripts and XHR get a 401, not a redirect to a login page.
+    let script = app
+        .send(
+            axum::http::Request::builder()
+                .method(Method::POST)
+                .uri("/web/dataset/call_kw")
+                .header(header::HOST, &host)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(script.status, StatusCode::UNAUTHORIZED);
+
+    // Signed in: the UI hands a ticket, the build's address turns it into its cookie.
+    browser.login("dev", crate::common::PASSWORD).await;
+    let open = browser
+        .get(&format!("/builds/{build}/open?path=/web%3Fdebug%3D1"))
+        .await;
+    let ticket_url = open.location().to_string();
+    assert!(
+        ticket_url.starts_with(&format!("http://{host}/__slipway/enter?ticket=")),
+        "{ticket_url}"
+    );
+    let entered = browser.get(&ticket_url).await;
+    assert_eq!(entered.status, StatusCode::SEE_OTHER);
+    assert_eq!(entered.location(), "/web?debug=1");
+    let cookie = browser
+        .cookie(&host, "slipway_build")
+        .expect("the address's cookie");
+    assert!(browser.cookie("localhost:8800", "slipway_build").is_none());
+    let page = browser.get(&format!("http://{host}/web?debug=1")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.starts_with("odoo saw path=/web?debug=1"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("slipway_build"),
+        "our cookie reached the build: {}",
+        page.body
+    );
+    assert!(!page.body.contains(&cookie));
+
+    // A ticket is good once.
+    let again = browser.get(&ticket_url).await;
+    assert_eq!(again.status, StatusCode::FORBIDDEN);
+    assert!(again.body.contains("expired or was already used"));
+    // The cookie opens its own build only.
+    let mut thief = Browser::new(&app);
+    thief.set_cookie(&format!("{other}.localhost:8800"), "slipway_build", &cookie);
+    let stolen = thief
+        .get(&format!("http://{other}.localhost:8800/web"))
+        .await;
+    assert_eq!(
+        stolen.status,
+        StatusCode::SEE_OTHER,
+        "sent through the UI again"
+    );
+    assert!(stolen
+        .location()
+        .starts_with("http://localhost:8800/builds/"));
+
+    // Signing out of slipway closes the build's address too.
+    let csrf = browser.csrf().await;
+    browser.post("/logout", &[("csrf", &csrf)]).await;
+    let after = browser.get(&format!("http://{host}/web")).await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER, "{}", after.body);
+}
+
+#[tokio::test]
+async fn forged_slipway_headers_never_reach_a_build() {
+    let app = App::new("proxy_headers").await;
+    let odoo = echo_server().await;
+    let project = app.project("acme", &[("main", "production")]).await;
+    app.build(&project, "main", "serving", Some("success"), Some(odoo))
+        .await;
+    // Production's address is public (the customer's Odoo, guarded by its own login).
+    let answer = app
+        .send(
+            axum::http::Request::builder()
+                .uri("/web/login")
+                .header(header::HOST, "acme.localhost:8800")
+                .header("X-Slipway-Connect", "forged-secret")
+                .header("x-slipway-token", "host-token")
+                .header(header::COOKIE, "session_id=odoo; slipway_build=abc")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(answer.body.contains("connect=-"), "{}", answer.body);
+    assert!(answer.body.contains("token=-"), "{}", answer.body);
+    assert!(
+        answer.body.contains("cookie=session_id=odoo"),
+        "{}",
+        answer.body
+    );
+    assert!(!answer.body.contains("slipway_build"), "{}", answer.body);
+}
+
+#[tokio::test]
+async fn scripts_reach_builds_with_an_api_token_and_the_same_rules() {
+    let app = App::new("proxy_tokens").await;
+    let odoo = echo_server().await;
+    let project = app
+        .project("acme", &[("main", "production"), ("dev", "development")])
+        .await;
+    let production = app
+        .build(&project, "main", "serving", Some("success"), Some(odoo))
+        .await;
+    let development = app
+        .build(&project, "dev", "serving", Some("success"), Some(odoo))
+        .await;
+    app.user("tess", false, &[("acme", Role::Tester)]).await;
+    let session = app.control.session().await.unwrap();
+    let user = slipway_control::get_user(&session, "tess").await.unwrap();
+    slipway_control::create_api_token(
+        &session,
+        user.id,
+        "ci",
+        &slipway_control::SecretHash::of("slw_tess"),
+    )
+    .await
+    .unwrap();
+    let call = |build: i64, token: &str| {
+        app.send(
+            axum::http::Request::builder()
+                .uri("/web/login")
+                .header(header::HOST, format!("{build}.localhost:8800"))
+                .header("X-Slipway-Token", token)
+                .body(Body::empty())
+                .unwrap(),
+        )
+    };
+    let allowed = call(development, "slw_tess").await;
+    assert_eq!(allowed.status, StatusCode::OK);
+    assert!(
+        allowed.body.contains("token=-"),
+        "the token is not passed on: {}",
+        allowed.body
+    );
+    let refused = call(production, "slw_tess").await;
+    assert_eq!(
+        refused.status,
+        StatusCode::NOT_FOUND,
+        "a tester cannot connect to production"
+    );
+    assert_eq!(
+        call(424242, "host-token").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let wrong = call(development, "slw_wrong").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    // A role taken away takes effect at once (the proxy's cache is told).
+    slipway_control::set_role(&session, "acme", "tess", None)
+        .await
+        .unwrap();
+    crate::live::eventually(|| async {
+        call(development, "slw_tess").await.status == StatusCode::NOT_FOUND
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_stopped_build_says_so_and_offers_to_start_it_again() {
+    let app = App::new("proxy_stopped").await;
+    let project = app
+        .project("acme", &[("main", "production"), ("dev", "development")])
+        .await;
+    let stopped = app
+        .build(&project, "dev", "stopped", Some("success"), None)
+        .await;
+    app.user("dev", false, &[("acme", Role::Developer)]).await;
+    let mut browser = app.signed_in("dev").await;
+    let open = browser.get(&format!("/builds/{stopped}/open")).await;
+    assert_eq!(
+        open.location(),
+        format!("/builds/{stopped}"),
+        "no ticket for a stopped build"
+    );
+    // With access (a token), the address answers a page saying so.
+    let page = app
+        .send(
+            axum::http::Request::builder()
+                .uri("/")
+                .header(header::HOST, format!("{stopped}.localhost:8800"))
+                .header("X-Slipway-Token", "host-token")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(page.body.contains(&format!("Build #{stopped} is stopped")));
+    assert!(page
+        .body
+        .contains(&format!("http://localhost:8800/builds/{stopped}#restart")));
+    // The build page offers the restart; asking records it for the worker.
+    let build_page = browser.get(&format!("/builds/{stopped}?restart=1")).await;
+    assert!(build_page.body.contains("Start it again"));
+    let csrf = build_page.csrf();
+    let asked = browser
+        .post(&format!("/builds/{stopped}/restart"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(asked.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.query_i64(&format!(
+            "SELECT count(*) FROM builds WHERE id = {stopped} AND restart_requested_at IS NOT NULL"
+        ))
+        .await,
+        1
+    );
+    // A replaced production build is production's snapshot: not restartable.
+    let snapshot = app
+        .build(&project, "main", "stopped", Some("success"), None)
+        .await;
+    let csrf = browser.csrf().await;
+    app.user("adam", false, &[("acme", Role::Admin)]).await;
+    let mut admin = app.signed_in("adam").await;
+    let csrf_admin = admin.csrf().await;
+    let refused = admin
+        .post(
+            &format!("/builds/{snapshot}/restart"),
+            &[("csrf", &csrf_admin)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert!(refused.body.contains("snapshot"), "{}", refused.body);
+    let _ = csrf;
+}
