@@ -2,14 +2,20 @@
 # Installs the Debian/Ubuntu packages slipway needs on the host, if missing:
 # bubblewrap (the sandbox), debootstrap (Odoo images), PostgreSQL's server
 # binaries (the embedded cluster), git, a C compiler for building slipway,
-# Python 3 (the tests drive the mail catcher with smtplib, as Odoo does), and
-# Chromium with its WebDriver server (the web UI's tests run headless Chromium).
+# Python 3 (the tests drive the mail catcher with smtplib, as Odoo does),
+# Chromium with its WebDriver server (the web UI's tests run headless Chromium),
+# and npm when there is none (the UI's browser assets come from npm packages,
+# installed from their lockfile when slipway is built).
 set -euo pipefail
 
 # chromium and chromium-driver are Debian's (/usr/bin/chromium, /usr/bin/chromedriver);
 # Ubuntu ships them as snaps under other names (chromium-browser, chromium-chromedriver).
 packages=(bubblewrap debootstrap git ca-certificates postgresql gcc libc6-dev python3
     chromium chromium-driver)
+# A Node.js installed otherwise (nvm, NodeSource) is fine: only `npm` is needed.
+if ! command -v npm >/dev/null; then
+    packages+=(nodejs npm)
+fi
 missing=()
 for package in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then

@@ -1,0 +1,261 @@
+//! The web UI end to end, in headless Chromium, against a real `slipway
+//! serve` building real Odoo 14.0: sign in; the branches view with its
+//! colours; a push whose cell appears and turns green without a reload; live
+//! logs; Connect landing in Odoo's web client, logged in; the web shell
+//! running commands (psql included) in the build's sandbox; a tester refused
+//! production.
+//!
+//! With `SLIPWAY_SCREENSHOTS=<dir>`, the main pages are saved there as PNG
+//! (`scripts/screenshots.sh` regenerates docs/screenshots with it).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::browser::{key, Browser};
+use common::serve::{wait_for, Serve, BUILD_LIMIT};
+use serde_json::Value;
+
+const ADMIN_PASSWORD: &str = "admin password 1";
+const TESTER_PASSWORD: &str = "tester password 1";
+const UI_WAIT: Duration = Duration::from_secs(20);
+
+fn commit(repo: &Path, message: &str) -> String {
+    std::fs::write(repo.join("green_addon/CHANGES"), format!("{message}\n")).unwrap();
+    common::git(repo, &["add", "-A"]);
+    common::git(repo, &["commit", "-qm", message]);
+    common::git(repo, &["rev-parse", "HEAD"])
+}
+
+/// `slipway user add LOGIN` with the password on stdin.
+fn add_user(serve: &Serve, login: &str, password: &str, admin: bool) {
+    use std::io::Write;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_slipway"));
+    command
+        .args(["user", "add", login])
+        .args(admin.then_some("--admin"))
+        .envs(common::serve::env(&serve.home))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "user add {login}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn ok(serve: &Serve, args: &[&str]) {
+    let output = serve.cli(args);
+    assert!(
+        output.status.success(),
+        "slipway {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+struct Screenshots(Option<PathBuf>);
+
+impl Screenshots {
+    fn from_env() -> Screenshots {
+        Screenshots(std::env::var_os("SLIPWAY_SCREENSHOTS").map(PathBuf::from))
+    }
+
+    fn take(&self, browser: &Browser, name: &str) {
+        if let Some(dir) = &self.0 {
+            std::fs::create_dir_all(dir).unwrap();
+            browser.screenshot_png(&dir.join(format!("{name}.png")));
+        }
+    }
+}
+
+/// Fills the login form of the current page, or of `/login`.
+fn sign_in(browser: &Browser, ui: &str, login: &str, password: &str) {
+    if !browser.current_url().contains("/login") {
+        browser.goto(&format!("{ui}/login"));
+    }
+    browser.find("input[name=login]").send_keys(login);
+    browser.find("input[name=password]").send_keys(password);
+    browser.find("form button[type=submit]").click();
+    browser.wait_until("the sign-in", UI_WAIT, |b| {
+        !b.current_url().contains("/login")
+    });
+}
+
+/// The class of the newest cell of a branch's row, and its build id.
+fn newest_cell(browser: &Browser, branch: &str) -> Option<(String, i64)> {
+    let found = browser.execute(
+        "const row = document.querySelector(`tr.branch[data-name=\"${arguments[0]}\"]`);\
+         const cell = row && row.querySelector('.cell');\
+         return cell ? [cell.className, Number(cell.dataset.build)] : null;",
+        &[Value::from(branch)],
+    );
+    let pair = found.as_array()?;
+    Some((pair[0].as_str()?.to_string(), pair[1].as_i64()?))
+}
+
+#[test]
+fn the_web_ui_in_a_real_browser() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = common::repository(temp.path(), "passing");
+    let serve = Serve::start(&temp.path().join("home"), &[]);
+    let ui = format!("http://localhost:{}", serve.port);
+    add_user(&serve, "admin", ADMIN_PASSWORD, true);
+    add_user(&serve, "tess", TESTER_PASSWORD, false);
+    ok(
+        &serve,
+        &[
+            "project",
+            "add",
+            "acme",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--odoo",
+            "14.0",
+            "--production-branch",
+            "main",
+            "--poll-interval",
+            "1",
+            "--quiet-period",
+            "0",
+        ],
+    );
+    ok(&serve, &["user", "role", "tess", "acme", "tester"]);
+    // Pushes after the project was added build: production, then a feature.
+    commit(&repo, "first release");
+    common::git(&repo, &["checkout", "-qb", "feature"]);
+    commit(&repo, "first feature commit");
+    wait_for("both branches to serve", BUILD_LIMIT * 2, || {
+        let builds = serve.builds("acme");
+        builds.len() >= 2 && builds.iter().all(|b| b["state"] == "serving")
+    });
+    let shots = Screenshots::from_env();
+    let browser = Browser::start();
+
+    // Sign in; the projects page, then the branches view with its colours.
+    browser.goto(&format!("{ui}/projects/acme"));
+    assert!(browser.current_url().contains("/login?next="));
+    shots.take(&browser, "login");
+    sign_in(&browser, &ui, "admin", ADMIN_PASSWORD);
+    assert!(browser.current_url().ends_with("/projects/acme"));
+    let rows: Vec<String> = browser
+        .find_all("tr.branch")
+        .iter()
+        .map(|row| row.attribute("data-name").unwrap())
+        .collect();
+    assert_eq!(rows, ["main", "feature"], "production first");
+    let (class, _) = newest_cell(&browser, "feature").unwrap();
+    assert_eq!(class, "cell success");
+    let green = browser.find("tr.branch[data-name=feature] .cell.success");
+    assert_eq!(
+        green.css_value("background-color"),
+        "rgba(46, 133, 64, 1)",
+        "a green cell"
+    );
+    shots.take(&browser, "branches");
+
+    // A push: its cell appears and turns green, without a reload.
+    browser.execute("window.notReloaded = true;", &[]);
+    let (_, before) = newest_cell(&browser, "feature").unwrap();
+    let pushed = commit(&repo, "second feature commit");
+    browser.wait_until("the new build's cell", UI_WAIT, |b| {
+        newest_cell(b, "feature").is_some_and(|(_, id)| id > before)
+    });
+    let (_, new_build) = newest_cell(&browser, "feature").unwrap();
+    browser.wait_until("the new cell to turn green", BUILD_LIMIT, |b| {
+        newest_cell(b, "feature") == Some(("cell success".to_string(), new_build))
+    });
+    assert_eq!(
+        browser.execute("return window.notReloaded === true;", &[]),
+        Value::Bool(true),
+        "the page was not reloaded"
+    );
+    // The filter box.
+    browser.find("#branch-filter").send_keys("feat");
+    assert!(!browser.find("tr.branch[data-name=main]").is_displayed());
+    assert!(browser.find("tr.branch[data-name=feature]").is_displayed());
+
+    // The build's page: commit, result, and its logs, live.
+    browser.goto(&format!("{ui}/builds/{new_build}"));
+    assert!(browser.page_source().contains(&pushed));
+    browser.wait_until("the log to show Odoo's lines", UI_WAIT, |b| {
+        b.find("#log").text().contains("Modules loaded.")
+    });
+    browser.wait_until("the serving build's address", UI_WAIT, |b| {
+        b.page_source()
+            .contains(&format!("http://{new_build}.localhost:{}", serve.port))
+    });
+    shots.take(&browser, "build");
+
+    // Connect: into the build's Odoo, logged in as its administrator.
+    browser.execute(
+        "document.getElementById('connect').form.removeAttribute('target');",
+        &[],
+    );
+    browser.find("#connect").click();
+    browser.wait_until("Odoo's web client", Duration::from_secs(60), |b| {
+        b.current_url()
+            .starts_with(&format!("http://{new_build}.localhost:{}/web", serve.port))
+            && b.try_find(".o_main_navbar").is_some()
+    });
+    let uid = browser.execute("return odoo.session_info.uid;", &[]);
+    assert_eq!(uid, Value::from(2), "logged in as the administrator");
+    shots.take(&browser, "connected");
+
+    // The shell: a terminal in the build's sandbox, with psql on its database.
+    browser.goto(&format!("{ui}/builds/{new_build}/shell"));
+    browser.wait_until("the shell to connect", UI_WAIT, |b| {
+        b.find("#shell-state").text() == "connected"
+    });
+    browser.find(".xterm-screen").click();
+    browser.type_keys(&format!("echo slipway-$((6*7)){}", key::ENTER));
+    browser.type_keys(&format!(
+        "psql -tAc \"select 'users=' || count(*) from res_users\"{}",
+        key::ENTER
+    ));
+    browser.wait_until("the commands' output", UI_WAIT, |b| {
+        let screen = b.find(".xterm-rows").text();
+        screen.contains("slipway-42") && screen.contains("users=")
+    });
+    shots.take(&browser, "shell");
+    browser.goto(&format!("{ui}/"));
+    let state = browser.find("form[action='/logout'] button");
+    state.click();
+    browser.wait_until("signed out", UI_WAIT, |b| {
+        b.current_url().contains("/login")
+    });
+
+    // A tester: no production row, and production's build page refused.
+    sign_in(&browser, &ui, "tess", TESTER_PASSWORD);
+    browser.goto(&format!("{ui}/projects/acme"));
+    assert!(browser.try_find("tr.branch[data-name=feature]").is_some());
+    assert!(browser.try_find("tr.branch[data-name=main]").is_none());
+    let production = serve
+        .builds("acme")
+        .into_iter()
+        .find(|b| b["stage"] == "production")
+        .unwrap();
+    browser.goto(&format!("{ui}/builds/{}", production["id"]));
+    assert!(
+        browser.find("h1").text().starts_with("403"),
+        "{}",
+        browser.page_source()
+    );
+    assert!(browser
+        .page_source()
+        .contains("does not allow seeing production builds"));
+    browser.goto(&format!(
+        "http://{}.localhost:{}/web",
+        production["id"], serve.port
+    ));
+    assert!(
+        browser.page_source().contains("403") || browser.page_source().contains("404"),
+        "{}",
+        browser.page_source()
+    );
+}
