@@ -99,6 +99,18 @@ fn newest_cell(browser: &Browser, branch: &str) -> Option<(String, i64)> {
     Some((pair[0].as_str()?.to_string(), pair[1].as_i64()?))
 }
 
+/// The login of the Odoo session the page runs in, as Odoo itself says it
+/// (the WebDriver waits for the promise).
+fn session_login(browser: &Browser) -> Value {
+    browser.execute(
+        "return fetch('/web/session/get_session_info', {method: 'POST', \
+           headers: {'Content-Type': 'application/json'}, \
+           body: JSON.stringify({jsonrpc: '2.0', method: 'call', params: {}})}) \
+         .then(r => r.json()).then(j => j.result.username);",
+        &[],
+    )
+}
+
 #[test]
 fn the_web_ui_in_a_real_browser() {
     let temp = tempfile::tempdir().unwrap();
@@ -126,13 +138,25 @@ fn the_web_ui_in_a_real_browser() {
         ],
     );
     ok(&serve, &["user", "role", "tess", "acme", "tester"]);
-    // Pushes after the project was added build: production, then a feature.
+    // Pushes after the project was added build: production, a branch whose
+    // test fails, then a feature.
     commit(&repo, "first release");
+    common::git(&repo, &["checkout", "-qb", "broken"]);
+    let test = repo.join("green_addon/tests/test_partner.py");
+    let failing = std::fs::read_to_string(&test)
+        .unwrap()
+        .replace("\"Grace\")\n", "\"Ada\")\n");
+    std::fs::write(&test, failing).unwrap();
+    commit(&repo, "a rename that is not one");
+    common::git(&repo, &["checkout", "-q", "main"]);
     common::git(&repo, &["checkout", "-qb", "feature"]);
     commit(&repo, "first feature commit");
-    wait_for("both branches to serve", BUILD_LIMIT * 2, || {
+    wait_for("the three branches to build", BUILD_LIMIT * 2, || {
         let builds = serve.builds("acme");
-        builds.len() >= 2 && builds.iter().all(|b| b["state"] == "serving")
+        builds.len() >= 3
+            && builds
+                .iter()
+                .all(|b| b["state"] == "serving" || b["status"] == "failed")
     });
     let shots = Screenshots::from_env();
     let browser = Browser::start();
@@ -148,16 +172,23 @@ fn the_web_ui_in_a_real_browser() {
         .iter()
         .map(|row| row.attribute("data-name").unwrap())
         .collect();
-    assert_eq!(rows, ["main", "feature"], "production first");
+    assert_eq!(
+        rows,
+        ["main", "feature", "broken"],
+        "production first, then by last build"
+    );
     let (class, _) = newest_cell(&browser, "feature").unwrap();
     assert_eq!(class, "cell success");
+    let (class, _) = newest_cell(&browser, "broken").unwrap();
+    assert_eq!(class, "cell failed");
+    let red = browser.find("tr.branch[data-name=broken] .cell.failed");
+    assert_eq!(red.css_value("background-color"), "rgba(192, 57, 43, 1)");
     let green = browser.find("tr.branch[data-name=feature] .cell.success");
     assert_eq!(
         green.css_value("background-color"),
         "rgba(46, 133, 64, 1)",
         "a green cell"
     );
-    shots.take(&browser, "branches");
 
     // A push: its cell appears and turns green, without a reload.
     browser.execute("window.notReloaded = true;", &[]);
@@ -175,10 +206,28 @@ fn the_web_ui_in_a_real_browser() {
         Value::Bool(true),
         "the page was not reloaded"
     );
+    let rows: Vec<String> = browser
+        .find_all("tr.branch")
+        .iter()
+        .map(|row| row.attribute("data-name").unwrap())
+        .collect();
+    assert_eq!(rows, ["main", "feature", "broken"]);
+    shots.take(&browser, "branches");
     // The filter box.
     browser.find("#branch-filter").send_keys("feat");
     assert!(!browser.find("tr.branch[data-name=main]").is_displayed());
     assert!(browser.find("tr.branch[data-name=feature]").is_displayed());
+
+    // The failing build's page: the failed test and its traceback.
+    let (_, broken) = newest_cell(&browser, "broken").unwrap();
+    browser.goto(&format!("{ui}/builds/{broken}"));
+    let failed = browser.find(".failed-tests").text();
+    assert!(failed.contains("test_rename"), "{failed}");
+    assert!(browser
+        .find(".errors .traceback")
+        .text()
+        .contains("AssertionError"));
+    shots.take(&browser, "failed-build");
 
     // The build's page: commit, result, and its logs, live.
     browser.goto(&format!("{ui}/builds/{new_build}"));
@@ -203,8 +252,17 @@ fn the_web_ui_in_a_real_browser() {
             .starts_with(&format!("http://{new_build}.localhost:{}/web", serve.port))
             && b.try_find(".o_main_navbar").is_some()
     });
-    let uid = browser.execute("return odoo.session_info.uid;", &[]);
-    assert_eq!(uid, Value::from(2), "logged in as the administrator");
+    assert_eq!(
+        session_login(&browser),
+        Value::from("admin"),
+        "logged in as the administrator"
+    );
+    browser.wait_until("Odoo to finish loading", UI_WAIT, |b| {
+        b.execute(
+            "const l = document.querySelector('.o_loading'); return !l || l.offsetParent === null;",
+            &[],
+        ) == Value::Bool(true)
+    });
     shots.take(&browser, "connected");
 
     // The shell: a terminal in the build's sandbox, with psql on its database.
@@ -258,4 +316,70 @@ fn the_web_ui_in_a_real_browser() {
         "{}",
         browser.page_source()
     );
+}
+
+/// "Connect as" on Odoo 19.0: the build's users are listed (an htmx partial),
+/// and the browser lands in Odoo's web client as the one picked.
+#[test]
+fn connect_as_another_user_on_odoo_19() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = common::repository(temp.path(), "passing");
+    let serve = Serve::start(&temp.path().join("home"), &[]);
+    let ui = format!("http://localhost:{}", serve.port);
+    add_user(&serve, "admin", ADMIN_PASSWORD, true);
+    ok(
+        &serve,
+        &[
+            "project",
+            "add",
+            "acme",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--odoo",
+            "19.0",
+            "--production-branch",
+            "main",
+            "--poll-interval",
+            "1",
+            "--quiet-period",
+            "0",
+        ],
+    );
+    common::git(&repo, &["checkout", "-qb", "feature"]);
+    commit(&repo, "a feature");
+    wait_for("the feature build to serve", BUILD_LIMIT, || {
+        serve
+            .builds("acme")
+            .iter()
+            .any(|b| b["branch"] == "feature" && b["state"] == "serving")
+    });
+    let build = serve
+        .builds("acme")
+        .into_iter()
+        .find(|b| b["branch"] == "feature")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let browser = Browser::start();
+    browser.goto(&format!("{ui}/builds/{build}"));
+    sign_in(&browser, &ui, "admin", ADMIN_PASSWORD);
+    browser.find("details.connect-as summary").click();
+    browser.wait_until("the build's users", UI_WAIT, |b| {
+        b.try_find("details.connect-as option[value=demo]")
+            .is_some()
+    });
+    browser.execute(
+        "const select = document.querySelector('details.connect-as select');\
+         select.value = 'demo'; select.form.removeAttribute('target');",
+        &[],
+    );
+    browser
+        .find("details.connect-as button[type=submit]")
+        .click();
+    browser.wait_until("Odoo's web client", Duration::from_secs(60), |b| {
+        b.current_url()
+            .starts_with(&format!("http://{build}.localhost:{}/odoo", serve.port))
+            && b.try_find(".o_main_navbar").is_some()
+    });
+    assert_eq!(session_login(&browser), Value::from("demo"));
 }
