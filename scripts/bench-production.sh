@@ -8,19 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-3}"
-cargo build --release --locked --bin slipway >/dev/null 2>&1
-slipway="$PWD/target/release/slipway"
-work=$(mktemp -d)
-chmod 755 "$work"
-export SLIPWAY_HOME="$work/home"
 port=8878
-cleanup() {
-    pkill -TERM -f "slipway serve --listen 127.0.0.1:$port" 2>/dev/null || true
-    sleep 3
-    "$slipway" postgres stop >/dev/null 2>&1 || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+source scripts/lib/bench-serve.sh
 
 commit() {
     git -C "$1" add -A
@@ -31,8 +20,7 @@ for project in changed all; do
     git -C "$work/$project" init -q -b main
     commit "$work/$project" init
 done
-"$slipway" serve --listen "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
-until "$slipway" status >/dev/null 2>&1; do sleep 0.5; done
+start_serve
 "$slipway" project add changed --repo "$work/changed" --odoo 14.0 --poll-interval 1 --quiet-period 0 >/dev/null
 "$slipway" project add all --repo "$work/all" --odoo 14.0 --poll-interval 1 --quiet-period 0 --update-all >/dev/null
 

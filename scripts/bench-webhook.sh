@@ -9,26 +9,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-5}"
 quiet=2
-cargo build --release --locked --bin slipway >/dev/null 2>&1
-slipway="$PWD/target/release/slipway"
-work=$(mktemp -d)
-chmod 755 "$work"
-export SLIPWAY_HOME="$work/home"
 port=8877
-cleanup() {
-    pkill -TERM -f "slipway serve --listen 127.0.0.1:$port" 2>/dev/null || true
-    sleep 3
-    "$slipway" postgres stop >/dev/null 2>&1 || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+source scripts/lib/bench-serve.sh
 
 cp -r examples/addons "$work/repo"
 git -C "$work/repo" init -q -b main
 git -C "$work/repo" add -A
 git -C "$work/repo" -c user.name=bench -c user.email=bench@slipway.invalid commit -qm init
-"$slipway" serve --listen "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
-until "$slipway" status >/dev/null 2>&1; do sleep 0.5; done
+start_serve
 "$slipway" project add bench --repo "$work/repo" --odoo 14.0 --poll-interval 86400 --quiet-period "$quiet" >/dev/null
 secret=$(PGPASSWORD=$(cat "$SLIPWAY_HOME/postgres/superuser.password") psql -qAt -h "$SLIPWAY_HOME/postgres/run" -U slipway -d slipway_control \
     -c "SELECT webhook_secret FROM projects WHERE name = 'bench'")

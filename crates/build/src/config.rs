@@ -95,18 +95,7 @@ impl OdooConfig<'_> {
     }
 
     pub fn write(&self, path: &Path, account: Option<HostAccount>) -> Result<(), BuildError> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(BuildError::io("writing", path))?;
-        file.write_all(self.render().as_bytes())
-            .map_err(BuildError::io("writing", path))?;
-        crate::host::hand_over(path, account).map_err(BuildError::io("chown", path))
+        crate::host::write_private(path, &self.render(), account)
     }
 }
 

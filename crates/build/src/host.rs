@@ -86,6 +86,27 @@ fn lookup(name: &str) -> Option<HostAccount> {
 }
 
 /// Gives `path` (not recursively) to `account`, when there is one.
+/// Writes a file only its owner reads (mode 0600), owned by `account`:
+/// credentials for a sandbox.
+pub(crate) fn write_private(
+    path: &std::path::Path,
+    content: &str,
+    account: Option<HostAccount>,
+) -> Result<(), crate::BuildError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(crate::BuildError::io("writing", path))?;
+    file.write_all(content.as_bytes())
+        .map_err(crate::BuildError::io("writing", path))?;
+    hand_over(path, account).map_err(crate::BuildError::io("chown", path))
+}
+
 pub fn hand_over(path: &std::path::Path, account: Option<HostAccount>) -> std::io::Result<()> {
     match account {
         Some(account) => std::os::unix::fs::chown(path, Some(account.uid), Some(account.gid)),

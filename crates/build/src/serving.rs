@@ -11,7 +11,7 @@ use slipway_sandbox::{Mount, Network, Running};
 
 use crate::connect;
 use crate::development::Engine;
-use crate::odoo::{OdooHost, OdooRun, CONFIG_MOUNT};
+use crate::odoo::{OdooRun, CONFIG_MOUNT};
 use crate::{BuildError, Layout};
 
 const SERVED_FILE: &str = "served.json";
@@ -155,12 +155,7 @@ impl Engine {
     pub async fn serve(&self, build_id: &str, port: u16) -> Result<OdooServer, BuildError> {
         let served = ServedBuild::read(&self.layout, build_id)?;
         let image = self.image_named(&served.image)?;
-        let host = OdooHost {
-            sandbox: self.sandbox.as_ref(),
-            image: &image,
-            account: self.account,
-            endpoint: &self.cluster.endpoint,
-        };
+        let host = self.odoo_host(&image);
         let config_file = &served.config_file;
         let config =
             std::fs::read_to_string(config_file).map_err(BuildError::io("reading", config_file))?;

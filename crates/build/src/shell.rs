@@ -2,11 +2,9 @@
 //! image, code, data and configuration), where `odoo shell` and `psql` reach
 //! the build's database as the build's own role, and nothing else.
 
-use std::path::Path;
-
 use slipway_sandbox::{Mount, Network, SandboxSpec};
 
-use crate::odoo::{OdooHost, CONFIG_MOUNT};
+use crate::odoo::CONFIG_MOUNT;
 use crate::serving::ServedBuild;
 use crate::{BuildError, Engine};
 
@@ -21,12 +19,7 @@ impl Engine {
     pub fn terminal_spec(&self, build_id: &str, label: i64) -> Result<SandboxSpec, BuildError> {
         let served = ServedBuild::read(&self.layout, build_id)?;
         let image = self.image_named(&served.image)?;
-        let host = OdooHost {
-            sandbox: self.sandbox.as_ref(),
-            image: &image,
-            account: self.account,
-            endpoint: &self.cluster.endpoint,
-        };
+        let host = self.odoo_host(&image);
         let text = std::fs::read_to_string(&served.config_file)
             .map_err(BuildError::io("reading", &served.config_file))?;
         let option = |key: &str| {
@@ -43,7 +36,7 @@ impl Engine {
         // psql reads the password from a file only the sandbox can read,
         // never from the environment or a command line.
         let pgpass = self.layout.build(build_id).join(PGPASS_FILE);
-        write_private(
+        crate::host::write_private(
             &pgpass,
             &format!(
                 "*:*:{}:{user}:{}\n",
@@ -75,25 +68,6 @@ impl Engine {
 /// `:` and `\` are special in a .pgpass field.
 fn escape_pgpass(value: &str) -> String {
     value.replace('\\', "\\\\").replace(':', "\\:")
-}
-
-fn write_private(
-    path: &Path,
-    content: &str,
-    account: Option<crate::host::HostAccount>,
-) -> Result<(), BuildError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(BuildError::io("writing", path))?;
-    file.write_all(content.as_bytes())
-        .map_err(BuildError::io("writing", path))?;
-    crate::host::hand_over(path, account).map_err(BuildError::io("chown", path))
 }
 
 #[cfg(test)]

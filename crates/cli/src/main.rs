@@ -79,6 +79,9 @@ enum Command {
         #[arg(long)]
         follow: bool,
     },
+    /// Serve a stopped build again (its database must still be there); its
+    /// worker starts it.
+    Start { build: i64 },
     /// Build a branch's head again (refused while it has a build in progress).
     /// A staging rebuild takes a new copy of production.
     Rebuild { project: String, branch: String },
@@ -175,6 +178,7 @@ fn run_client_command(command: Command, server: &client::ServerArgs) -> anyhow::
             json,
         } => commands::builds::list(&project, branch.as_deref(), json, server),
         Command::Logs { build, follow } => commands::builds::logs(build, follow, server),
+        Command::Start { build } => commands::builds::start(build, server),
         Command::Rebuild { project, branch } => {
             commands::builds::rebuild(&project, &branch, server)
         }

@@ -13,45 +13,12 @@ use serde_json::{json, Value};
 use common::serve::{embedded_cluster, http_status, wait_for, Serve, BUILD_LIMIT};
 use slipway_build::{Layout, ServedBuild, CONNECT_PATH, CONNECT_SECRET_HEADER};
 
-const V14: &str = "14.0";
-const V19: &str = "19.0";
-
-macro_rules! on_both_versions {
-    ($scenario:ident) => {
-        mod $scenario {
-            #[test]
-            fn v14() {
-                super::$scenario(super::V14);
-            }
-
-            #[test]
-            fn v19() {
-                super::$scenario(super::V19);
-            }
-        }
-    };
-}
-
 fn add_project(serve: &Serve, repo: &Path, version: &str) {
-    let output = serve.cli(&[
-        "project",
-        "add",
+    serve.add_project(
         "demo",
-        "--repo",
-        repo.to_str().unwrap(),
-        "--odoo",
+        repo,
         version,
-        "--production-branch",
-        "main",
-        "--poll-interval",
-        "1",
-        "--quiet-period",
-        "0",
-    ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+        &["--poll-interval", "1", "--quiet-period", "0"],
     );
 }
 
@@ -298,4 +265,6 @@ fn connect_opens_a_new_session_of_a_build_s_user_for_the_secret_s_holder_only(ve
     odoo.session_of("demo", demo, &new_secret, None);
 }
 
-on_both_versions!(connect_opens_a_new_session_of_a_build_s_user_for_the_secret_s_holder_only);
+common::on_both_versions!(
+    connect_opens_a_new_session_of_a_build_s_user_for_the_secret_s_holder_only
+);

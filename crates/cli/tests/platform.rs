@@ -46,24 +46,7 @@ fn odoo_processes_of(home: &Path) -> Vec<String> {
 }
 
 fn add_project(serve: &Serve, repo: &Path, extra: &[&str]) {
-    let mut args = vec![
-        "project",
-        "add",
-        "demo",
-        "--repo",
-        repo.to_str().unwrap(),
-        "--odoo",
-        "14.0",
-        "--production-branch",
-        "main",
-    ];
-    args.extend_from_slice(extra);
-    let output = serve.cli(&args);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    serve.add_project("demo", repo, "14.0", extra);
 }
 
 #[test]
@@ -178,6 +161,74 @@ fn a_burst_of_pushes_makes_one_build_of_the_last_commit_which_then_serves_odoo()
         "stopped",
         "still listed as stopped"
     );
+    // Its database gone, it cannot be started again; the rule is said.
+    let refused = serve.cli(&["start", &build["id"].to_string()]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("database was dropped"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
+
+#[test]
+fn a_stopped_build_serves_again_on_request() {
+    let temp = tempfile::tempdir().unwrap();
+    let repo = common::repository(temp.path(), "passing");
+    let serve = Serve::start(&temp.path().join("home"), &[]);
+    add_project(
+        &serve,
+        &repo,
+        &[
+            "--poll-interval",
+            "1",
+            "--quiet-period",
+            "0",
+            "--dev-builds-kept",
+            "1",
+        ],
+    );
+    common::git(&repo, &["checkout", "-qb", "feature"]);
+    commit(&repo, "first");
+    wait_for("the first build to serve", BUILD_LIMIT, || {
+        serve.builds("demo").iter().any(|b| b["state"] == "serving")
+    });
+    let first = serve.builds("demo")[0]["id"].as_i64().unwrap();
+    commit(&repo, "second");
+    wait_for("the first build to stop", BUILD_LIMIT, || {
+        serve
+            .builds("demo")
+            .iter()
+            .any(|b| b["id"] == first && b["state"] == "stopped")
+    });
+    let started = serve.cli(&["start", &first.to_string()]);
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    wait_for(
+        "the first build to serve again",
+        Duration::from_secs(120),
+        || {
+            serve
+                .builds("demo")
+                .iter()
+                .any(|b| b["id"] == first && b["state"] == "serving")
+        },
+    );
+    let url = serve
+        .builds("demo")
+        .into_iter()
+        .find(|b| b["id"] == first)
+        .unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(http_status(&format!("{url}/web/login")), Some(200));
+    // Serving, it cannot be asked again.
+    let again = serve.cli(&["start", &first.to_string()]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("only a stopped build"));
 }
 
 #[test]
@@ -433,7 +484,7 @@ fn stage_rules_and_bad_input_are_refused_with_clear_messages() {
         "no production database yet",
     );
     refused(&["mails", "999999", "--json"], "no build #999999");
-    refused(&["mail", "999999", "1"], "no mail #1");
+    refused(&["mail", "999999", "1"], "no build #999999");
     let dump = temp.path().join("nothing.zip");
     refused(
         &["dump", "999999", "-o", dump.to_str().unwrap()],

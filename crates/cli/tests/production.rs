@@ -14,45 +14,12 @@ use serde_json::{json, Value};
 
 use common::serve::{embedded_cluster, wait_for, Serve, BUILD_LIMIT};
 
-const V14: &str = "14.0";
-const V19: &str = "19.0";
-
-macro_rules! on_both_versions {
-    ($scenario:ident) => {
-        mod $scenario {
-            #[test]
-            fn v14() {
-                super::$scenario(super::V14);
-            }
-
-            #[test]
-            fn v19() {
-                super::$scenario(super::V19);
-            }
-        }
-    };
-}
-
 fn add_project(serve: &Serve, repo: &Path, version: &str) {
-    let output = serve.cli(&[
-        "project",
-        "add",
+    serve.add_project(
         "shop",
-        "--repo",
-        repo.to_str().unwrap(),
-        "--odoo",
+        repo,
         version,
-        "--production-branch",
-        "main",
-        "--poll-interval",
-        "1",
-        "--quiet-period",
-        "3",
-    ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+        &["--poll-interval", "1", "--quiet-period", "3"],
     );
 }
 
@@ -453,7 +420,7 @@ fn production_updates_only_what_changed_and_rolls_back_even_when_killed(version:
     );
 }
 
-on_both_versions!(production_updates_only_what_changed_and_rolls_back_even_when_killed);
+common::on_both_versions!(production_updates_only_what_changed_and_rolls_back_even_when_killed);
 
 /// Odoo's `/websocket` (16.0+) through the proxy: the upgrade is answered
 /// 101, and a close frame sent afterwards gets Odoo's close frame back.
@@ -627,7 +594,7 @@ fn staging_is_a_neutralized_copy_whose_mail_is_caught_and_dumps_restore(version:
         Odoo::through_proxy(&serve, "nope", "").status("/web/login"),
         404
     );
-    if version == V19 {
+    if version == common::V19 {
         websocket_closes_through_the_proxy(&serve, staging_id);
     }
 
@@ -782,7 +749,7 @@ fn staging_is_a_neutralized_copy_whose_mail_is_caught_and_dumps_restore(version:
     restore_through_odoo_database_manager(&serve, temp.path(), version, &zip);
 }
 
-on_both_versions!(staging_is_a_neutralized_copy_whose_mail_is_caught_and_dumps_restore);
+common::on_both_versions!(staging_is_a_neutralized_copy_whose_mail_is_caught_and_dumps_restore);
 
 /// Starts a kept build of `slipway ci` with Odoo's database manager enabled
 /// (a role that may create databases, a known master password) and restores

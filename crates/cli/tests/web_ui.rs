@@ -50,15 +50,6 @@ fn add_user(serve: &Serve, login: &str, password: &str, admin: bool) {
     );
 }
 
-fn ok(serve: &Serve, args: &[&str]) {
-    let output = serve.cli(args);
-    assert!(
-        output.status.success(),
-        "slipway {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 struct Screenshots(Option<PathBuf>);
 
 impl Screenshots {
@@ -92,7 +83,7 @@ fn newest_cell(browser: &Browser, branch: &str) -> Option<(String, i64)> {
     let found = browser.execute(
         "const row = document.querySelector(`tr.branch[data-name=\"${arguments[0]}\"]`);\
          const cell = row && row.querySelector('.cell');\
-         return cell ? [cell.className, Number(cell.dataset.build)] : null;",
+         return cell ? [cell.className, Number(cell.getAttribute('href').split('/').pop())] : null;",
         &[Value::from(branch)],
     );
     let pair = found.as_array()?;
@@ -119,25 +110,13 @@ fn the_web_ui_in_a_real_browser() {
     let ui = format!("http://localhost:{}", serve.port);
     add_user(&serve, "admin", ADMIN_PASSWORD, true);
     add_user(&serve, "tess", TESTER_PASSWORD, false);
-    ok(
-        &serve,
-        &[
-            "project",
-            "add",
-            "acme",
-            "--repo",
-            repo.to_str().unwrap(),
-            "--odoo",
-            "14.0",
-            "--production-branch",
-            "main",
-            "--poll-interval",
-            "1",
-            "--quiet-period",
-            "0",
-        ],
+    serve.add_project(
+        "acme",
+        &repo,
+        "14.0",
+        &["--poll-interval", "1", "--quiet-period", "0"],
     );
-    ok(&serve, &["user", "role", "tess", "acme", "tester"]);
+    serve.ok(&["user", "role", "tess", "acme", "tester"]);
     // Pushes after the project was added build: production, a branch whose
     // test fails, then a feature.
     commit(&repo, "first release");
@@ -235,11 +214,57 @@ fn the_web_ui_in_a_real_browser() {
     browser.wait_until("the log to show Odoo's lines", UI_WAIT, |b| {
         b.find("#log").text().contains("Modules loaded.")
     });
+    // Markup and garbage in a log are shown as text, never run.
+    let server_log = serve
+        .home
+        .join("logs")
+        .join(format!("s{new_build}a1"))
+        .join("server.log");
+    let mut hostile = b"<img src=x onerror=\"window.pwned=1\"> \x1b[31m\xff\xfe ".to_vec();
+    hostile.extend(std::iter::repeat_n(b'x', 100_000));
+    hostile.push(b'\n');
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&server_log)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, &hostile))
+        .unwrap();
+    browser.wait_until("the hostile line, as text", UI_WAIT, |b| {
+        b.find("#log").text().contains("<img src=x onerror=")
+    });
+    assert_eq!(
+        browser.execute(
+            "return document.querySelector('#log img') === null && window.pwned === undefined;",
+            &[]
+        ),
+        Value::Bool(true)
+    );
     browser.wait_until("the serving build's address", UI_WAIT, |b| {
         b.page_source()
             .contains(&format!("http://{new_build}.localhost:{}", serve.port))
     });
     shots.take(&browser, "build");
+    // The build's secrets are in its configuration, never in the UI.
+    let config = std::fs::read_to_string(
+        serve
+            .home
+            .join("builds")
+            .join(format!("s{new_build}a1"))
+            .join("odoo.conf"),
+    )
+    .unwrap();
+    let page = browser.page_source();
+    for key in [
+        "db_password",
+        "admin_passwd",
+        "slipway_connect_secret",
+        "smtp_password",
+    ] {
+        let value = config
+            .lines()
+            .find_map(|line| line.strip_prefix(key)?.strip_prefix(" = "))
+            .unwrap_or_else(|| panic!("{key} in the build's configuration"));
+        assert!(!page.contains(value), "{key} shown on the build page");
+    }
 
     // Connect: into the build's Odoo, logged in as its administrator.
     browser.execute(
@@ -327,23 +352,11 @@ fn connect_as_another_user_on_odoo_19() {
     let serve = Serve::start(&temp.path().join("home"), &[]);
     let ui = format!("http://localhost:{}", serve.port);
     add_user(&serve, "admin", ADMIN_PASSWORD, true);
-    ok(
-        &serve,
-        &[
-            "project",
-            "add",
-            "acme",
-            "--repo",
-            repo.to_str().unwrap(),
-            "--odoo",
-            "19.0",
-            "--production-branch",
-            "main",
-            "--poll-interval",
-            "1",
-            "--quiet-period",
-            "0",
-        ],
+    serve.add_project(
+        "acme",
+        &repo,
+        "19.0",
+        &["--poll-interval", "1", "--quiet-period", "0"],
     );
     common::git(&repo, &["checkout", "-qb", "feature"]);
     commit(&repo, "a feature");

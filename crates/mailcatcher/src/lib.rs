@@ -55,7 +55,9 @@
 //! Stored messages keep the client's bytes, dot-unstuffed, with every line
 //! ending normalised to CRLF, and without any added trace header.
 
+mod bytes;
 mod command;
+mod headers;
 mod line;
 mod session;
 mod summary;

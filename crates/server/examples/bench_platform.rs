@@ -22,6 +22,8 @@ use slipway_worker::ControlDb;
 const API_CALLS: usize = 1000;
 const NAIVE_CALLS: usize = 200;
 const POLL_ROUNDS: usize = 20;
+const VIEW_CALLS: usize = 300;
+const NAIVE_VIEW_CALLS: usize = 30;
 
 #[tokio::main]
 async fn main() {
@@ -107,13 +109,14 @@ fn bench_engine(home: &Path, control: &ControlDb) -> slipway_build::Engine {
 async fn api_figures(control: &ControlDb, home: &Path) {
     let (state, _watcher) = AppState::start(ServerParts {
         control: control.clone(),
-        engine: Arc::new(bench_engine(home, &control)),
+        engine: Arc::new(bench_engine(home, control)),
         token: "bench-token".into(),
         addresses: slipway_server::Addresses::new("localhost", 8800),
         worker: None,
         pg_dump: slipway_postgres::PgBinaries::find(None)
             .unwrap()
             .program("pg_dump"),
+        proxy_cache: slipway_server::proxy::CacheLife::DEFAULT,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -154,8 +157,82 @@ async fn api_figures(control: &ControlDb, home: &Path) {
         &format!("API builds over HTTP, pooled sessions ({API_CALLS} calls)"),
         &mut pooled,
     );
+    branches_view_figures(control, port).await;
     report(
         &format!("same query, new session per call, no HTTP ({NAIVE_CALLS} calls)"),
+        &mut naive,
+    );
+}
+
+/// The branches view of the 200-branch project (20 builds shown per branch):
+/// the page over HTTP as a signed-in administrator, against the naive way of
+/// reading the same data (one query for the branches, then one per branch).
+async fn branches_view_figures(control: &ControlDb, port: u16) {
+    let session = control.session().await.unwrap();
+    let user = slipway_control::add_user(&session, "bench", "unused", true)
+        .await
+        .unwrap();
+    let token = "bench-session-token";
+    slipway_control::create_session(
+        &session,
+        user.id,
+        &slipway_control::SecretHash::of(token),
+        "csrf",
+        slipway_server::auth::SESSION_LIFETIME,
+    )
+    .await
+    .unwrap();
+    let cookie = format!("slipway_session={token}");
+    let mut rendered = Vec::with_capacity(VIEW_CALLS);
+    let mut size = 0;
+    for _ in 0..VIEW_CALLS {
+        let cookie = cookie.clone();
+        let started = Instant::now();
+        let page = tokio::task::spawn_blocking(move || {
+            get_with(port, "/projects/bench", &format!("Cookie: {cookie}"))
+        })
+        .await
+        .unwrap();
+        rendered.push(started.elapsed());
+        size = page.len();
+        assert!(
+            page.starts_with("HTTP/1.1 200") || page.starts_with("HTTP/1.0 200"),
+            "{}",
+            &page[..200.min(page.len())]
+        );
+    }
+    let cells = {
+        let page = get_with(port, "/projects/bench", &format!("Cookie: {cookie}"));
+        page.matches("<a class=\"cell ").count()
+    };
+    let project = slipway_control::get_project(&session, "bench")
+        .await
+        .unwrap();
+    let mut naive = Vec::with_capacity(NAIVE_VIEW_CALLS);
+    for _ in 0..NAIVE_VIEW_CALLS {
+        let started = Instant::now();
+        let branches = slipway_control::list_branches(&session, "bench")
+            .await
+            .unwrap();
+        let mut builds = 0;
+        for branch in &branches {
+            builds += slipway_control::list_builds(&session, project.id, Some(&branch.name), 20)
+                .await
+                .unwrap()
+                .len();
+        }
+        assert_eq!(builds, cells);
+        naive.push(started.elapsed());
+    }
+    report(
+        &format!(
+            "branches view over HTTP, 200 branches x 20 builds = {cells} cells, {} KB ({VIEW_CALLS} calls)",
+            size / 1024
+        ),
+        &mut rendered,
+    );
+    report(
+        &format!("naive: 1 + 200 queries for the same data, no HTML ({NAIVE_VIEW_CALLS} calls)"),
         &mut naive,
     );
 }
@@ -192,10 +269,14 @@ async fn poll_figures(
 }
 
 fn get(port: u16, path: &str) -> String {
+    get_with(port, path, "Authorization: Bearer bench-token")
+}
+
+fn get_with(port: u16, path: &str, header: &str) -> String {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Bearer bench-token\r\n\r\n"
+        "GET {path} HTTP/1.0\r\nHost: localhost:8800\r\n{header}\r\n\r\n"
     )
     .unwrap();
     let mut answer = String::new();

@@ -70,6 +70,8 @@ pub struct ServerParts {
     /// The name of this host's worker, if it runs one.
     pub worker: Option<String>,
     pub pg_dump: std::path::PathBuf,
+    /// How long the proxy trusts its caches ([`proxy::CacheLife::DEFAULT`]).
+    pub proxy_cache: proxy::CacheLife,
 }
 
 impl AppState {
@@ -77,8 +79,9 @@ impl AppState {
     /// proxy's caches following it, and the watcher to run beside it.
     pub fn start(parts: ServerParts) -> (SharedState, Watcher) {
         let (watcher, polls) = Watcher::new(parts.control.clone());
+        tokio::spawn(purge_expired_sessions(parts.control.clone()));
         let live = live::Hub::start(parts.control.clone());
-        let proxy = Arc::new(proxy::Proxy::new(parts.addresses));
+        let proxy = Arc::new(proxy::Proxy::with_cache(parts.addresses, parts.proxy_cache));
         proxy.follow(&live);
         let state = Arc::new(AppState {
             layout: parts.engine.layout.clone(),
@@ -105,6 +108,28 @@ impl AppState {
 
 pub type SharedState = Arc<AppState>;
 
+/// Expired sessions (with the build addresses they opened) and tickets are
+/// deleted this often.
+const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+async fn purge_expired_sessions(control: ControlDb) {
+    let mut every = tokio::time::interval(PURGE_EVERY);
+    loop {
+        every.tick().await;
+        let purged = match control.session().await {
+            Ok(session) => slipway_control::purge_expired(&session).await,
+            Err(error) => Err(error),
+        };
+        match purged {
+            Ok(0) => {}
+            Ok(rows) => tracing::info!(rows, "expired sessions and tickets deleted"),
+            Err(error) => {
+                tracing::warn!(%error, "deleting expired sessions failed; retrying later")
+            }
+        }
+    }
+}
+
 /// Every route of the server.
 pub fn router(state: SharedState) -> Router {
     let api = Router::new()
@@ -124,6 +149,7 @@ pub fn router(state: SharedState) -> Router {
             put(api::users::set_role).delete(api::users::remove_role),
         )
         .route("/builds/{id}", get(api::builds::get))
+        .route("/builds/{id}/start", post(api::builds::start))
         .route("/builds/{id}/log", get(api::logs::log))
         .route("/builds/{id}/mails", get(api::mails::list))
         .route("/builds/{id}/mails/{mail}", get(api::mails::raw))

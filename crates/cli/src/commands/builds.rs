@@ -73,6 +73,13 @@ pub fn rebuild(project: &str, branch: &str, server: &ServerArgs) -> Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
+pub fn start(build: i64, server: &ServerArgs) -> Result<ExitCode> {
+    let client = Client::connect(server)?;
+    client.post(&format!("/api/v1/builds/{build}/start"), json!({}))?;
+    println!("build #{build}: start requested; its worker serves it again in a moment");
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn logs(build: i64, follow: bool, server: &ServerArgs) -> Result<ExitCode> {
     let client = Client::connect(server)?;
     let mut offset: u64 = 0;

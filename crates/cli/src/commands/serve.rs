@@ -116,6 +116,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
         addresses,
         worker: (!args.no_worker).then(|| worker_config.name.clone()),
         pg_dump,
+        proxy_cache: slipway_server::proxy::CacheLife::DEFAULT,
     });
 
     let config = args

@@ -14,6 +14,30 @@ use serde_json::Value;
 
 pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
+pub const V14: &str = "14.0";
+pub const V19: &str = "19.0";
+
+/// A scenario `fn(version: &str)` as one test per Odoo version of the images:
+/// `common::on_both_versions!(scenario);`.
+#[allow(unused_macros)] // Not every test binary has such scenarios.
+macro_rules! on_both_versions {
+    ($scenario:ident) => {
+        mod $scenario {
+            #[test]
+            fn v14() {
+                super::$scenario($crate::common::V14);
+            }
+
+            #[test]
+            fn v19() {
+                super::$scenario($crate::common::V19);
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_both_versions;
+
 /// The data dir of the end-to-end tests: its embedded PostgreSQL and template
 /// databases are shared by all tests (and runs) of the suite. `SLIPWAY_E2E_HOME`
 /// (set by scripts/test.sh), else a directory under the system's temp dir named

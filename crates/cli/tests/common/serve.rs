@@ -54,6 +54,35 @@ impl Serve {
             .unwrap()
     }
 
+    /// `slipway ARGS`, which must succeed; its standard output.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let output = self.cli(args);
+        assert!(
+            output.status.success(),
+            "slipway {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// `slipway project add NAME --repo REPO --odoo VERSION
+    /// --production-branch main EXTRA…`, which must succeed.
+    pub fn add_project(&self, name: &str, repo: &Path, version: &str, extra: &[&str]) {
+        let mut args = vec![
+            "project",
+            "add",
+            name,
+            "--repo",
+            repo.to_str().unwrap(),
+            "--odoo",
+            version,
+            "--production-branch",
+            "main",
+        ];
+        args.extend_from_slice(extra);
+        self.ok(&args);
+    }
+
     pub fn json(&self, args: &[&str]) -> Value {
         let output = self.cli(args);
         assert!(

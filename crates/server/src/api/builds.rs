@@ -59,6 +59,20 @@ pub async fn get(
     Ok(Json(view))
 }
 
+/// `POST /api/v1/builds/{id}/start`: a stopped build (development, staging or
+/// duplicate) whose database is still there serves again; its worker starts it.
+pub async fn start(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+) -> Result<(StatusCode, Json<BuildView>), ApiError> {
+    let session = state.control.session().await?;
+    authorize_build(&session, &caller, id, Action::Restart).await?;
+    let build = slipway_control::request_restart(&session, id).await?;
+    tracing::info!(build = id, by = caller.login(), "start requested");
+    Ok((StatusCode::ACCEPTED, Json(BuildView::from(&build))))
+}
+
 #[derive(Deserialize)]
 pub struct RebuildBody {
     pub branch: String,

@@ -14,10 +14,29 @@ use slipway_control::{BuildState, SecretHash, Stage};
 use crate::live::{Hub, LiveEvent};
 use crate::SharedState;
 
-/// Longest life of a cached build address.
-const TARGET_TTL: Duration = Duration::from_secs(10);
-/// Longest life of a cached access decision.
-const ACCESS_TTL: Duration = Duration::from_secs(30);
+/// How long the proxy trusts what it remembers (an announced change drops
+/// it sooner).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheLife {
+    /// Where a build or a production answers.
+    pub targets: Duration,
+    /// Whether a cookie or a token opens a build.
+    pub access: Duration,
+}
+
+impl CacheLife {
+    pub const DEFAULT: CacheLife = CacheLife {
+        targets: Duration::from_secs(10),
+        access: Duration::from_secs(30),
+    };
+
+    /// Nothing remembered: every request asks the control database (how the
+    /// proxy worked before; kept for comparing the two).
+    pub const NONE: CacheLife = CacheLife {
+        targets: Duration::ZERO,
+        access: Duration::ZERO,
+    };
+}
 /// Entries kept at most per map: past that, the map starts over.
 const MAX_ENTRIES: usize = 10_000;
 
@@ -104,12 +123,12 @@ pub struct Cache {
     access: Map<(SecretHash, i64), Decision>,
 }
 
-impl Default for Cache {
-    fn default() -> Cache {
+impl Cache {
+    pub fn new(life: CacheLife) -> Cache {
         Cache {
-            builds: Map::new(TARGET_TTL),
-            production: Map::new(TARGET_TTL),
-            access: Map::new(ACCESS_TTL),
+            builds: Map::new(life.targets),
+            production: Map::new(life.targets),
+            access: Map::new(life.access),
         }
     }
 }

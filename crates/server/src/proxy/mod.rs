@@ -26,6 +26,7 @@ use crate::live::Hub;
 use crate::SharedState;
 pub(crate) use pages::{escape, page};
 
+pub use cache::CacheLife;
 use cache::{Cache, Target};
 
 /// Headers a browser may not send to a build: slipway's own, which only the
@@ -41,6 +42,10 @@ pub struct Proxy {
 
 impl Proxy {
     pub fn new(addresses: Addresses) -> Proxy {
+        Proxy::with_cache(addresses, CacheLife::DEFAULT)
+    }
+
+    pub fn with_cache(addresses: Addresses, life: CacheLife) -> Proxy {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
@@ -49,7 +54,7 @@ impl Proxy {
             client: Client::builder(hyper_util::rt::TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(30))
                 .build(connector),
-            cache: Cache::default(),
+            cache: Cache::new(life),
         }
     }
 

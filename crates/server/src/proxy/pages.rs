@@ -31,7 +31,10 @@ pub fn stopped(state: &SharedState, build_id: i64, restartable: bool) -> Respons
     let (message, link) = if restartable {
         (
             format!("Build #{build_id} is stopped: its Odoo is not running, but its database is still there."),
-            format!("<p><a href=\"{}\">Start it again</a></p>", escape(&format!("{ui}/builds/{build_id}#restart"))),
+            format!(
+                "<p><a href=\"{}\">Start it again</a></p>",
+                escape(&format!("{ui}/builds/{build_id}?restart=1#restart"))
+            ),
         )
     } else {
         (

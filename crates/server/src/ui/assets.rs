@@ -1,7 +1,6 @@
 //! Browser assets, embedded in the binary: htmx and xterm.js from their npm
 //! packages (installed from the lockfile by build.rs), and slipway's own
-//! script and style sheet. Served with a long cache life: their URLs carry
-//! the build's version.
+//! script and style sheet. Browsers keep them for an hour.
 
 use axum::extract::Path;
 use axum::http::{header, StatusCode};

@@ -24,6 +24,20 @@ struct MailPage {
     sizes: Vec<String>,
 }
 
+/// The mail decoded; parsing is linear but a message can be megabytes: off
+/// the async threads.
+async fn mail_view(
+    state: &SharedState,
+    viewer: &Viewer,
+    build: i64,
+    mail: i64,
+) -> Result<MailView, UiError> {
+    let raw = raw_mail(state, viewer, build, mail).await?;
+    tokio::task::spawn_blocking(move || MailView::parse(&raw))
+        .await
+        .map_err(|error| crate::ApiError::internal("reading a caught mail", error).into())
+}
+
 async fn raw_mail(
     state: &SharedState,
     viewer: &Viewer,
@@ -40,11 +54,7 @@ pub async fn page(
     viewer: Viewer,
     Path((build, id)): Path<(i64, i64)>,
 ) -> Result<Response, UiError> {
-    let raw = raw_mail(&state, &viewer, build, id).await?;
-    // Parsing is linear but a message can be megabytes: off the async threads.
-    let mail = tokio::task::spawn_blocking(move || MailView::parse(&raw))
-        .await
-        .map_err(|error| crate::ApiError::internal("reading a caught mail", error))?;
+    let mail = mail_view(&state, &viewer, build, id).await?;
     let text = mail.display_text().into_owned();
     let sizes = mail
         .attachments
@@ -72,11 +82,8 @@ pub async fn html(
     viewer: Viewer,
     Path((build, id)): Path<(i64, i64)>,
 ) -> Result<Response, UiError> {
-    let raw = raw_mail(&state, &viewer, build, id).await?;
-    let mail = tokio::task::spawn_blocking(move || MailView::parse(&raw))
-        .await
-        .map_err(|error| crate::ApiError::internal("reading a caught mail", error))?;
-    let body = mail
+    let body = mail_view(&state, &viewer, build, id)
+        .await?
         .html
         .unwrap_or_else(|| "<p>This mail has no HTML part.</p>".to_string());
     Ok((

@@ -57,6 +57,7 @@ impl App {
             addresses: Addresses::new("localhost", PORT),
             worker: Some("this-host".into()),
             pg_dump: server.binaries.program("pg_dump"),
+            proxy_cache: slipway_server::proxy::CacheLife::DEFAULT,
         });
         let router = slipway_server::router(state.clone());
         let app = App {
@@ -425,13 +426,24 @@ impl<'a> Browser<'a> {
         let form = self.get("/login").await;
         assert_eq!(form.status, StatusCode::OK);
         let csrf = form.csrf();
+        self.submit_login(login, password, &csrf, "/").await
+    }
+
+    /// Posts the login form as given (the CSRF token may be forged).
+    pub async fn submit_login(
+        &mut self,
+        login: &str,
+        password: &str,
+        csrf: &str,
+        next: &str,
+    ) -> Answer {
         self.post(
             "/login",
             &[
                 ("login", login),
                 ("password", password),
-                ("csrf", &csrf),
-                ("next", "/"),
+                ("csrf", csrf),
+                ("next", next),
             ],
         )
         .await

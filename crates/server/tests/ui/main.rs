@@ -4,6 +4,7 @@
 
 mod common;
 mod live;
+mod mails;
 mod pages;
 mod proxy;
 mod roles;

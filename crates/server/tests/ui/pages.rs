@@ -78,15 +78,7 @@ async fn signing_in_opens_a_session_that_goes_back_where_one_was_headed() {
     assert!(form.body.contains("value=\"/projects/acme\""));
 
     let wrong = browser
-        .post(
-            "/login",
-            &[
-                ("login", "ada"),
-                ("password", "wrong password"),
-                ("csrf", &csrf),
-                ("next", "/projects/acme"),
-            ],
-        )
+        .submit_login("ada", "wrong password", &csrf, "/projects/acme")
         .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert!(wrong.body.contains("Wrong login or password."));
@@ -109,15 +101,7 @@ async fn signing_in_opens_a_session_that_goes_back_where_one_was_headed() {
 
     let csrf = unknown.csrf();
     let signed_in = browser
-        .post(
-            "/login",
-            &[
-                ("login", "ada"),
-                ("password", PASSWORD),
-                ("csrf", &csrf),
-                ("next", "/projects/acme"),
-            ],
-        )
+        .submit_login("ada", PASSWORD, &csrf, "/projects/acme")
         .await;
     assert_eq!(signed_in.status, StatusCode::SEE_OTHER);
     assert_eq!(signed_in.location(), "/projects/acme");
@@ -150,17 +134,7 @@ async fn a_login_redirect_never_leaves_the_site() {
     ] {
         let mut browser = Browser::new(&app);
         let csrf = browser.get("/login").await.csrf();
-        let answer = browser
-            .post(
-                "/login",
-                &[
-                    ("login", "ada"),
-                    ("password", PASSWORD),
-                    ("csrf", &csrf),
-                    ("next", next),
-                ],
-            )
-            .await;
+        let answer = browser.submit_login("ada", PASSWORD, &csrf, next).await;
         assert_eq!(answer.location(), "/", "{next}");
     }
 }
@@ -171,34 +145,14 @@ async fn a_login_form_not_sent_from_our_page_is_refused() {
     app.user("ada", false, &[]).await;
     let mut browser = Browser::new(&app);
     // No login cookie at all (another site's form).
-    let forged = browser
-        .post(
-            "/login",
-            &[
-                ("login", "ada"),
-                ("password", PASSWORD),
-                ("csrf", "forged"),
-                ("next", "/"),
-            ],
-        )
-        .await;
+    let forged = browser.submit_login("ada", PASSWORD, "forged", "/").await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     assert!(browser
         .cookie("localhost:8800", "slipway_session")
         .is_none());
     // A cookie, but another token in the form.
     browser.get("/login").await;
-    let mismatched = browser
-        .post(
-            "/login",
-            &[
-                ("login", "ada"),
-                ("password", PASSWORD),
-                ("csrf", "forged"),
-                ("next", "/"),
-            ],
-        )
-        .await;
+    let mismatched = browser.submit_login("ada", PASSWORD, "forged", "/").await;
     assert_eq!(mismatched.status, StatusCode::FORBIDDEN);
     assert!(mismatched.body.contains("security token"));
 }
@@ -210,31 +164,11 @@ async fn repeated_failed_logins_are_throttled() {
     let mut browser = Browser::new(&app);
     let mut csrf = browser.get("/login").await.csrf();
     for _ in 0..10 {
-        let answer = browser
-            .post(
-                "/login",
-                &[
-                    ("login", "ada"),
-                    ("password", "guess guess"),
-                    ("csrf", &csrf),
-                    ("next", "/"),
-                ],
-            )
-            .await;
+        let answer = browser.submit_login("ada", "guess guess", &csrf, "/").await;
         csrf = answer.csrf();
     }
     // Even the right password waits now.
-    let blocked = browser
-        .post(
-            "/login",
-            &[
-                ("login", "ada"),
-                ("password", PASSWORD),
-                ("csrf", &csrf),
-                ("next", "/"),
-            ],
-        )
-        .await;
+    let blocked = browser.submit_login("ada", PASSWORD, &csrf, "/").await;
     assert_eq!(blocked.status, StatusCode::UNAUTHORIZED);
     assert!(blocked.body.contains("Too many failed attempts"));
 }
@@ -551,4 +485,51 @@ async fn the_public_badge_tells_a_branch_s_last_result_and_nothing_else() {
         project_unknown.body, branch_unknown.body,
         "nothing tells them apart"
     );
+}
+
+#[tokio::test]
+async fn cookies_are_marked_secure_behind_a_tls_terminating_proxy() {
+    let app = App::new("secure_cookies").await;
+    app.user("ada", false, &[]).await;
+    let browser = Browser::new(&app);
+    let form = app
+        .send(
+            browser
+                .request(Method::GET, "/login")
+                .header("x-forwarded-proto", "https")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    let login_cookie = form.set_cookies()[0].to_string();
+    assert!(login_cookie.ends_with("; Secure"), "{login_cookie}");
+    let token = login_cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("slipway_login=")
+        .to_string();
+    let body = format!(
+        "login=ada&password={}&csrf={token}&next=%2F",
+        slipway_server::ui::encode_query(PASSWORD)
+    );
+    let signed_in = app
+        .send(
+            browser
+                .request(Method::POST, "/login")
+                .header("x-forwarded-proto", "https")
+                .header(header::COOKIE, format!("slipway_login={token}"))
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(signed_in.status, StatusCode::SEE_OTHER);
+    let session = signed_in
+        .set_cookies()
+        .into_iter()
+        .find(|cookie| cookie.starts_with("slipway_session="))
+        .unwrap()
+        .to_string();
+    assert!(session.ends_with("; Secure"), "{session}");
 }

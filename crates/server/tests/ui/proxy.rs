@@ -232,9 +232,9 @@ async fn a_stopped_build_says_so_and_offers_to_start_it_again() {
         .await;
     assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(page.body.contains(&format!("Build #{stopped} is stopped")));
-    assert!(page
-        .body
-        .contains(&format!("http://localhost:8800/builds/{stopped}#restart")));
+    assert!(page.body.contains(&format!(
+        "http://localhost:8800/builds/{stopped}?restart=1#restart"
+    )));
     // The build page offers the restart; asking records it for the worker.
     let build_page = browser.get(&format!("/builds/{stopped}?restart=1")).await;
     assert!(build_page.body.contains("Start it again"));
@@ -267,4 +267,78 @@ async fn a_stopped_build_says_so_and_offers_to_start_it_again() {
     assert_eq!(refused.status, StatusCode::CONFLICT);
     assert!(refused.body.contains("snapshot"), "{}", refused.body);
     let _ = csrf;
+}
+
+/// A websocket is not bound by the same-origin policy: another site could open
+/// one with the user's cookie. The shell's socket wants our Origin and the
+/// page's CSRF token, and the role.
+#[tokio::test]
+async fn the_shell_socket_refuses_other_sites_forged_tokens_and_testers() {
+    use std::io::{Read, Write};
+    let app = App::new("shell_socket").await;
+    let project = app
+        .project("acme", &[("main", "production"), ("dev", "development")])
+        .await;
+    let build = app
+        .build(&project, "dev", "serving", Some("success"), Some(1))
+        .await;
+    app.user("dev", false, &[("acme", Role::Developer)]).await;
+    app.user("tess", false, &[("acme", Role::Tester)]).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let router = app.router.clone();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let status = |cookie: String, origin: &'static str, csrf: String| {
+        tokio::task::spawn_blocking(move || {
+            let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            write!(
+                stream,
+                "GET /builds/{build}/shell/socket?csrf={csrf} HTTP/1.1\r\nHost: localhost:8800\r\n\
+                 Origin: {origin}\r\nCookie: {cookie}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )
+            .unwrap();
+            let mut head = [0u8; 12];
+            stream.read_exact(&mut head).unwrap();
+            String::from_utf8_lossy(&head[9..12]).into_owned()
+        })
+    };
+    let mut developer = app.signed_in("dev").await;
+    let csrf = developer.csrf().await;
+    let cookie = format!(
+        "slipway_session={}",
+        developer
+            .cookie("localhost:8800", "slipway_session")
+            .unwrap()
+    );
+    assert_eq!(
+        status(cookie.clone(), "http://evil.example", csrf.clone())
+            .await
+            .unwrap(),
+        "403"
+    );
+    assert_eq!(
+        status(cookie.clone(), "http://localhost:8800", "forged".into())
+            .await
+            .unwrap(),
+        "403"
+    );
+    let mut tester = app.signed_in("tess").await;
+    let tester_csrf = tester.csrf().await;
+    let tester_cookie = format!(
+        "slipway_session={}",
+        tester.cookie("localhost:8800", "slipway_session").unwrap()
+    );
+    assert_eq!(
+        status(tester_cookie, "http://localhost:8800", tester_csrf)
+            .await
+            .unwrap(),
+        "403"
+    );
+    assert_eq!(
+        status(String::new(), "http://localhost:8800", csrf)
+            .await
+            .unwrap(),
+        "303"
+    );
 }
