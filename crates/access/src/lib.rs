@@ -36,7 +36,7 @@ pub enum Action {
 }
 
 impl Action {
-    /// The action in words, to finish "your role does not allow …".
+    /// The action in words, for "your role does not allow … production builds".
     pub fn describe(self) -> &'static str {
         match self {
             Action::View => "seeing",

@@ -485,6 +485,14 @@ fn stage_rules_and_bad_input_are_refused_with_clear_messages() {
     );
     refused(&["mails", "999999", "--json"], "no build #999999");
     refused(&["mail", "999999", "1"], "no build #999999");
+    // Accounts: the password comes from stdin, and the rules are said.
+    refused(&["user", "add", "ada"], "no password on stdin");
+    refused(
+        &["user", "role", "nobody", "declared", "tester"],
+        "no user with login 'nobody'",
+    );
+    refused(&["user", "token", "nobody"], "no user with login 'nobody'");
+    refused(&["start", "999999"], "no build #999999");
     let dump = temp.path().join("nothing.zip");
     refused(
         &["dump", "999999", "-o", dump.to_str().unwrap()],

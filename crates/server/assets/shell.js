@@ -37,6 +37,7 @@
         const control = JSON.parse(event.data);
         if (control.type === "exit") state.textContent = "the shell ended";
         if (control.type === "idle") state.textContent = "closed after an hour without input";
+        if (control.type === "signed-out") state.textContent = "closed: you signed out";
         return;
       }
       terminal.write(new Uint8Array(event.data));

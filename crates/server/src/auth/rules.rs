@@ -88,11 +88,13 @@ pub fn check(
         .effective_role()
         .map(|role| role.as_str())
         .unwrap_or("none");
+    let what = match action {
+        Action::Duplicate => "making test duplicates of production".to_string(),
+        Action::ManageProject => "changing the project's stages, settings and members".to_string(),
+        action => format!("{} {stage} builds", action.describe()),
+    };
     Err(ApiError::new(
         StatusCode::FORBIDDEN,
-        format!(
-            "your role in project '{project}' ({role}) does not allow {} {stage} builds",
-            action.describe()
-        ),
+        format!("your role in project '{project}' ({role}) does not allow {what}"),
     ))
 }

@@ -30,6 +30,19 @@ impl Viewer {
         &self.session.csrf_token
     }
 
+    /// Whether the session still lives (long-lived streams ask it as they go:
+    /// signing out, or an expired session, ends them).
+    pub async fn still_signed_in(&self, state: &SharedState) -> bool {
+        match state.control.session().await {
+            Ok(client) => matches!(
+                slipway_control::live_session_user(&client, self.session.id).await,
+                Ok(Some(_))
+            ),
+            // A database hiccup is not a sign-out.
+            Err(_) => true,
+        }
+    }
+
     /// Refuses a state-changing request whose form (or `X-CSRF-Token` header)
     /// does not carry the session's token: another site made the browser send it.
     pub fn check_csrf(&self, given: &str) -> Result<(), UiError> {

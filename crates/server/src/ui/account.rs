@@ -8,8 +8,8 @@ use axum::Form;
 use serde::Deserialize;
 use slipway_control::{ApiToken, Membership, SecretHash};
 
-use super::branches::CsrfForm;
 use super::views::Chrome;
+use super::CsrfForm;
 use super::{render, UiError};
 use crate::auth::{new_token, Viewer};
 use crate::proxy::access::redirect;

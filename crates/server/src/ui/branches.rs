@@ -12,11 +12,12 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
 use futures_util::stream::Stream;
-use serde::Deserialize;
 use slipway_access::{allows, Action, Principal};
 use slipway_control::{Project, Stage};
 
+use super::stream::{async_stream, json_line, KEEP_ALIVE};
 use super::views::{Chrome, RowView};
+use super::CsrfForm;
 use super::{render, UiError};
 use crate::auth::{authorize_project, visible_project, Viewer};
 use crate::live::LiveEvent;
@@ -27,8 +28,6 @@ use crate::SharedState;
 pub const BUILDS_PER_BRANCH: i64 = 20;
 /// Changes closer together than this are sent as one update.
 const COALESCE: Duration = Duration::from_millis(150);
-/// A comment line keeps proxies from closing a quiet stream.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 #[derive(Template)]
 #[template(path = "branches.html")]
@@ -140,6 +139,9 @@ pub async fn events(
             if !everything && changed_branches.is_empty() {
                 continue;
             }
+            if !viewer.still_signed_in(&state).await {
+                return;
+            }
             // The role may have changed: asked again for every update.
             let principal = match state.control.session().await {
                 Ok(session) => {
@@ -194,30 +196,6 @@ pub async fn events(
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
-}
-
-/// A JSON string: one SSE data line whatever the text holds.
-pub fn json_line(text: &str) -> String {
-    serde_json::Value::String(text.to_string()).to_string()
-}
-
-/// A stream fed by a task: the task ends when the client goes away (its
-/// sends fail), which closes the subscription with it.
-pub fn async_stream<F, Fut>(produce: F) -> impl Stream<Item = Result<Event, Infallible>>
-where
-    F: FnOnce(tokio::sync::mpsc::Sender<Event>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (sender, receiver) = tokio::sync::mpsc::channel(16);
-    tokio::spawn(produce(sender));
-    futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|event| (Ok(event), receiver))
-    })
-}
-
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    pub csrf: String,
 }
 
 /// `POST /projects/{name}/branches/{branch}/rebuild`: refused while the

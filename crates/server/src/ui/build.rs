@@ -2,8 +2,6 @@
 //! errors, and what can be done with it: logs, Connect, Connect as, shell,
 //! mails, dump, restart, test duplicate.
 
-use std::time::Duration;
-
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -13,8 +11,9 @@ use serde::Deserialize;
 use slipway_access::{allows, Action, Principal};
 use slipway_control::{Build, BuildState, MailSummary, Project, SecretHash, Stage};
 
-use super::branches::{async_stream, json_line, CsrfForm};
+use super::stream::{async_stream, json_line, KEEP_ALIVE};
 use super::views::{build_class, build_label, commit_link, Chrome};
+use super::CsrfForm;
 use super::{local_path, logs, render, time, UiError};
 use crate::auth::{authorize_build, authorize_project, new_token, Viewer};
 use crate::proxy::access::{redirect, ENTER_PATH, TICKET_LIFETIME};
@@ -271,6 +270,9 @@ pub async fn events(
                 Ok(_) => continue,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             }
+            if !viewer.still_signed_in(&state).await {
+                return;
+            }
             let Ok((build, project, principal)) = load(&state, &viewer, id, Action::View).await
             else {
                 return;
@@ -287,7 +289,7 @@ pub async fn events(
             }
         }
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }
 
 /// A one-time ticket for the build's address, and the redirect there.

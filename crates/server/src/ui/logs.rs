@@ -17,7 +17,7 @@ use serde::Deserialize;
 use slipway_access::Action;
 use slipway_control::{Build, BuildState};
 
-use super::branches::async_stream;
+use super::stream::{async_stream, KEEP_ALIVE};
 use super::UiError;
 use crate::auth::{authorize_build, Viewer};
 use crate::{ApiError, SharedState};
@@ -202,6 +202,9 @@ pub async fn tail(
             let writing = match last_check {
                 Some((at, writing)) if at.elapsed() < STATE_CHECK => writing,
                 _ => {
+                    if !viewer.still_signed_in(&state).await {
+                        return;
+                    }
                     let writing = still_writing(&state, id, &file).await;
                     last_check = Some((tokio::time::Instant::now(), writing));
                     writing
@@ -217,7 +220,7 @@ pub async fn tail(
             tokio::time::sleep(POLL).await;
         }
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }
 
 /// Whether the file may still grow: the build is queued or running, or (for

@@ -14,6 +14,7 @@ mod logs;
 mod mails;
 mod projects;
 mod shell;
+mod stream;
 mod time;
 mod views;
 
@@ -27,6 +28,12 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::SharedState;
+
+/// The body of a form that only carries the session's CSRF token.
+#[derive(serde::Deserialize)]
+pub struct CsrfForm {
+    pub csrf: String,
+}
 
 /// Every UI route (the proxy and the API are routed elsewhere).
 pub fn routes() -> Router<SharedState> {

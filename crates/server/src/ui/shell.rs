@@ -148,13 +148,20 @@ pub async fn socket(
         build.branch, build.stage
     );
     Ok(upgrade.on_upgrade(move |socket| async move {
-        run(socket, terminal, banner).await;
+        run(socket, terminal, banner, &state, &viewer).await;
         tracing::info!(build = id, by = %login, "shell closed");
     }))
 }
 
-/// Bytes both ways until either side ends; then the sandbox is killed.
-async fn run(socket: WebSocket, mut terminal: Terminal, banner: String) {
+/// Bytes both ways until either side ends (or the person signs out); then
+/// the sandbox is killed.
+async fn run(
+    socket: WebSocket,
+    mut terminal: Terminal,
+    banner: String,
+    state: &SharedState,
+    viewer: &Viewer,
+) {
     let (mut to_browser, mut from_browser) = socket.split();
     if to_browser
         .send(Message::Binary(banner.into_bytes().into()))
@@ -199,6 +206,10 @@ async fn run(socket: WebSocket, mut terminal: Terminal, banner: String) {
             _ = ping.tick() => {
                 if last_input.elapsed() >= IDLE_LIMIT {
                     let _ = to_browser.send(Message::Text(r#"{"type":"idle"}"#.into())).await;
+                    break;
+                }
+                if !viewer.still_signed_in(state).await {
+                    let _ = to_browser.send(Message::Text(r#"{"type":"signed-out"}"#.into())).await;
                     break;
                 }
                 if to_browser.send(Message::Ping(Vec::new().into())).await.is_err() {

@@ -223,3 +223,29 @@ async fn logs_stream_escaped_and_resume_after_a_reconnect() {
         .await
         .is_some());
 }
+
+#[tokio::test]
+async fn a_live_page_stops_receiving_when_its_session_ends() {
+    let app = App::new("live_signed_out").await;
+    let project = app
+        .project("acme", &[("main", "production"), ("dev", "development")])
+        .await;
+    app.user("dev", false, &[("acme", Role::Developer)]).await;
+    let mut browser = app.signed_in("dev").await;
+    let mut events = app
+        .open_stream(
+            browser
+                .request(Method::GET, "/projects/acme/events")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    let csrf = browser.csrf().await;
+    browser.post("/logout", &[("csrf", &csrf)]).await;
+    app.build(&project, "dev", "pending", None, None).await;
+    assert_eq!(
+        events.next_named("row", Duration::from_secs(5)).await,
+        None,
+        "nothing more after signing out"
+    );
+}
