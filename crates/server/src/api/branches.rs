@@ -6,7 +6,7 @@ use slipway_access::{allows, Action};
 use slipway_control::Stage;
 
 use super::BuildView;
-use crate::auth::{authorize_project, visible_project, Caller};
+use crate::auth::{authorize_management, visible_project, Caller};
 use crate::{ApiError, SharedState};
 
 /// `GET /api/v1/projects/{name}/branches`: production first, then by last
@@ -50,14 +50,7 @@ pub async fn set_stage(
     let Json(body) = body.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
     let stage: Stage = body.stage.parse()?;
     let mut session = state.control.session().await?;
-    authorize_project(
-        &session,
-        &caller,
-        &name,
-        Action::ManageProject,
-        Stage::Production,
-    )
-    .await?;
+    authorize_management(&session, &caller, &name).await?;
     // A second production branch is refused; changing which branch is
     // production is an explicit promotion.
     let branch = slipway_control::set_stage(&mut session, &name, &body.branch, stage).await?;
@@ -81,14 +74,7 @@ pub async fn promote(
 ) -> Result<Json<Value>, ApiError> {
     let Json(body) = body.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
     let mut session = state.control.session().await?;
-    authorize_project(
-        &session,
-        &caller,
-        &name,
-        Action::ManageProject,
-        Stage::Production,
-    )
-    .await?;
+    authorize_management(&session, &caller, &name).await?;
     let promotion =
         slipway_control::promote_to_production(&mut session, &name, &body.branch).await?;
     Ok(Json(json!({

@@ -7,20 +7,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use slipway_control::{NewProject, ProjectSettings};
 
-use crate::auth::{visible_project, Caller};
+use crate::auth::{require_admin, visible_project, Caller};
 use crate::{ApiError, SharedState};
-
-/// Projects are created and removed by administrators of slipway.
-fn admin_only(caller: &Caller) -> Result<(), ApiError> {
-    if caller.is_admin() {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "only administrators of slipway add or remove projects",
-        ))
-    }
-}
 
 /// `git ls-remote` of a new project's repository may take this long.
 const LIST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -78,7 +66,7 @@ pub async fn add(
     Extension(caller): Extension<Caller>,
     body: Result<Json<NewProjectBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    admin_only(&caller)?;
+    require_admin(&caller, "add or remove projects")?;
     let Json(body) = body.map_err(|rejection| {
         ApiError::bad_request(format!("invalid project: {}", rejection.body_text()))
     })?;
@@ -159,7 +147,7 @@ pub async fn remove(
 ) -> Result<StatusCode, ApiError> {
     let mut session = state.control.session().await?;
     visible_project(&session, &caller, &name).await?;
-    admin_only(&caller)?;
+    require_admin(&caller, "add or remove projects")?;
     let removed = slipway_control::remove_project(&mut session, &name).await?;
     tracing::info!(project = %name, live_builds = removed.live_builds.len(), "project removed");
     Ok(StatusCode::NO_CONTENT)

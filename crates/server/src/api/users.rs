@@ -7,22 +7,10 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use slipway_access::Action;
-use slipway_control::{Role, SecretHash, Stage};
+use slipway_control::{Role, SecretHash};
 
-use crate::auth::{authorize_project, new_token, Caller};
+use crate::auth::{authorize_management, new_token, require_admin, Caller};
 use crate::{ApiError, SharedState};
-
-fn admin_only(caller: &Caller) -> Result<(), ApiError> {
-    if caller.is_admin() {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "only administrators of slipway manage accounts",
-        ))
-    }
-}
 
 /// An administrator, or the account itself.
 fn admin_or_self(caller: &Caller, login: &str) -> Result<(), ApiError> {
@@ -59,7 +47,7 @@ pub async fn list(
     State(state): State<SharedState>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<Value>, ApiError> {
-    admin_only(&caller)?;
+    require_admin(&caller, "manage accounts")?;
     let session = state.control.session().await?;
     let mut list = Vec::new();
     for user in slipway_control::list_users(&session).await? {
@@ -89,7 +77,7 @@ pub async fn add(
     Extension(caller): Extension<Caller>,
     new: Result<Json<NewUser>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    admin_only(&caller)?;
+    require_admin(&caller, "manage accounts")?;
     let new = body(new)?;
     let password_hash = hash(new.password).await?;
     let session = state.control.session().await?;
@@ -107,7 +95,7 @@ pub async fn remove(
     Extension(caller): Extension<Caller>,
     Path(login): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    admin_only(&caller)?;
+    require_admin(&caller, "manage accounts")?;
     let session = state.control.session().await?;
     slipway_control::remove_user(&session, &login).await?;
     state.proxy.forget_access();
@@ -186,14 +174,7 @@ pub async fn set_role(
 ) -> Result<Json<Value>, ApiError> {
     let role: Role = body(role)?.role.parse()?;
     let session = state.control.session().await?;
-    authorize_project(
-        &session,
-        &caller,
-        &name,
-        Action::ManageProject,
-        Stage::Production,
-    )
-    .await?;
+    authorize_management(&session, &caller, &name).await?;
     slipway_control::set_role(&session, &name, &login, Some(role)).await?;
     state.proxy.forget_access();
     tracing::info!(project = %name, %login, %role, by = caller.login(), "role given");
@@ -207,14 +188,7 @@ pub async fn remove_role(
     Path((name, login)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let session = state.control.session().await?;
-    authorize_project(
-        &session,
-        &caller,
-        &name,
-        Action::ManageProject,
-        Stage::Production,
-    )
-    .await?;
+    authorize_management(&session, &caller, &name).await?;
     slipway_control::set_role(&session, &name, &login, None).await?;
     state.proxy.forget_access();
     tracing::info!(project = %name, %login, by = caller.login(), "role taken away");

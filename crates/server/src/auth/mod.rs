@@ -11,7 +11,9 @@ use std::time::Duration;
 use slipway_access::Principal;
 use slipway_control::{ControlError, SessionLifetime, User};
 
-pub use rules::{authorize_build, authorize_project, visible_project};
+pub use rules::{
+    authorize_build, authorize_management, authorize_project, require_admin, visible_project,
+};
 pub use session::Viewer;
 
 /// UI sessions: unused for 12 hours, or 7 days after the login, they end.

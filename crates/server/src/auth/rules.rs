@@ -42,6 +42,34 @@ pub async fn authorize_project(
     Ok((project, principal))
 }
 
+/// The project, if the caller may manage it (stages, promotion, members).
+pub async fn authorize_management(
+    client: &Client,
+    caller: &Caller,
+    name: &str,
+) -> Result<(Project, Principal), ApiError> {
+    authorize_project(
+        client,
+        caller,
+        name,
+        Action::ManageProject,
+        Stage::Production,
+    )
+    .await
+}
+
+/// 403 unless the caller administers slipway itself (accounts, projects).
+pub fn require_admin(caller: &Caller, what: &str) -> Result<(), ApiError> {
+    if caller.is_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("only administrators of slipway {what}"),
+        ))
+    }
+}
+
 /// The build, if the caller may do `action` on it.
 pub async fn authorize_build(
     client: &Client,

@@ -193,6 +193,16 @@ impl App {
         }
     }
 
+    /// `path`'s server-sent events as `browser` receives them.
+    pub async fn events(&self, browser: &Browser<'_>, path: &str) -> EventStream {
+        let request = browser
+            .request(Method::GET, path)
+            .header(header::ACCEPT, "text/event-stream")
+            .body(Body::empty())
+            .unwrap();
+        self.open_stream(request).await
+    }
+
     /// A request whose body is a stream (server-sent events), for reading
     /// its events as they come.
     pub async fn open_stream(&self, request: Request<Body>) -> EventStream {

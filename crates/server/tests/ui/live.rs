@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{header, Method};
+use axum::http::Method;
 use slipway_control::Role;
 
 use crate::common::App;
@@ -31,15 +31,7 @@ async fn a_new_build_s_cell_appears_and_changes_colour_without_a_reload() {
         .await;
     app.user("dev", false, &[("acme", Role::Developer)]).await;
     let browser = app.signed_in("dev").await;
-    let mut events = app
-        .open_stream(
-            browser
-                .request(Method::GET, "/projects/acme/events")
-                .header(header::ACCEPT, "text/event-stream")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let mut events = app.events(&browser, "/projects/acme/events").await;
     let build = app.build(&project, "dev", "pending", None, None).await;
     let row = events
         .next_named("row", Duration::from_secs(10))
@@ -89,14 +81,7 @@ async fn a_tester_s_live_view_never_receives_production() {
         .await;
     app.user("tess", false, &[("acme", Role::Tester)]).await;
     let browser = app.signed_in("tess").await;
-    let mut events = app
-        .open_stream(
-            browser
-                .request(Method::GET, "/projects/acme/events")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let mut events = app.events(&browser, "/projects/acme/events").await;
     app.build(&project, "main", "pending", None, None).await;
     let dev = app.build(&project, "dev", "pending", None, None).await;
     // Production's change comes as "gone" (nothing to show), dev's as a row.
@@ -121,12 +106,7 @@ async fn a_build_page_receives_its_status_as_it_changes() {
     app.user("dev", false, &[("acme", Role::Developer)]).await;
     let browser = app.signed_in("dev").await;
     let mut events = app
-        .open_stream(
-            browser
-                .request(Method::GET, &format!("/builds/{build}/events"))
-                .body(Body::empty())
-                .unwrap(),
-        )
+        .events(&browser, &format!("/builds/{build}/events"))
         .await;
     app.sql(&format!(
         "UPDATE builds SET state = 'done', status = 'failed', lease_until = NULL, finished_at = now(), \
@@ -232,14 +212,7 @@ async fn a_live_page_stops_receiving_when_its_session_ends() {
         .await;
     app.user("dev", false, &[("acme", Role::Developer)]).await;
     let mut browser = app.signed_in("dev").await;
-    let mut events = app
-        .open_stream(
-            browser
-                .request(Method::GET, "/projects/acme/events")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    let mut events = app.events(&browser, "/projects/acme/events").await;
     let csrf = browser.csrf().await;
     browser.post("/logout", &[("csrf", &csrf)]).await;
     app.build(&project, "dev", "pending", None, None).await;
