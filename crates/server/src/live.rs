@@ -56,6 +56,11 @@ impl Hub {
         self.sender.subscribe()
     }
 
+    /// How many listen now: open live pages, plus the proxy's caches.
+    pub fn subscribers(&self) -> usize {
+        self.sender.receiver_count()
+    }
+
     pub fn publish(&self, event: LiveEvent) {
         // Nobody subscribed is fine.
         let _ = self.sender.send(event);

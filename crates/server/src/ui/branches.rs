@@ -109,7 +109,11 @@ pub async fn events(
     let mut events = state.live.subscribe();
     let stream = async_stream(move |sender| async move {
         loop {
-            let first = events.recv().await;
+            // A closed page ends the task even while its project is quiet.
+            let first = tokio::select! {
+                _ = sender.closed() => return,
+                event = events.recv() => event,
+            };
             let mut changed_branches = Vec::new();
             let mut everything = false;
             let mut note = |event: Result<LiveEvent, _>| match event {

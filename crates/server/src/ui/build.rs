@@ -263,7 +263,11 @@ pub async fn events(
     let mut events = state.live.subscribe();
     let stream = async_stream(move |sender| async move {
         loop {
-            match events.recv().await {
+            let event = tokio::select! {
+                _ = sender.closed() => return,
+                event = events.recv() => event,
+            };
+            match event {
                 Ok(crate::live::LiveEvent::Build { id: changed, .. }) if changed == id => {}
                 Ok(crate::live::LiveEvent::Resync | crate::live::LiveEvent::Access)
                 | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}

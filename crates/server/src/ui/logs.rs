@@ -175,6 +175,10 @@ pub async fn tail(
         let mut quiet_since: Option<tokio::time::Instant> = None;
         let mut last_check: Option<(tokio::time::Instant, bool)> = None;
         loop {
+            // Nothing else tells a quiet follower that its page closed.
+            if sender.is_closed() {
+                return;
+            }
             let read_path = path.clone();
             let read = tokio::task::spawn_blocking(move || read_chunk(&read_path, offset)).await;
             let chunk = match read {

@@ -15,8 +15,10 @@ pub fn json_line(text: &str) -> String {
     serde_json::Value::String(text.to_string()).to_string()
 }
 
-/// A stream fed by a task: the task ends when the client goes away (its
-/// sends fail), which closes the subscription with it.
+/// A stream fed by a task. When the client goes away the stream is dropped
+/// and the task's sender closes: the task must end then (waiting on
+/// `Sender::closed` beside whatever else it waits on), which also drops its
+/// subscription to the live events.
 pub fn async_stream<F, Fut>(produce: F) -> impl Stream<Item = Result<Event, Infallible>>
 where
     F: FnOnce(tokio::sync::mpsc::Sender<Event>) -> Fut,

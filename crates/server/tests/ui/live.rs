@@ -222,3 +222,21 @@ async fn a_live_page_stops_receiving_when_its_session_ends() {
         "nothing more after signing out"
     );
 }
+
+#[tokio::test]
+async fn a_closed_page_stops_listening_even_when_nothing_happens() {
+    let app = App::new("live_closed").await;
+    let project = app.project("acme", &[("main", "production")]).await;
+    let build = app.build(&project, "main", "running", None, None).await;
+    app.user("dev", false, &[("acme", Role::Developer)]).await;
+    let browser = app.signed_in("dev").await;
+    let before = app.state.live.subscribers();
+    let board = app.events(&browser, "/projects/acme/events").await;
+    let page = app
+        .events(&browser, &format!("/builds/{build}/events"))
+        .await;
+    eventually(|| async { app.state.live.subscribers() == before + 2 }).await;
+    drop(board);
+    drop(page);
+    eventually(|| async { app.state.live.subscribers() == before }).await;
+}
