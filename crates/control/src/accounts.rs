@@ -44,13 +44,6 @@ pub struct Membership {
     pub role: Role,
 }
 
-/// A project's member.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Member {
-    pub user: User,
-    pub role: Role,
-}
-
 /// The SELECT list of a [`User`], over `users u`.
 macro_rules! user_columns {
     () => {
@@ -254,32 +247,6 @@ pub async fn memberships(client: &Client, user_id: i64) -> Result<Vec<Membership
             Ok(Membership {
                 project_id: row.try_get("project_id")?,
                 project: row.try_get("name")?,
-                role: parse_column(row, "role")?,
-            })
-        })
-        .collect()
-}
-
-/// The project's members, by login.
-pub async fn project_members(
-    client: &Client,
-    project_id: i64,
-) -> Result<Vec<Member>, ControlError> {
-    client
-        .query(
-            concat!(
-                "SELECT ",
-                user_columns!(),
-                ", m.role FROM project_members m JOIN users u ON u.id = m.user_id",
-                " WHERE m.project_id = $1 ORDER BY u.login"
-            ),
-            &[&project_id],
-        )
-        .await?
-        .iter()
-        .map(|row| {
-            Ok(Member {
-                user: user_from_row(row)?,
                 role: parse_column(row, "role")?,
             })
         })

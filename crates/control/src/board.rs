@@ -26,8 +26,6 @@ pub struct BuildCell {
     pub state: BuildState,
     pub status: Option<BuildStatus>,
     pub created_at: String,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
 }
 
 impl BoardBranch {
@@ -55,8 +53,6 @@ fn cell_from_row(row: &Row) -> Result<BuildCell, ControlError> {
         state: parse_column(row, "state")?,
         status: parse_optional_column(row, "status")?,
         created_at: row.try_get("created_at")?,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
     })
 }
 
@@ -75,11 +71,7 @@ pub async fn branch_board(
                 "SELECT br.id AS branch_id, br.name AS branch_name, br.stage AS branch_stage,",
                 " br.head AS branch_head, b.id, b.commit, b.stage, b.duplicate, b.state, b.status, ",
                 crate::utc!("b.created_at"),
-                " AS created_at, ",
-                crate::utc!("b.started_at"),
-                " AS started_at, ",
-                crate::utc!("b.finished_at"),
-                " AS finished_at,",
+                " AS created_at,",
                 " max(b.id) OVER (PARTITION BY br.id) AS last_build",
                 " FROM branches br",
                 // Reads `per_branch` entries of builds_by_branch per branch, in order.

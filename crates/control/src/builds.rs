@@ -43,6 +43,36 @@ pub struct Build {
     pub reason: Option<String>,
 }
 
+impl Build {
+    /// Its database, while it exists: none when it was never kept, or was
+    /// collected after the build stopped.
+    pub fn live_database(&self) -> Option<&str> {
+        self.database
+            .as_deref()
+            .filter(|_| self.collected_at.is_none())
+    }
+
+    /// Why it cannot serve again, `None` when it can: only a stopped
+    /// development, staging or duplicate build whose database is still there
+    /// (a replaced production build is production's snapshot, not something
+    /// to serve beside production).
+    pub fn why_not_restartable(&self) -> Option<&'static str> {
+        if self.state != BuildState::Stopped {
+            return Some("only a stopped build can be started again");
+        }
+        if self.live_database().is_none() {
+            return Some("its database was dropped after it stopped; rebuild the branch instead");
+        }
+        if self.stage == Stage::Production {
+            return Some(
+                "it is an earlier production build, kept as the snapshot before an update; \
+                 production is served by the newest production build",
+            );
+        }
+        None
+    }
+}
+
 /// The SELECT list of a [`Build`], over `builds b` joined with `branches br`.
 macro_rules! build_columns {
     () => {

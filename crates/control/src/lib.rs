@@ -26,8 +26,8 @@ mod serving;
 mod sessions;
 
 pub use accounts::{
-    add_user, get_user, list_users, memberships, project_members, project_role, remove_user,
-    set_password, set_role, user_credentials, Member, Membership, Role, User,
+    add_user, get_user, list_users, memberships, project_role, remove_user, set_password, set_role,
+    user_credentials, Membership, Role, User,
 };
 pub use board::{branch_board, BoardBranch, BuildCell};
 pub use branches::{

@@ -147,24 +147,13 @@ pub async fn mark_collected(client: &Client, build_id: i64) -> Result<(), Contro
     }
 }
 
-/// Asks the build's worker to serve a stopped build again (from its page).
-/// Only a development, staging or duplicate build whose database is still
-/// there, on a live branch: a replaced production build is production's
-/// snapshot, not something to serve beside production.
+/// Asks the build's worker to serve a stopped build again (from its page, or
+/// `slipway start`), when [`Build::why_not_restartable`] has nothing against it.
 pub async fn request_restart(client: &Client, build_id: i64) -> Result<Build, ControlError> {
     let build = crate::get_build(client, build_id).await?;
     let refuse = |why| Err(ControlError::NotRestartable { build_id, why });
-    if build.state != crate::BuildState::Stopped {
-        return refuse("only a stopped build can be started again");
-    }
-    if build.collected_at.is_some() || build.database.is_none() {
-        return refuse("its database was dropped after it stopped; rebuild the branch instead");
-    }
-    if build.stage == crate::Stage::Production && !build.duplicate {
-        return refuse(
-            "it is an earlier production build, kept as the snapshot before an update; \
-             production is served by the newest production build",
-        );
+    if let Some(why) = build.why_not_restartable() {
+        return refuse(why);
     }
     let updated = client
         .execute(

@@ -26,13 +26,12 @@ const USERS_LISTED: i64 = 500;
 
 /// The build's database, while it has one.
 fn database(build: &Build) -> Result<&str, ApiError> {
-    match (&build.database, &build.collected_at) {
-        (Some(database), None) => Ok(database),
-        _ => Err(ApiError::new(
+    build.live_database().ok_or_else(|| {
+        ApiError::new(
             StatusCode::GONE,
             format!("build #{} has no database any more", build.id),
-        )),
-    }
+        )
+    })
 }
 
 async fn connect_to(
@@ -41,6 +40,7 @@ async fn connect_to(
 ) -> Result<tokio_postgres::Client, ApiError> {
     let database = database(build)?;
     state
+        .engine
         .cluster
         .connect(database)
         .await

@@ -30,7 +30,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
-use slipway_build::{Engine, Layout};
+use slipway_build::Engine;
 use slipway_control::{Build, SecretHash};
 use slipway_worker::ControlDb;
 
@@ -39,18 +39,16 @@ use auth::Caller;
 /// What every request handler may use.
 pub struct AppState {
     pub control: ControlDb,
-    pub layout: Layout,
     /// The host's API token (the CLI of this host reads it from the data dir).
     pub token: String,
     /// Asks the watcher to poll a project now (webhooks, new projects).
     pub polls: PollRequests,
     /// `<project>.<base>` and `<build>.<base>` to the builds' Odoo.
     pub proxy: Arc<proxy::Proxy>,
-    /// The cluster builds' databases live in (dumps, Connect as).
-    pub cluster: slipway_postgres::Cluster,
     /// `pg_dump` of the host, for dumps.
     pub pg_dump: std::path::PathBuf,
-    /// The engine of this host: shells and Connect secrets of the builds it serves.
+    /// The engine of this host: its data dir (logs, dumps), the cluster of the
+    /// builds' databases, shells and Connect secrets of the builds it serves.
     pub engine: Arc<Engine>,
     /// The name of this host's worker, if it runs one: its builds are local.
     pub worker: Option<String>,
@@ -84,8 +82,6 @@ impl AppState {
         let proxy = Arc::new(proxy::Proxy::with_cache(parts.addresses, parts.proxy_cache));
         proxy.follow(&live);
         let state = Arc::new(AppState {
-            layout: parts.engine.layout.clone(),
-            cluster: parts.engine.cluster.clone(),
             control: parts.control,
             token: parts.token,
             polls,

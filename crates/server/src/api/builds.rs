@@ -52,10 +52,7 @@ pub async fn get(
     view["reason"] = build.reason.clone().into();
     view["report"] = build.report.clone().unwrap_or(Value::Null);
     // For `slipway psql` and dumps: the database, while it exists.
-    view["database"] = match (&build.database, &build.collected_at) {
-        (Some(database), None) => database.clone().into(),
-        _ => Value::Null,
-    };
+    view["database"] = build.live_database().into();
     Ok(Json(view))
 }
 

@@ -59,20 +59,18 @@ pub async fn stream_dump(
             ),
         )
     };
-    let Some(database) = build.database.clone() else {
+    let Some(database) = build.live_database().map(str::to_string) else {
         return Err(gone());
     };
-    if build.collected_at.is_some() {
-        return Err(gone());
-    }
     let engine_id = slipway_worker::engine_id(build);
     let filestore = state
+        .engine
         .layout
         .build(&engine_id)
         .join("data")
         .join("filestore")
         .join(&database);
-    let dir = state.layout.home.join("dumps");
+    let dir = state.engine.layout.home.join("dumps");
     std::fs::create_dir_all(&dir)
         .map_err(|error| ApiError::internal("creating the dumps dir", error))?;
     let out = dir.join(format!(
@@ -82,7 +80,7 @@ pub async fn stream_dump(
     ));
     let source = DumpSource {
         pg_dump: &state.pg_dump,
-        connection: state.cluster.libpq_env(),
+        connection: state.engine.cluster.libpq_env(),
         database: &database,
         filestore: Some(&filestore),
     };

@@ -98,7 +98,6 @@ pub async fn remove(
     require_admin(&caller, "manage accounts")?;
     let session = state.control.session().await?;
     slipway_control::remove_user(&session, &login).await?;
-    state.proxy.forget_access();
     tracing::info!(%login, by = caller.login(), "account removed");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -122,7 +121,6 @@ pub async fn set_password(
     let password_hash = hash(new.password).await?;
     let mut session = state.control.session().await?;
     slipway_control::set_password(&mut session, &login, &password_hash).await?;
-    state.proxy.forget_access();
     tracing::info!(%login, by = caller.login(), "password changed");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -176,7 +174,6 @@ pub async fn set_role(
     let session = state.control.session().await?;
     authorize_management(&session, &caller, &name).await?;
     slipway_control::set_role(&session, &name, &login, Some(role)).await?;
-    state.proxy.forget_access();
     tracing::info!(project = %name, %login, %role, by = caller.login(), "role given");
     Ok(Json(json!({"project": name, "login": login, "role": role})))
 }
@@ -190,7 +187,6 @@ pub async fn remove_role(
     let session = state.control.session().await?;
     authorize_management(&session, &caller, &name).await?;
     slipway_control::set_role(&session, &name, &login, None).await?;
-    state.proxy.forget_access();
     tracing::info!(project = %name, %login, by = caller.login(), "role taken away");
     Ok(StatusCode::NO_CONTENT)
 }

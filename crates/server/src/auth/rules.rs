@@ -97,8 +97,11 @@ pub async fn authorize_build(
             ),
         ));
     }
-    let project = slipway_control::get_project_by_id(client, build.project_id).await?;
-    check(&principal, &project.name, action, build.stage)?;
+    if !allows(&principal, action, build.stage) {
+        // The project's name is read only to say the rule.
+        let project = slipway_control::get_project_by_id(client, build.project_id).await?;
+        return Err(refusal(&principal, &project.name, action, build.stage));
+    }
     Ok((build, principal))
 }
 
@@ -110,8 +113,14 @@ pub fn check(
     stage: Stage,
 ) -> Result<(), ApiError> {
     if allows(principal, action, stage) {
-        return Ok(());
+        Ok(())
+    } else {
+        Err(refusal(principal, project, action, stage))
     }
+}
+
+/// The 403 that names the rule.
+fn refusal(principal: &Principal, project: &str, action: Action, stage: Stage) -> ApiError {
     let role = principal
         .effective_role()
         .map(|role| role.as_str())
@@ -121,8 +130,8 @@ pub fn check(
         Action::ManageProject => "changing the project's stages, settings and members".to_string(),
         action => format!("{} {stage} builds", action.describe()),
     };
-    Err(ApiError::new(
+    ApiError::new(
         StatusCode::FORBIDDEN,
         format!("your role in project '{project}' ({role}) does not allow {what}"),
-    ))
+    )
 }

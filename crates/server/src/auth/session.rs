@@ -30,6 +30,18 @@ impl Viewer {
         &self.session.csrf_token
     }
 
+    /// The build, if this person may do `action` on it (see
+    /// [`super::authorize_build`]).
+    pub async fn authorized_build(
+        &self,
+        state: &SharedState,
+        id: i64,
+        action: slipway_access::Action,
+    ) -> Result<(slipway_control::Build, slipway_access::Principal), UiError> {
+        let session = state.control.session().await?;
+        Ok(super::authorize_build(&session, &self.caller, id, action).await?)
+    }
+
     /// Whether the session still lives (long-lived streams ask it as they go:
     /// signing out, or an expired session, ends them).
     pub async fn still_signed_in(&self, state: &SharedState) -> bool {

@@ -181,9 +181,7 @@ impl Cache {
                 target: match (build.state, build.port) {
                     (BuildState::Serving, Some(port)) => Target::Port(port),
                     (BuildState::Stopped, _) => Target::Stopped {
-                        restartable: build.collected_at.is_none()
-                            && build.database.is_some()
-                            && (build.stage != Stage::Production || build.duplicate),
+                        restartable: build.why_not_restartable().is_none(),
                     },
                     (state, _) => Target::NotServing(state),
                 },
@@ -245,10 +243,6 @@ impl Cache {
         };
         self.production.put(project.to_string(), target.clone());
         target
-    }
-
-    pub fn forget_access(&self) {
-        self.access.clear();
     }
 
     pub fn decision(&self, token: &SecretHash, build_id: i64) -> Option<Decision> {

@@ -69,12 +69,6 @@ impl Proxy {
         self.addresses.production_url(project)
     }
 
-    /// Drops every cached access decision at once, for a change made by this
-    /// very process (the announcement reaches other servers a moment later).
-    pub fn forget_access(&self) {
-        self.cache.forget_access();
-    }
-
     /// Sends a request prepared by slipway itself to a build's Odoo.
     pub(crate) async fn forward_raw(
         &self,

@@ -88,7 +88,6 @@ pub async fn revoke_token(
     viewer.check_csrf(&form.csrf)?;
     let session = state.control.session().await?;
     slipway_control::revoke_api_token(&session, viewer.session.user.id, id).await?;
-    state.proxy.forget_access();
     tracing::info!(login = viewer.login(), token = id, "API token revoked");
     Ok(redirect("/account"))
 }

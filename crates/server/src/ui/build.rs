@@ -15,7 +15,7 @@ use super::stream::{async_stream, json_line, KEEP_ALIVE};
 use super::views::{build_class, build_label, commit_link, Chrome};
 use super::CsrfForm;
 use super::{local_path, logs, render, time, UiError};
-use crate::auth::{authorize_build, authorize_project, new_token, Viewer};
+use crate::auth::{authorize_project, new_token, Viewer};
 use crate::proxy::access::{redirect, ENTER_PATH, TICKET_LIFETIME};
 use crate::{ApiError, SharedState};
 
@@ -36,18 +36,15 @@ impl Can {
     fn new(principal: &Principal, build: &Build, local: bool) -> Can {
         let stage = build.stage;
         let serving = build.state == BuildState::Serving;
-        let has_database = build.database.is_some() && build.collected_at.is_none();
         Can {
             connect: serving && allows(principal, Action::Connect, stage),
             connect_as: serving && allows(principal, Action::ConnectAs, stage),
             shell: serving && local && allows(principal, Action::Shell, stage),
             mails: allows(principal, Action::Mails, stage),
-            dump: has_database && allows(principal, Action::Dump, stage),
+            dump: build.live_database().is_some() && allows(principal, Action::Dump, stage),
             rebuild: allows(principal, Action::Rebuild, stage)
                 && !matches!(build.state, BuildState::Pending | BuildState::Running),
-            restart: build.state == BuildState::Stopped
-                && has_database
-                && (stage != Stage::Production || build.duplicate)
+            restart: build.why_not_restartable().is_none()
                 && allows(principal, Action::Restart, stage),
             duplicate: build.stage == Stage::Production
                 && !build.duplicate
@@ -209,14 +206,14 @@ pub struct PageQuery {
     restart: Option<String>,
 }
 
+/// The build the viewer may see, with its project, for the page.
 async fn load(
     state: &SharedState,
     viewer: &Viewer,
     id: i64,
-    action: Action,
 ) -> Result<(Build, Project, Principal), UiError> {
+    let (build, principal) = viewer.authorized_build(state, id, Action::View).await?;
     let session = state.control.session().await?;
-    let (build, principal) = authorize_build(&session, &viewer.caller, id, action).await?;
     let project = slipway_control::get_project_by_id(&session, build.project_id).await?;
     Ok((build, project, principal))
 }
@@ -227,7 +224,7 @@ pub async fn page(
     Path(id): Path<i64>,
     Query(query): Query<PageQuery>,
 ) -> Result<Response, UiError> {
-    let (build, project, principal) = load(&state, &viewer, id, Action::View).await?;
+    let (build, project, principal) = load(&state, &viewer, id).await?;
     let status = BuildStatus::new(&state, &project, &build, &principal, viewer.csrf());
     let mails = if status.can.mails {
         let session = state.control.session().await?;
@@ -259,7 +256,7 @@ pub async fn events(
     Path(id): Path<i64>,
 ) -> Result<Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>>, UiError>
 {
-    load(&state, &viewer, id, Action::View).await?;
+    viewer.authorized_build(&state, id, Action::View).await?;
     let mut events = state.live.subscribe();
     let stream = async_stream(move |sender| async move {
         loop {
@@ -277,8 +274,7 @@ pub async fn events(
             if !viewer.still_signed_in(&state).await {
                 return;
             }
-            let Ok((build, project, principal)) = load(&state, &viewer, id, Action::View).await
-            else {
+            let Ok((build, project, principal)) = load(&state, &viewer, id).await else {
                 return;
             };
             let html = BuildStatus::new(&state, &project, &build, &principal, viewer.csrf())
@@ -338,7 +334,7 @@ pub async fn open(
     Path(id): Path<i64>,
     Query(query): Query<OpenQuery>,
 ) -> Result<Response, UiError> {
-    let (build, _, _) = load(&state, &viewer, id, Action::Connect).await?;
+    let (build, _) = viewer.authorized_build(&state, id, Action::Connect).await?;
     if build.state != BuildState::Serving {
         return Ok(redirect(&format!("/builds/{id}")));
     }
@@ -363,7 +359,7 @@ pub async fn connect(
     Form(form): Form<ConnectForm>,
 ) -> Result<Response, UiError> {
     viewer.check_csrf(&form.csrf)?;
-    let (build, _, _) = load(&state, &viewer, id, Action::Connect).await?;
+    let (build, principal) = viewer.authorized_build(&state, id, Action::Connect).await?;
     if build.state != BuildState::Serving {
         return Err(ApiError::new(
             axum::http::StatusCode::CONFLICT,
@@ -376,7 +372,12 @@ pub async fn connect(
         "" => admin,
         login if login == admin => admin,
         login => {
-            load(&state, &viewer, id, Action::ConnectAs).await?;
+            if !allows(&principal, Action::ConnectAs, build.stage) {
+                // Asked again for the refusal's words.
+                viewer
+                    .authorized_build(&state, id, Action::ConnectAs)
+                    .await?;
+            }
             login.to_string()
         }
     };
@@ -396,7 +397,9 @@ pub async fn users(
     viewer: Viewer,
     Path(id): Path<i64>,
 ) -> Result<Response, UiError> {
-    let (build, _, _) = load(&state, &viewer, id, Action::ConnectAs).await?;
+    let (build, _) = viewer
+        .authorized_build(&state, id, Action::ConnectAs)
+        .await?;
     let users = crate::connect::odoo_users(&state, &build).await?;
     Ok(render(&state, &ConnectUsers { users }))
 }
@@ -409,7 +412,7 @@ pub async fn restart(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, UiError> {
     viewer.check_csrf(&form.csrf)?;
-    load(&state, &viewer, id, Action::Restart).await?;
+    viewer.authorized_build(&state, id, Action::Restart).await?;
     let session = state.control.session().await?;
     slipway_control::request_restart(&session, id).await?;
     tracing::info!(build = id, by = viewer.login(), "restart requested");
@@ -431,7 +434,7 @@ pub async fn dump(
     Form(form): Form<DumpForm>,
 ) -> Result<Response, UiError> {
     viewer.check_csrf(&form.csrf)?;
-    let (build, _, _) = load(&state, &viewer, id, Action::Dump).await?;
+    let (build, _) = viewer.authorized_build(&state, id, Action::Dump).await?;
     let format = if form.format.is_empty() {
         "zip"
     } else {

@@ -230,7 +230,6 @@ pub async fn logout(
         let session = state.control.session().await?;
         // Every build address it opened closes with it (cascade).
         slipway_control::delete_session(&session, &SecretHash::of(token)).await?;
-        state.proxy.forget_access();
     }
     tracing::info!(login = viewer.login(), "signed out");
     let mut response = redirect("/login").into_response();

@@ -19,7 +19,7 @@ use slipway_control::{Build, BuildState};
 
 use super::stream::{async_stream, KEEP_ALIVE};
 use super::UiError;
-use crate::auth::{authorize_build, Viewer};
+use crate::auth::Viewer;
 use crate::{ApiError, SharedState};
 
 /// The log files a build may have, in the order they are written, with the
@@ -55,7 +55,7 @@ pub struct LogFile {
 }
 
 fn directory(state: &SharedState, build: &Build) -> PathBuf {
-    state.layout.logs(&slipway_worker::engine_id(build))
+    state.engine.layout.logs(&slipway_worker::engine_id(build))
 }
 
 /// The build's log files that exist, in order.
@@ -96,20 +96,13 @@ fn log_path(state: &SharedState, build: &Build, file: &str) -> Result<PathBuf, U
     Ok(directory(state, build).join(file))
 }
 
-async fn authorized(state: &SharedState, viewer: &Viewer, id: i64) -> Result<Build, UiError> {
-    let session = state.control.session().await?;
-    Ok(authorize_build(&session, &viewer.caller, id, Action::View)
-        .await?
-        .0)
-}
-
 /// `GET /builds/{id}/logs/{file}`: the whole file, as text.
 pub async fn raw(
     State(state): State<SharedState>,
     viewer: Viewer,
     Path((id, file)): Path<(i64, String)>,
 ) -> Result<Response, UiError> {
-    let build = authorized(&state, &viewer, id).await?;
+    let build = viewer.authorized_build(&state, id, Action::View).await?.0;
     let path = log_path(&state, &build, &file)?;
     let opened = tokio::fs::File::open(&path)
         .await
@@ -148,7 +141,7 @@ pub async fn tail(
     Path((id, file)): Path<(i64, String)>,
     Query(query): Query<TailQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, UiError> {
-    let build = authorized(&state, &viewer, id).await?;
+    let build = viewer.authorized_build(&state, id, Action::View).await?.0;
     let path = log_path(&state, &build, &file)?;
     let resumed = headers
         .get("last-event-id")

@@ -10,7 +10,7 @@ use slipway_mailcatcher::MailView;
 
 use super::views::Chrome;
 use super::{render, UiError};
-use crate::auth::{authorize_build, Viewer};
+use crate::auth::Viewer;
 use crate::SharedState;
 
 #[derive(Template)]
@@ -44,8 +44,8 @@ async fn raw_mail(
     build: i64,
     mail: i64,
 ) -> Result<Vec<u8>, UiError> {
+    viewer.authorized_build(state, build, Action::Mails).await?;
     let session = state.control.session().await?;
-    authorize_build(&session, &viewer.caller, build, Action::Mails).await?;
     Ok(slipway_control::get_mail(&session, build, mail).await?)
 }
 

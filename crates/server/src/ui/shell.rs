@@ -19,7 +19,7 @@ use slipway_sandbox::{Terminal, TerminalSize};
 use super::views::Chrome;
 use super::{render, UiError};
 use crate::auth::session::same_origin;
-use crate::auth::{authorize_build, Viewer};
+use crate::auth::Viewer;
 use crate::{ApiError, SharedState};
 
 /// Pings keep the connection known alive; a peer gone without closing is
@@ -40,8 +40,7 @@ struct ShellPage {
 }
 
 async fn shell_build(state: &SharedState, viewer: &Viewer, id: i64) -> Result<Build, UiError> {
-    let session = state.control.session().await?;
-    let (build, _) = authorize_build(&session, &viewer.caller, id, Action::Shell).await?;
+    let (build, _) = viewer.authorized_build(state, id, Action::Shell).await?;
     if build.state != BuildState::Serving {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

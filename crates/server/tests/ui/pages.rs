@@ -312,6 +312,38 @@ async fn the_branches_view_puts_production_first_then_the_newest_builds_with_the
 }
 
 #[tokio::test]
+async fn a_branch_shows_its_last_twenty_builds_newest_first() {
+    let app = App::new("branches_strip").await;
+    let project = app
+        .project("acme", &[("main", "production"), ("busy", "development")])
+        .await;
+    let mut ids = Vec::new();
+    for _ in 0..25 {
+        ids.push(
+            app.build(&project, "busy", "done", Some("success"), None)
+                .await,
+        );
+    }
+    app.user("ada", false, &[("acme", Role::Admin)]).await;
+    let page = app.signed_in("ada").await.get("/projects/acme").await;
+    let cells: Vec<&str> = page
+        .body
+        .split("<a class=\"cell ")
+        .skip(1)
+        .map(|cell| {
+            cell.split("href=\"/builds/")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+        })
+        .collect();
+    let newest: Vec<String> = ids.iter().rev().take(20).map(i64::to_string).collect();
+    assert_eq!(cells, newest);
+}
+
+#[tokio::test]
 async fn branch_names_and_reasons_with_markup_are_shown_escaped() {
     let app = App::new("escaping").await;
     let evil = "feat/<script>alert(1)</script>\"'&";

@@ -104,7 +104,15 @@ async fn a_build_s_address_opens_through_a_one_time_ticket_and_a_cookie_of_its_o
     // Signing out of slipway closes the build's address too.
     let csrf = browser.csrf().await;
     browser.post("/logout", &[("csrf", &csrf)]).await;
-    let after = browser.get(&format!("http://{host}/web")).await;
+    // The proxy's cache hears of it through the control database.
+    let mut after = browser.get(&format!("http://{host}/web")).await;
+    for _ in 0..50 {
+        if after.status == StatusCode::SEE_OTHER {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        after = browser.get(&format!("http://{host}/web")).await;
+    }
     assert_eq!(after.status, StatusCode::SEE_OTHER, "{}", after.body);
 }
 

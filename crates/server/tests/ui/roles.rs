@@ -413,6 +413,25 @@ async fn the_api_applies_the_same_roles_to_tokens() {
     let all = call(Method::GET, "/api/v1/users".into(), "host-token".into(), "").await;
     assert_eq!(all.status, StatusCode::OK);
     assert!(all.body.contains("\"tess\""));
+    // Who a token belongs to.
+    let status = call(Method::GET, "/api/v1/status".into(), tess.clone(), "").await;
+    assert!(
+        status.body.contains("\"caller\":\"tess\""),
+        "{}",
+        status.body
+    );
+    let status = call(
+        Method::GET,
+        "/api/v1/status".into(),
+        "host-token".into(),
+        "",
+    )
+    .await;
+    assert!(
+        status.body.contains("\"caller\":\"(host)\""),
+        "{}",
+        status.body
+    );
 }
 
 #[tokio::test]
