@@ -74,11 +74,88 @@ impl Running {
         wait_for_exit(&mut self.child, limit).await
     }
 
-    /// Kills the sandbox: bubblewrap dies, and with it every process inside
-    /// (`--die-with-parent` plus the PID namespace).
+    /// Kills the sandbox and every process inside (see [`kill_sandbox`]).
     pub async fn kill(&mut self) {
-        let _ = self.child.kill().await;
+        kill_sandbox(&mut self.child).await;
     }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // bubblewrap itself goes with `kill_on_drop`; its sandbox first.
+        kill_namespaces(&mut self.child);
+    }
+}
+
+/// Kills a sandbox for certain: its namespaces, then bubblewrap.
+pub(crate) async fn kill_sandbox(child: &mut Child) {
+    kill_namespaces(child);
+    let _ = child.kill().await;
+}
+
+/// Longest wait for bubblewrap to stop before its children are looked for.
+const STOP_WAIT: Duration = Duration::from_millis(100);
+
+/// Kills the children of a running bubblewrap: each is the PID 1 of a
+/// namespace, and all of the sandbox dies with it. Killing bubblewrap alone
+/// is not enough: `--die-with-parent` is armed by its child only once that
+/// child runs, so a sandbox killed early (a short time limit, a loaded
+/// machine) could keep running, re-parented to init, with everything inside.
+/// bubblewrap is stopped first, so that it starts nothing more meanwhile.
+pub(crate) fn kill_namespaces(child: &mut Child) {
+    // Only while it runs: once reaped, its pid may be someone else's.
+    if !matches!(child.try_wait(), Ok(None)) {
+        return;
+    }
+    let Some(pid) = child.id().and_then(|pid| libc::pid_t::try_from(pid).ok()) else {
+        return;
+    };
+    // SAFETY: signals to our own child, which has not been reaped.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let deadline = std::time::Instant::now() + STOP_WAIT;
+    while !is_stopped(pid) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    for namespace_init in children_of(pid) {
+        // SAFETY: a child of our child, listed while its parent is stopped.
+        unsafe { libc::kill(namespace_init, libc::SIGKILL) };
+    }
+}
+
+/// Whether the process is stopped (or gone).
+fn is_stopped(pid: libc::pid_t) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            matches!(
+                stat_fields(&stat).first(),
+                Some(&"T") | Some(&"t") | Some(&"Z")
+            )
+        })
+        .unwrap_or(true)
+}
+
+/// The processes whose parent is `parent`.
+fn children_of(parent: libc::pid_t) -> Vec<libc::pid_t> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid: libc::pid_t = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let ppid: libc::pid_t = stat_fields(&stat).get(1)?.parse().ok()?;
+            (ppid == parent).then_some(pid)
+        })
+        .collect()
+}
+
+/// The fields of `/proc/<pid>/stat` after the command name (which may hold
+/// spaces and parentheses): state, ppid, …
+fn stat_fields(stat: &str) -> Vec<&str> {
+    stat.rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default()
 }
 
 /// Waits for `child` to end, killing it (and so the sandbox) once `limit` has
@@ -102,7 +179,7 @@ pub(crate) async fn wait_for_exit(
         }
         Err(_elapsed) => {
             tracing::warn!(pid = ?child.id(), limit_s = limit.as_secs(), "sandbox ran past its time limit; killing it");
-            let _ = child.kill().await;
+            kill_sandbox(child).await;
             Ok(Exit::TimedOut)
         }
     }
@@ -174,6 +251,13 @@ mod tests {
         assert_eq!(buffer, b"next");
         buffer.clear();
         assert_eq!(read_capped_line(&mut reader, &mut buffer).unwrap(), 0);
+    }
+
+    #[test]
+    fn stat_fields_are_read_past_a_command_name_with_parentheses() {
+        let stat = "42 (odoo (worker) 1) S 7 42 42 0";
+        assert_eq!(stat_fields(stat)[..2], ["S", "7"]);
+        assert!(stat_fields("garbage").is_empty());
     }
 
     #[test]

@@ -35,7 +35,7 @@ use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::process::Child;
 
-use crate::process::wait_for_exit;
+use crate::process::{kill_namespaces, kill_sandbox, wait_for_exit};
 use crate::spec::SandboxSpec;
 use crate::{Exit, SandboxError};
 
@@ -153,9 +153,16 @@ impl Terminal {
         wait_for_exit(&mut self.child, limit).await
     }
 
-    /// Kills the sandbox: bubblewrap dies, and with it every process inside.
+    /// Kills the sandbox and every process inside.
     pub async fn kill(&mut self) {
-        let _ = self.child.kill().await;
+        kill_sandbox(&mut self.child).await;
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        // bubblewrap itself goes with `kill_on_drop`; its sandbox first.
+        kill_namespaces(&mut self.child);
     }
 }
 

@@ -147,6 +147,23 @@ async fn a_command_past_its_time_limit_is_killed_with_everything_inside() {
 }
 
 #[tokio::test]
+async fn regression_a_sandbox_killed_while_it_starts_leaves_nothing_running() {
+    // Killed within its first milliseconds, bubblewrap used to leave its
+    // child — the sandbox's PID 1, not yet bound to die with its parent —
+    // running with everything inside (about one start in eight here).
+    let sandbox = Bubblewrap::locate().unwrap();
+    let spec = spec(vec![], Network::Isolated);
+    for attempt in 0..60u64 {
+        let mut running = sandbox
+            .spawn(&spec, &["/bin/sh".into(), "-c".into(), "sleep 302".into()])
+            .unwrap();
+        let limit = Duration::from_millis(attempt % 15);
+        let _ = running.wait(limit).await;
+    }
+    assert_no_process_runs("sleep 302");
+}
+
+#[tokio::test]
 async fn dropping_the_handle_kills_the_sandbox() {
     let sandbox = Bubblewrap::locate().unwrap();
     let spec = spec(vec![], Network::Isolated);
