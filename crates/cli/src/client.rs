@@ -52,7 +52,7 @@ impl Client {
                 token.clone().unwrap_or_default(),
             ),
             (None, _) => {
-                let layout = slipway_build::Layout::from_env();
+                let layout = slipway_engine::Layout::from_env();
                 let path = layout.home.join(SERVER_FILE);
                 let text = std::fs::read_to_string(&path).with_context(|| {
                     format!("no local slipway server found ({} is missing): start one with `slipway serve`, or give --server", path.display())

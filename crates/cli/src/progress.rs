@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use slipway_build::{Event, Observer};
+use slipway_engine::{Event, Observer};
 
 pub struct Progress {
     terminal: bool,

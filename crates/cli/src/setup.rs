@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use slipway_build::{host, Engine, Layout};
+use slipway_engine::{host, Engine, Layout};
 use slipway_image::ImageStore;
 use slipway_postgres::{Cluster, ClusterUser, EmbeddedCluster, PgBinaries};
 use slipway_sandbox::Bubblewrap;

@@ -197,7 +197,7 @@ fn an_invalid_ignore_rule_is_named() {
 
 #[test]
 fn an_image_build_without_network_fails_cleanly() {
-    if !slipway_build::host::is_root() {
+    if !slipway_engine::host::is_root() {
         // debootstrap needs root; without it the refusal itself is the answer.
         let output = slipway()
             .args(["image", "build", "14.0"])
@@ -286,7 +286,7 @@ fn a_sub_folder_builds_only_the_addons_under_it_and_uncommitted_changes_are_anno
 
 #[test]
 fn ci_builds_a_missing_image_itself_and_says_so() {
-    if !slipway_build::host::is_root() {
+    if !slipway_engine::host::is_root() {
         return;
     }
     let temp = tempfile::tempdir().unwrap();

@@ -32,7 +32,7 @@ fn free_bytes(path: &Path) -> u64 {
 /// and restart on a full disk, killing every session of the cluster.
 #[test]
 fn disk_full_while_copying_the_template_fails_cleanly_without_crashing_the_cluster() {
-    if !slipway_build::host::is_root() {
+    if !slipway_engine::host::is_root() {
         return; // mounting a small disk needs root
     }
     let temp = tempfile::tempdir().unwrap();

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use common::serve::{embedded_cluster, http_status, wait_for, Serve, BUILD_LIMIT};
-use slipway_build::{Layout, ServedBuild, CONNECT_PATH, CONNECT_SECRET_HEADER};
+use slipway_engine::{Layout, ServedBuild, CONNECT_PATH, CONNECT_SECRET_HEADER};
 
 fn add_project(serve: &Serve, repo: &Path, version: &str) {
     serve.add_project(

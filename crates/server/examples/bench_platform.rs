@@ -30,7 +30,7 @@ async fn main() {
     let temp = tempfile::tempdir().unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let account = slipway_build::host::build_account().unwrap();
+    let account = slipway_engine::host::build_account().unwrap();
     let embedded = slipway_postgres::EmbeddedCluster::new(
         temp.path().join("postgres"),
         slipway_postgres::PgBinaries::find(None).unwrap(),
@@ -95,14 +95,14 @@ async fn fill_builds(control: &ControlDb, project_id: i64) {
 }
 
 /// An engine over the benchmark's data dir and cluster (no build runs).
-fn bench_engine(home: &Path, control: &ControlDb) -> slipway_build::Engine {
-    let layout = slipway_build::Layout::at(home);
-    slipway_build::Engine {
+fn bench_engine(home: &Path, control: &ControlDb) -> slipway_engine::Engine {
+    let layout = slipway_engine::Layout::at(home);
+    slipway_engine::Engine {
         images: slipway_image::ImageStore::new(&layout.images),
         layout,
         cluster: control.cluster.clone(),
         sandbox: Box::new(slipway_sandbox::Bubblewrap::locate().unwrap()),
-        account: slipway_build::host::build_account().unwrap(),
+        account: slipway_engine::host::build_account().unwrap(),
     }
 }
 

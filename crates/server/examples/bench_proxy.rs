@@ -35,7 +35,7 @@ async fn main() {
     let project = args.next().expect("a project name");
     let requests: usize = args.next().map(|n| n.parse().unwrap()).unwrap_or(3000);
     let home = PathBuf::from(std::env::var_os("SLIPWAY_HOME").expect("SLIPWAY_HOME"));
-    let account = slipway_build::host::build_account().unwrap();
+    let account = slipway_engine::host::build_account().unwrap();
     let embedded = slipway_postgres::EmbeddedCluster::new(
         home.join("postgres"),
         slipway_postgres::PgBinaries::find(None).unwrap(),
@@ -125,13 +125,13 @@ async fn main() {
 
 /// A proxy of this process on the serve's control database, on a free port.
 async fn proxy(home: &std::path::Path, control: &ControlDb, life: CacheLife) -> u16 {
-    let layout = slipway_build::Layout::at(home);
-    let engine = slipway_build::Engine {
+    let layout = slipway_engine::Layout::at(home);
+    let engine = slipway_engine::Engine {
         images: slipway_image::ImageStore::new(&layout.images),
         layout,
         cluster: control.cluster.clone(),
         sandbox: Box::new(slipway_sandbox::Bubblewrap::locate().unwrap()),
-        account: slipway_build::host::build_account().unwrap(),
+        account: slipway_engine::host::build_account().unwrap(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();

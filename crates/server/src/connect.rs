@@ -129,7 +129,7 @@ pub async fn log_into_odoo(
     };
     let uri = format!(
         "http://127.0.0.1:{port}{}?login={}&redirect={}",
-        slipway_build::CONNECT_PATH,
+        slipway_engine::CONNECT_PATH,
         crate::ui::encode_query(login),
         crate::ui::encode_query(next)
     );
@@ -141,7 +141,7 @@ pub async fn log_into_odoo(
     };
     parts
         .headers
-        .insert(slipway_build::CONNECT_SECRET_HEADER, secret);
+        .insert(slipway_engine::CONNECT_SECRET_HEADER, secret);
     let Ok(uri) = uri.parse() else {
         return page(StatusCode::BAD_REQUEST, "slipway", "Invalid login.");
     };

@@ -9,7 +9,7 @@
 use std::sync::Mutex as SyncMutex;
 
 use sha2::{Digest, Sha256};
-use slipway_build::{
+use slipway_engine::{
     BuildReport, DeploymentRequest, MailRoute, Neutralize, Origin, PreparedBuild, ServiceOptions,
     Silent, Staged,
 };

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use slipway_build::{BuildReport, DevelopmentRequest, PreparedBuild, Silent};
+use slipway_engine::{BuildReport, DevelopmentRequest, PreparedBuild, Silent};
 use slipway_control::{Build, BuildStatus, Outcome, Project, Stage};
 use slipway_image::{BuildOptions, OdooVersion, Recipe};
 use slipway_odoo_log::Status;
@@ -158,7 +158,7 @@ impl Worker {
             keep: true,
             ignore_rules: project.settings.ignore_rules.clone(),
             time_limit: ODOO_TIME_LIMIT,
-            service: slipway_build::ServiceOptions {
+            service: slipway_engine::ServiceOptions {
                 mail: Some(mail),
                 cron_threads: 0,
             },
@@ -202,9 +202,9 @@ impl Worker {
     async fn update_mirror(&self, project: &Project) -> Result<PathBuf, String> {
         let repos = self.engine.layout.home.join("repos");
         let mirror = repos.join(format!("{}.git", project.id));
-        let _lock = slipway_build::lock_file(
+        let _lock = slipway_engine::lock_file(
             &repos.join(format!(".{}.lock", project.id)),
-            slipway_build::LockMode::Exclusive,
+            slipway_engine::LockMode::Exclusive,
         )
         .await
         .map_err(|e| e.to_string())?;
@@ -269,12 +269,12 @@ impl Worker {
     pub(crate) async fn start_server(
         &self,
         engine_id: &str,
-    ) -> Result<slipway_build::OdooServer, slipway_build::BuildError> {
+    ) -> Result<slipway_engine::OdooServer, slipway_engine::BuildError> {
         if let Some(mail_port) = self.mail_port() {
             // The catcher listens on a new port after each restart.
             self.engine.route_mail(engine_id, mail_port)?;
         }
-        let port = slipway_build::free_port()?;
+        let port = slipway_engine::free_port()?;
         let server = self.engine.serve(engine_id, port).await?;
         match server.wait_until_ready(SERVER_READY_LIMIT).await {
             Ok(()) => Ok(server),

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use slipway_build::{Engine, OdooServer};
+use slipway_engine::{Engine, OdooServer};
 use tokio::sync::{watch, Mutex};
 use tokio::task::JoinSet;
 
@@ -216,9 +216,9 @@ impl Worker {
     }
 
     /// What earlier runs of this host left: resources of killed builds, old logs.
-    async fn engine_housekeeping(&self) -> Result<(), slipway_build::BuildError> {
-        slipway_build::reap_orphans(&self.engine.layout, &self.engine.cluster).await?;
-        slipway_build::prune_logs(&self.engine.layout, slipway_build::LOG_RETENTION);
+    async fn engine_housekeeping(&self) -> Result<(), slipway_engine::BuildError> {
+        slipway_engine::reap_orphans(&self.engine.layout, &self.engine.cluster).await?;
+        slipway_engine::prune_logs(&self.engine.layout, slipway_engine::LOG_RETENTION);
         Ok(())
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use slipway_build::{BuildReport, DevelopmentRequest, Engine, TemplateUse};
+use slipway_engine::{BuildReport, DevelopmentRequest, Engine, TemplateUse};
 use slipway_image::{BuildOptions, OdooVersion, Recipe};
 use slipway_odoo_log::Status;
 
@@ -70,11 +70,11 @@ pub async fn run(args: CiArgs) -> Result<ExitCode> {
     }
     let progress = Arc::new(Progress::new());
     let engine = Arc::new(setup::engine().await?);
-    let reaped = slipway_build::reap_orphans(&engine.layout, &engine.cluster).await?;
+    let reaped = slipway_engine::reap_orphans(&engine.layout, &engine.cluster).await?;
     if reaped > 0 {
         tracing::info!(reaped, "cleaned up after interrupted builds");
     }
-    slipway_build::prune_logs(&engine.layout, slipway_build::LOG_RETENTION);
+    slipway_engine::prune_logs(&engine.layout, slipway_engine::LOG_RETENTION);
     let image = ensure_image(&engine, odoo, &args.mirror, &progress).await?;
     let request = DevelopmentRequest {
         repo,
@@ -88,7 +88,7 @@ pub async fn run(args: CiArgs) -> Result<ExitCode> {
         keep: args.keep,
         ignore_rules: args.ignore_log.clone(),
         time_limit: Duration::from_secs(args.timeout.max(1)),
-        service: slipway_build::ServiceOptions::default(),
+        service: slipway_engine::ServiceOptions::default(),
     };
     let build = Arc::new(engine.prepare()?);
     let mut task = {
@@ -155,9 +155,9 @@ async fn ensure_image(
     let reporter = progress.clone();
     let image = tokio::task::spawn_blocking(move || {
         store.ensure(&recipe, &options, &mut |step| {
-            use slipway_build::Observer;
+            use slipway_engine::Observer;
             if step.detail.is_empty() {
-                reporter.event(slipway_build::Event::Step(&format!(
+                reporter.event(slipway_engine::Event::Step(&format!(
                     "image {}/{}: {}",
                     step.step, step.steps, step.title
                 )));

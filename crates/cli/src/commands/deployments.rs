@@ -110,7 +110,7 @@ pub fn psql(build: i64, args: &[String], server: &ServerArgs) -> Result<ExitCode
     let engine_id = database.strip_prefix("slipway_b_").ok_or_else(|| {
         anyhow!("build #{build}'s database '{database}' is not a slipway build database")
     })?;
-    let layout = slipway_build::Layout::from_env();
+    let layout = slipway_engine::Layout::from_env();
     let config = layout.build(engine_id).join("odoo.conf");
     let text = std::fs::read_to_string(&config).with_context(|| {
         format!(

@@ -41,16 +41,16 @@ pub async fn run(command: ImageCommand) -> Result<ExitCode> {
             let progress = Progress::new();
             let options = BuildOptions { mirror };
             let image = tokio::task::spawn_blocking(move || {
-                use slipway_build::Observer;
+                use slipway_engine::Observer;
                 store
                     .ensure(&recipe, &options, &mut |step| {
                         if step.detail.is_empty() {
-                            progress.event(slipway_build::Event::Step(&format!(
+                            progress.event(slipway_engine::Event::Step(&format!(
                                 "[{}/{}] {}",
                                 step.step, step.steps, step.title
                             )));
                         } else {
-                            progress.event(slipway_build::Event::OdooLine(&format!(
+                            progress.event(slipway_engine::Event::OdooLine(&format!(
                                 ": {}",
                                 step.detail
                             )));

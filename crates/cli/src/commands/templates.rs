@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Subcommand;
-use slipway_build::templates::Templates;
+use slipway_engine::templates::Templates;
 
 use crate::setup;
 

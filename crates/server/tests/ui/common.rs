@@ -42,8 +42,8 @@ impl App {
         slipway_control::migrate(&mut client).await.unwrap();
         let control = ControlDb::new(server.cluster.clone(), database);
         let home = tempfile::tempdir().unwrap();
-        let layout = slipway_build::Layout::at(home.path());
-        let engine = slipway_build::Engine {
+        let layout = slipway_engine::Layout::at(home.path());
+        let engine = slipway_engine::Engine {
             images: slipway_image::ImageStore::new(&layout.images),
             layout,
             cluster: server.cluster.clone(),
