@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
-# The full test suite, end-to-end tests with real Odoo 14.0 and 19.0 and a real
+# The full test suite: formatting and clippy (warnings are errors), then every
+# test, end-to-end tests with real Odoo 14.0 and 19.0 and a real
 # PostgreSQL included. Installs what is missing; builds the Odoo images once
 # (cached under /var/cache/slipway/images, reused while present).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-host-packages.sh
+# Gates first: they are quick and say what to fix before any test runs.
+for component in rustfmt clippy; do
+    if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+        rustup component add "$component"
+    fi
+done
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --locked --bin slipway
 for version in 14.0 19.0; do
     ./target/debug/slipway image build "$version"
