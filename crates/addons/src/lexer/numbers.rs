@@ -48,15 +48,7 @@ impl Lexer {
                 if digits.is_empty() || last_underscore {
                     return Err(invalid(what));
                 }
-                return i64::from_str_radix(&digits, radix)
-                    .map(|v| Tok::Number(Number::Int(v)))
-                    .map_err(|_| {
-                        err(
-                            start,
-                            ErrorKind::Unsupported,
-                            "integer literal does not fit in 64 bits",
-                        )
-                    });
+                return integer(&digits, radix, start);
             }
         }
 
@@ -112,15 +104,7 @@ impl Lexer {
                  use an 0o prefix for octal integers",
             ));
         }
-        text.parse::<i64>()
-            .map(|v| Tok::Number(Number::Int(v)))
-            .map_err(|_| {
-                err(
-                    start,
-                    ErrorKind::Unsupported,
-                    "integer literal does not fit in 64 bits",
-                )
-            })
+        integer(&text, 10, start)
     }
 
     /// Reads `digit (['_'] digit)*`, appending the digits to `text` and
@@ -149,4 +133,17 @@ impl Lexer {
         text.push_str(&digits);
         Ok(digits)
     }
+}
+
+/// The integer token of `digits` (validated by the caller) in `radix`.
+fn integer(digits: &str, radix: u32, start: Position) -> Result<Tok, ManifestError> {
+    i64::from_str_radix(digits, radix)
+        .map(|v| Tok::Number(Number::Int(v)))
+        .map_err(|_| {
+            err(
+                start,
+                ErrorKind::Unsupported,
+                "integer literal does not fit in 64 bits",
+            )
+        })
 }
