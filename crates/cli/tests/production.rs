@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use common::serve::{embedded_cluster, wait_for, Serve, BUILD_LIMIT};
 use common::shop::{
-    add_project, build, database_of, production, psql, push, put_addon, reason_of, Odoo,
+    add_project, build, database_of, of_build, production, psql, push, put_addon, reason_of, Odoo,
 };
 
 fn production_updates_only_what_changed_and_rolls_back_even_when_killed(version: &str) {
@@ -111,20 +111,7 @@ fn production_updates_only_what_changed_and_rolls_back_even_when_killed(version:
         production(&serve).is_some_and(|p| p["build"] != second_id)
     });
     let third_id = production(&serve).unwrap()["build"].as_i64().unwrap();
-    let collected = |id: i64| {
-        let cluster = embedded_cluster(&serve.home);
-        tokio::runtime::Runtime::new().unwrap().block_on(async {
-            let client = cluster.connect("slipway_control").await.unwrap();
-            client
-                .query_one(
-                    "SELECT collected_at IS NOT NULL FROM builds WHERE id = $1",
-                    &[&id],
-                )
-                .await
-                .unwrap()
-                .get::<_, bool>(0)
-        })
-    };
+    let collected = |id: i64| of_build::<bool>(&serve, id, "collected_at IS NOT NULL");
     // Right after the switch, not after the retention (90 s here).
     wait_for(
         "the older snapshot to be dropped",

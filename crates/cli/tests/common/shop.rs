@@ -63,25 +63,25 @@ pub fn build(serve: &Serve, id: i64) -> Value {
 }
 
 pub fn database_of(serve: &Serve, build: i64) -> String {
-    let cluster = embedded_cluster(&serve.home);
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let client = cluster.connect("slipway_control").await.unwrap();
-        client
-            .query_one("SELECT database FROM builds WHERE id = $1", &[&build])
-            .await
-            .unwrap()
-            .get(0)
-    })
+    of_build(serve, build, "database")
 }
 
 /// Why a build is in its state, for assertion messages.
 pub fn reason_of(serve: &Serve, build: i64) -> String {
+    of_build(serve, build, "coalesce(reason, '')")
+}
+
+/// `expression` of a build's row in slipway's control database.
+pub fn of_build<T>(serve: &Serve, build: i64, expression: &str) -> T
+where
+    T: for<'a> tokio_postgres::types::FromSql<'a>,
+{
     let cluster = embedded_cluster(&serve.home);
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let client = cluster.connect("slipway_control").await.unwrap();
         client
             .query_one(
-                "SELECT coalesce(reason, '') FROM builds WHERE id = $1",
+                &format!("SELECT {expression} FROM builds WHERE id = $1"),
                 &[&build],
             )
             .await
