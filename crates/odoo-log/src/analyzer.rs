@@ -1,7 +1,6 @@
 //! Streaming analysis of a whole log.
 
 use std::collections::HashMap;
-use std::io::{self, BufRead};
 
 use crate::analysis::{Analysis, Problem, TestCounts};
 use crate::level::Level;
@@ -88,57 +87,14 @@ impl LogAnalyzer {
         }
     }
 
-    /// Feeds one line, without its line terminator. Should the text contain
-    /// newlines after all, it is split on them.
+    /// Feeds one line, without its line terminator: the one way in, as the
+    /// engine feeds each line of Odoo's output the sandbox forwards (decoded
+    /// lossily, overlong lines already cut). Should the text contain newlines
+    /// after all, it is split on them.
     pub fn feed_line(&mut self, line: &str) {
-        if line.contains('\n') {
-            for part in line.split('\n') {
-                self.push(part, 0);
-            }
-        } else {
-            self.push(line, 0);
-        }
-    }
-
-    /// Feeds one line of raw bytes; invalid UTF-8 is replaced, as Odoo logs
-    /// may contain anything a module printed.
-    pub fn feed_bytes(&mut self, line: &[u8]) {
-        self.feed_line(&String::from_utf8_lossy(line));
-    }
-
-    /// Reads a whole log. Lines longer than the parser keeps are cut while
-    /// reading, so a log without newlines cannot exhaust memory either.
-    pub fn feed_reader<R: BufRead>(&mut self, mut reader: R) -> io::Result<()> {
-        // Keep a little more than the parser does: it is the one that marks
-        // and counts the cut.
-        let cap = self.limits.parser.max_line_bytes + 8;
-        let mut buf: Vec<u8> = Vec::with_capacity(256);
-        let mut dropped = 0usize;
-        loop {
-            let chunk = match reader.fill_buf() {
-                Ok(chunk) => chunk,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if chunk.is_empty() {
-                if !buf.is_empty() || dropped > 0 {
-                    self.push(&String::from_utf8_lossy(&buf), dropped);
-                }
-                return Ok(());
-            }
-            let (piece, consumed, line_end) = match chunk.iter().position(|&b| b == b'\n') {
-                Some(i) => (&chunk[..i], i + 1, true),
-                None => (chunk, chunk.len(), false),
-            };
-            let room = cap.saturating_sub(buf.len());
-            let take = room.min(piece.len());
-            buf.extend_from_slice(&piece[..take]);
-            dropped += piece.len() - take;
-            reader.consume(consumed);
-            if line_end {
-                self.push(&String::from_utf8_lossy(&buf), dropped);
-                buf.clear();
-                dropped = 0;
+        for part in line.split('\n') {
+            if let Some(block) = self.parser.push_line(part) {
+                self.handle(block);
             }
         }
     }
@@ -184,12 +140,6 @@ impl LogAnalyzer {
             self.analysis.error_count = self.analysis.error_count.saturating_add(1);
         }
         self.analysis
-    }
-
-    fn push(&mut self, line: &str, already_cut: usize) {
-        if let Some(block) = self.parser.push_truncated_line(line, already_cut) {
-            self.handle(block);
-        }
     }
 
     fn handle(&mut self, block: Block) {

@@ -191,18 +191,12 @@ impl RecordParser {
     /// Feeds one line (without its newline; a trailing `\r` is dropped).
     /// Returns the previous block when this line starts a new record.
     pub fn push_line(&mut self, raw: &str) -> Option<Block> {
-        self.push_truncated_line(raw, 0)
-    }
-
-    /// [`RecordParser::push_line`] for a line whose end, `already_cut` bytes,
-    /// the caller had to drop before it could even be converted to text.
-    pub(crate) fn push_truncated_line(&mut self, raw: &str, already_cut: usize) -> Option<Block> {
         self.line_no += 1;
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
         // Cap before any other work so that a gigantic line costs no more
         // than a normal one.
         let kept = &raw[..floor_boundary(raw, self.limits.max_line_bytes)];
-        let cut = raw.len() - kept.len() + already_cut;
+        let cut = raw.len() - kept.len();
         let clean = strip_ansi(kept);
 
         if let Some(mut record) = parse_header(&clean, self.line_no) {
