@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use slipway_control::{NewProject, ProjectSettings};
 use slipway_server::{AppState, ServerParts};
-use slipway_worker::ControlDb;
+use slipway_control::ControlDb;
 
 const API_CALLS: usize = 1000;
 const NAIVE_CALLS: usize = 200;

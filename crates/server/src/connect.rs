@@ -117,7 +117,7 @@ pub async fn log_into_odoo(
     };
     let secret = match state
         .engine
-        .connect_secret(&slipway_worker::engine_id(&build))
+        .connect_secret(&build.attempt().to_string())
     {
         Ok(secret) => secret,
         Err(error) => {

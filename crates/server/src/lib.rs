@@ -32,7 +32,7 @@ use axum::routing::{delete, get, post, put};
 use axum::Router;
 use slipway_engine::Engine;
 use slipway_control::{Build, SecretHash};
-use slipway_worker::ControlDb;
+use slipway_control::ControlDb;
 
 use auth::Caller;
 

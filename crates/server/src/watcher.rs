@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use slipway_control::{BranchChanges, Project};
-use slipway_worker::ControlDb;
+use slipway_control::ControlDb;
 use tokio::sync::{mpsc, watch, Mutex};
 
 /// `git ls-remote` of one repository may take this long.

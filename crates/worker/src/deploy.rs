@@ -80,7 +80,7 @@ impl Worker {
         };
         let origin = match &origin_build {
             Some(source) => Origin::CopyOf {
-                build_id: crate::engine_id(source),
+                build_id: source.attempt().to_string(),
             },
             None => Origin::New,
         };
@@ -281,7 +281,7 @@ impl Worker {
             }
         };
         for old in snapshots.iter().skip(PRODUCTION_SNAPSHOTS_KEPT) {
-            if let Err(error) = self.engine.drop_kept(&crate::engine_id(old)).await {
+            if let Err(error) = self.engine.drop_kept(&old.attempt().to_string()).await {
                 tracing::warn!(build = old.id, %error, "dropping an old production snapshot failed");
                 continue;
             }

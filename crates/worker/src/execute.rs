@@ -38,7 +38,7 @@ impl Worker {
         build: Build,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        let engine_id = crate::engine_id(&build);
+        let attempt = build.attempt();
         let (lease_lost_tx, mut lease_lost) = watch::channel(false);
         // Renewed until the outcome is recorded, and stopped with this task even
         // if it panics: a lease must never outlive its build.
@@ -47,13 +47,12 @@ impl Worker {
         ));
         // Earlier attempts of this build (their worker died) may have left their
         // database and files on this host.
-        for attempt in 1..build.attempts {
-            let earlier = format!("s{}a{attempt}", build.id);
-            if let Err(error) = self.engine.drop_kept(&earlier).await {
+        for earlier in attempt.earlier() {
+            if let Err(error) = self.engine.drop_kept(&earlier.to_string()).await {
                 tracing::warn!(build = build.id, %error, "removing an earlier attempt failed");
             }
         }
-        let prepared = match self.engine.prepare_with_id(&engine_id) {
+        let prepared = match self.engine.prepare_with_id(&attempt.to_string()) {
             Ok(prepared) => prepared,
             Err(error) => {
                 self.finish_failed(&build, format!("cannot start the build: {error}"))

@@ -13,7 +13,7 @@ use axum::Router;
 use http_body_util::BodyExt;
 use slipway_control::{Project, ProjectSettings, Role};
 use slipway_server::{Addresses, AppState, ServerParts, SharedState};
-use slipway_worker::ControlDb;
+use slipway_control::ControlDb;
 use tower::ServiceExt;
 
 /// Every test user's password.
