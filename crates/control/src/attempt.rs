@@ -119,8 +119,21 @@ mod tests {
     #[test]
     fn other_names_are_not_attempts() {
         for text in [
-            "", "s", "s1", "s1a", "sa1", "x1a1", "s1a0", "s-1a1", "s+1a1", "s01a1", "s1a01",
-            "s1a1x", "s1b1", "s1a1a1", "slipway_b_s1a1",
+            "",
+            "s",
+            "s1",
+            "s1a",
+            "sa1",
+            "x1a1",
+            "s1a0",
+            "s-1a1",
+            "s+1a1",
+            "s01a1",
+            "s1a01",
+            "s1a1x",
+            "s1b1",
+            "s1a1a1",
+            "slipway_b_s1a1",
         ] {
             let error = text.parse::<BuildAttempt>().unwrap_err();
             assert_eq!(error, NotAnAttempt(text.to_string()), "{text}");

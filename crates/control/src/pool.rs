@@ -38,10 +38,7 @@ impl ControlDb {
     }
 
     /// Creates the database if missing and brings its schema up to date.
-    pub async fn prepare(
-        cluster: Cluster,
-        database: &str,
-    ) -> Result<ControlDb, ControlError> {
+    pub async fn prepare(cluster: Cluster, database: &str) -> Result<ControlDb, ControlError> {
         let exists = cluster.database_exists(database).await.map_err(pg)?;
         if !exists {
             let admin = cluster.connect("postgres").await.map_err(pg)?;

@@ -21,9 +21,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use slipway_control::ControlDb;
 use slipway_server::proxy::CacheLife;
 use slipway_server::{Addresses, AppState, ServerParts};
-use slipway_control::ControlDb;
 
 const BLOCK: usize = 100;
 const BODY: &str = r#"{"jsonrpc":"2.0","method":"call","params":{}}"#;

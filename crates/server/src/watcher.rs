@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use slipway_control::{BranchChanges, Project};
 use slipway_control::ControlDb;
+use slipway_control::{BranchChanges, Project};
 use tokio::sync::{mpsc, watch, Mutex};
 
 /// `git ls-remote` of one repository may take this long.

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use slipway_engine::{BuildReport, DevelopmentRequest, PreparedBuild, Silent};
 use slipway_control::{Build, BuildStatus, Outcome, Project, Stage};
+use slipway_engine::{BuildReport, DevelopmentRequest, PreparedBuild, Silent};
 use slipway_image::{BuildOptions, OdooVersion, Recipe};
 use slipway_odoo_log::Status;
 use tokio::sync::watch;
