@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use slipway_control::{Build, BuildAttempt, ControlError};
 
-use crate::Worker;
+use crate::{RunError, Worker};
 
 impl Worker {
     pub(crate) async fn housekeeping(&self) -> Result<(), ControlError> {
@@ -222,11 +222,8 @@ impl Worker {
 
     /// Starts the Odoo of one of this worker's kept builds again and records
     /// where it answers.
-    pub(crate) async fn serve_again(&self, build: &Build) -> Result<(), String> {
-        let server = self
-            .start_server(&build.attempt().to_string())
-            .await
-            .map_err(|error| error.to_string())?;
+    pub(crate) async fn serve_again(&self, build: &Build) -> Result<(), RunError> {
+        let server = self.start_server(&build.attempt().to_string()).await?;
         let port = server.port;
         let resumed = match self.control.session().await {
             Ok(session) => {
@@ -249,7 +246,7 @@ impl Worker {
             }
             Err(error) => {
                 server.stop().await;
-                Err(format!("cannot record the restarted server: {error}"))
+                Err(RunError::RecordRestart(error))
             }
         }
     }

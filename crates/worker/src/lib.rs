@@ -3,9 +3,12 @@
 //! transaction, and keeps the good ones serving Odoo on a loopback port.
 
 mod deploy;
+mod error;
 mod execute;
 mod housekeeping;
 mod mail;
+
+pub use error::RunError;
 
 use std::collections::HashMap;
 use std::sync::Arc;
