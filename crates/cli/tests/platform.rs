@@ -139,7 +139,7 @@ fn a_burst_of_pushes_makes_one_build_of_the_last_commit_which_then_serves_odoo()
         "a stopped build still answers"
     );
     // Its database goes after the retention period (8 s here, 3 days by default).
-    let database = format!("slipway_b_{}", first_attempt(&build));
+    let database = format!("slipway_b_{}", first_attempt(build));
     let cluster = embedded_cluster(&serve.home);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     assert!(
