@@ -20,9 +20,9 @@ use crate::error::is_unique_violation;
 use crate::{Build, BuildStatus, ControlError};
 
 /// The channel builds' state changes are announced on; the payload is the id.
-pub const NOTIFY_CHANNEL: &str = "slipway_engines";
+pub const NOTIFY_CHANNEL: &str = "slipway_builds";
 
-const LISTEN: &str = "LISTEN slipway_engines";
+const LISTEN: &str = "LISTEN slipway_builds";
 
 /// Wake-ups a slow listener may have outstanding before further ones are dropped
 /// (they are hints: whoever wakes up scans the queue anyway).

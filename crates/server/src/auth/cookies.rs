@@ -85,8 +85,8 @@ mod tests {
 
     #[test]
     fn cookies_are_found_across_headers_and_pairs() {
-        let headers = headers(&["a=1; session_id=odoo", "slipway_engine=abc"]);
-        assert_eq!(get(&headers, "slipway_engine"), Some("abc"));
+        let headers = headers(&["a=1; session_id=odoo", "slipway_build=abc"]);
+        assert_eq!(get(&headers, "slipway_build"), Some("abc"));
         assert_eq!(get(&headers, "session_id"), Some("odoo"));
         assert_eq!(get(&headers, "missing"), None);
         assert_eq!(get(&super::HeaderMap::new(), "a"), None);
@@ -94,12 +94,12 @@ mod tests {
 
     #[test]
     fn slipway_s_cookie_is_removed_from_what_a_build_sees() {
-        let headers = headers(&["a=1; slipway_engine=abc", "session_id=odoo"]);
+        let headers = headers(&["a=1; slipway_build=abc", "session_id=odoo"]);
         assert_eq!(
-            without(&headers, "slipway_engine").unwrap(),
+            without(&headers, "slipway_build").unwrap(),
             "a=1; session_id=odoo"
         );
-        assert!(without(&self::headers(&["slipway_engine=x"]), "slipway_engine").is_none());
+        assert!(without(&self::headers(&["slipway_build=x"]), "slipway_build").is_none());
     }
 
     #[test]

@@ -28,7 +28,7 @@ use crate::SharedState;
 /// The path of a build's address where tickets are redeemed.
 pub const ENTER_PATH: &str = "/__slipway/enter";
 /// The cookie that opens one build's address.
-pub const BUILD_COOKIE: &str = "slipway_engine";
+pub const BUILD_COOKIE: &str = "slipway_build";
 /// The header scripts authenticate with on builds' addresses.
 pub const TOKEN_HEADER: &str = "x-slipway-token";
 /// A ticket must be redeemed within this (it travels in one redirect).

@@ -254,7 +254,7 @@ mod tests {
         let mut headers = axum::http::HeaderMap::new();
         headers.insert(
             header::COOKIE,
-            HeaderValue::from_static("session_id=odoo; slipway_engine=secret"),
+            HeaderValue::from_static("session_id=odoo; slipway_build=secret"),
         );
         headers.insert("x-slipway-connect", HeaderValue::from_static("forged"));
         headers.insert("X-Slipway-Token", HeaderValue::from_static("token"));

@@ -65,9 +65,9 @@ async fn a_build_s_address_opens_through_a_one_time_ticket_and_a_cookie_of_its_o
     assert_eq!(entered.status, StatusCode::SEE_OTHER);
     assert_eq!(entered.location(), "/web?debug=1");
     let cookie = browser
-        .cookie(&host, "slipway_engine")
+        .cookie(&host, "slipway_build")
         .expect("the address's cookie");
-    assert!(browser.cookie("localhost:8800", "slipway_engine").is_none());
+    assert!(browser.cookie("localhost:8800", "slipway_build").is_none());
     let page = browser.get(&format!("http://{host}/web?debug=1")).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(
@@ -76,7 +76,7 @@ async fn a_build_s_address_opens_through_a_one_time_ticket_and_a_cookie_of_its_o
         page.body
     );
     assert!(
-        !page.body.contains("slipway_engine"),
+        !page.body.contains("slipway_build"),
         "our cookie reached the build: {}",
         page.body
     );
@@ -88,11 +88,7 @@ async fn a_build_s_address_opens_through_a_one_time_ticket_and_a_cookie_of_its_o
     assert!(again.body.contains("expired or was already used"));
     // The cookie opens its own build only.
     let mut thief = Browser::new(&app);
-    thief.set_cookie(
-        &format!("{other}.localhost:8800"),
-        "slipway_engine",
-        &cookie,
-    );
+    thief.set_cookie(&format!("{other}.localhost:8800"), "slipway_build", &cookie);
     let stolen = thief
         .get(&format!("http://{other}.localhost:8800/web"))
         .await;
@@ -135,7 +131,7 @@ async fn forged_slipway_headers_never_reach_a_build() {
                 .header(header::HOST, "acme.localhost:8800")
                 .header("X-Slipway-Connect", "forged-secret")
                 .header("x-slipway-token", "host-token")
-                .header(header::COOKIE, "session_id=odoo; slipway_engine=abc")
+                .header(header::COOKIE, "session_id=odoo; slipway_build=abc")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -148,7 +144,7 @@ async fn forged_slipway_headers_never_reach_a_build() {
         "{}",
         answer.body
     );
-    assert!(!answer.body.contains("slipway_engine"), "{}", answer.body);
+    assert!(!answer.body.contains("slipway_build"), "{}", answer.body);
 }
 
 #[tokio::test]
