@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use common::serve::{embedded_cluster, http_status, wait_for, Serve, BUILD_LIMIT};
+use slipway_control::BuildAttempt;
 use slipway_engine::{Layout, ServedBuild, CONNECT_PATH, CONNECT_SECRET_HEADER};
 
 fn add_project(serve: &Serve, repo: &Path, version: &str) {
@@ -30,17 +31,16 @@ fn serving_development_build(serve: &Serve) -> Option<Value> {
         .find(|b| b["stage"] == "development" && b["state"] == "serving")
 }
 
-/// The engine's id of build `id` (`s<id>a<attempt>`): the directory under
+/// The engine's id of build `id`'s served attempt: the directory under
 /// `<home>/builds` that holds its served.json.
 fn engine_id(home: &Path, id: i64) -> String {
-    let prefix = format!("s{id}a");
     std::fs::read_dir(home.join("builds"))
         .unwrap()
         .flatten()
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
         .find(|name| {
-            name.strip_prefix(&prefix)
-                .is_some_and(|attempt| attempt.parse::<u32>().is_ok())
+            name.parse::<BuildAttempt>()
+                .is_ok_and(|attempt| attempt.build() == id)
                 && home.join("builds").join(name).join("served.json").is_file()
         })
         .unwrap_or_else(|| panic!("no served directory of build {id}"))

@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use slipway_control::BuildAttempt;
 
 use common::serve::{embedded_cluster, env, http_status, wait_for, Serve, BUILD_LIMIT};
 
@@ -138,7 +139,7 @@ fn a_burst_of_pushes_makes_one_build_of_the_last_commit_which_then_serves_odoo()
         "a stopped build still answers"
     );
     // Its database goes after the retention period (8 s here, 3 days by default).
-    let database = format!("slipway_b_s{}a1", build["id"]);
+    let database = format!("slipway_b_{}", first_attempt(build));
     let cluster = embedded_cluster(&serve.home);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     assert!(
@@ -706,7 +707,7 @@ fn stopping_serve_leaves_nothing_running_and_a_restart_keeps_everything() {
         Duration::from_secs(30),
         || http_status(&format!("{url}/web/login")).is_none(),
     );
-    let database = format!("slipway_b_s{}a1", after[0]["id"]);
+    let database = format!("slipway_b_{}", first_attempt(&after[0]));
     let cluster = embedded_cluster(&home);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     wait_for(
@@ -718,4 +719,9 @@ fn stopping_serve_leaves_nothing_running_and_a_restart_keeps_everything() {
                 .unwrap()
         },
     );
+}
+
+/// The first attempt of a build as `slipway builds --json` lists it.
+fn first_attempt(build: &Value) -> BuildAttempt {
+    BuildAttempt::new(build["id"].as_i64().expect("a build's id"), 1)
 }

@@ -324,7 +324,7 @@ impl slipway_mailcatcher::Mailboxes for CustomerSmtp {
         &self,
         _mailbox: slipway_mailcatcher::MailboxId,
         mail: slipway_mailcatcher::CaughtMail,
-    ) -> slipway_mailcatcher::BoxFuture<'_, Result<(), String>> {
+    ) -> slipway_mailcatcher::BoxFuture<'_, Result<(), slipway_mailcatcher::DeliveryError>> {
         self.subjects.lock().unwrap().push(mail.summary.subject);
         Box::pin(async { Ok(()) })
     }

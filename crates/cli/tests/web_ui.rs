@@ -17,6 +17,7 @@ use std::time::Duration;
 use common::browser::{key, Browser};
 use common::serve::{wait_for, Serve, BUILD_LIMIT};
 use serde_json::Value;
+use slipway_control::BuildAttempt;
 
 const ADMIN_PASSWORD: &str = "admin password 1";
 const TESTER_PASSWORD: &str = "tester password 1";
@@ -218,7 +219,7 @@ fn the_web_ui_in_a_real_browser() {
     let server_log = serve
         .home
         .join("logs")
-        .join(format!("s{new_build}a1"))
+        .join(BuildAttempt::new(new_build, 1).to_string())
         .join("server.log");
     let mut hostile = b"<img src=x onerror=\"window.pwned=1\"> \x1b[31m\xff\xfe ".to_vec();
     hostile.extend(std::iter::repeat_n(b'x', 100_000));
@@ -248,7 +249,7 @@ fn the_web_ui_in_a_real_browser() {
         serve
             .home
             .join("builds")
-            .join(format!("s{new_build}a1"))
+            .join(BuildAttempt::new(new_build, 1).to_string())
             .join("odoo.conf"),
     )
     .unwrap();

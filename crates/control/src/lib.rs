@@ -12,6 +12,7 @@
 //! (`2024-05-01T12:00:00Z`).
 
 mod accounts;
+mod attempt;
 mod board;
 mod branches;
 mod builds;
@@ -20,6 +21,7 @@ mod error;
 mod mails;
 mod migrations;
 mod notifications;
+mod pool;
 mod projects;
 mod queue;
 mod serving;
@@ -29,6 +31,7 @@ pub use accounts::{
     add_user, get_user, list_users, memberships, project_role, remove_user, set_password, set_role,
     user_credentials, Membership, Role, User,
 };
+pub use attempt::{BuildAttempt, NotAnAttempt};
 pub use board::{branch_board, BoardBranch, BuildCell};
 pub use branches::{
     list_branches, promote_to_production, set_stage, sync_branches, unbuilt_heads, Branch,
@@ -43,6 +46,7 @@ pub use error::ControlError;
 pub use mails::{get_mail, list_mails, store_mail, MailSummary, NewMail};
 pub use migrations::{migrate, LATEST_VERSION};
 pub use notifications::{listen_all, Notification, ACCESS_CHANNEL, BRANCHES_CHANNEL};
+pub use pool::{ControlDb, Session, CONTROL_DATABASE};
 pub use projects::{
     add_project, get_project, get_project_by_id, list_projects, remove_project, update_project,
     NewProject, Project, ProjectSettings, ProjectUpdate, RemovedProject, StagingSource,

@@ -85,6 +85,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// `odoo.conf` holds that login (any `i64` key the implementation likes).
 pub type MailboxId = i64;
 
+/// Why a mailbox could not store a message (for the logs only).
+pub type DeliveryError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Longest command line accepted, CRLF included: RFC 4954 §4 asks for
 /// 12288 octets so that `AUTH` responses fit.
 pub const MAX_COMMAND_LINE: usize = 12288;
@@ -102,7 +105,11 @@ pub trait Mailboxes: Send + Sync + 'static {
 
     /// Stores one accepted message.  `Err` (a message for the logs) gives
     /// the client a `451` temporary failure, so it may retry.
-    fn deliver(&self, mailbox: MailboxId, mail: CaughtMail) -> BoxFuture<'_, Result<(), String>>;
+    fn deliver(
+        &self,
+        mailbox: MailboxId,
+        mail: CaughtMail,
+    ) -> BoxFuture<'_, Result<(), DeliveryError>>;
 }
 
 /// One message as the catcher received it.

@@ -15,9 +15,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use slipway_control::ControlDb;
 use slipway_control::{NewProject, ProjectSettings};
 use slipway_server::{AppState, ServerParts};
-use slipway_worker::ControlDb;
 
 const API_CALLS: usize = 1000;
 const NAIVE_CALLS: usize = 200;

@@ -21,9 +21,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use slipway_control::ControlDb;
 use slipway_server::proxy::CacheLife;
 use slipway_server::{Addresses, AppState, ServerParts};
-use slipway_worker::ControlDb;
 
 const BLOCK: usize = 100;
 const BODY: &str = r#"{"jsonrpc":"2.0","method":"call","params":{}}"#;
@@ -45,7 +45,7 @@ async fn main() {
         }),
     );
     let cluster = embedded.cluster().unwrap();
-    let control = ControlDb::new(cluster.clone(), slipway_worker::CONTROL_DATABASE);
+    let control = ControlDb::new(cluster.clone(), slipway_control::CONTROL_DATABASE);
     let direct_port = {
         let session = control.session().await.unwrap();
         let build = slipway_control::get_build(&session, build_id)

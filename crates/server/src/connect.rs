@@ -115,10 +115,7 @@ pub async fn log_into_odoo(
     else {
         return unavailable(&format!("Build #{build_id} is not serving right now."));
     };
-    let secret = match state
-        .engine
-        .connect_secret(&slipway_worker::engine_id(&build))
-    {
+    let secret = match state.engine.connect_secret(&build.attempt().to_string()) {
         Ok(secret) => secret,
         Err(error) => {
             tracing::warn!(build = build_id, %error, "no Connect secret for the build");

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use slipway_control::ControlDb;
 use slipway_control::Notification;
-use slipway_worker::ControlDb;
 use tokio::sync::broadcast;
 
 /// Events a slow page may fall behind by before it is told to reload

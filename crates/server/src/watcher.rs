@@ -6,14 +6,24 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use slipway_control::ControlDb;
 use slipway_control::{BranchChanges, Project};
-use slipway_worker::ControlDb;
 use tokio::sync::{mpsc, watch, Mutex};
 
 /// `git ls-remote` of one repository may take this long.
 const LIST_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often the watcher looks for projects whose poll is due.
 const TICK: Duration = Duration::from_millis(500);
+
+/// Why a poll of a project's repository stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    /// Listing the repository's branches failed (its message hides credentials).
+    #[error(transparent)]
+    Remote(#[from] slipway_triggers::RemoteError),
+    #[error(transparent)]
+    Control(#[from] slipway_control::ControlError),
+}
 
 /// Asks the watcher to poll a project now.
 #[derive(Clone)]
@@ -120,14 +130,10 @@ impl Watcher {
 }
 
 /// Lists the repository's branches, records the changes, queues builds.
-pub async fn poll(control: &ControlDb, project: &Project) -> Result<BranchChanges, String> {
-    let heads = slipway_triggers::list_branches(&project.repo_url, LIST_TIMEOUT)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut session = control.session().await.map_err(|e| e.to_string())?;
-    let changes = slipway_control::sync_branches(&mut session, project.id, &heads)
-        .await
-        .map_err(|e| e.to_string())?;
+pub async fn poll(control: &ControlDb, project: &Project) -> Result<BranchChanges, PollError> {
+    let heads = slipway_triggers::list_branches(&project.repo_url, LIST_TIMEOUT).await?;
+    let mut session = control.session().await?;
+    let changes = slipway_control::sync_branches(&mut session, project.id, &heads).await?;
     let quiet =
         Duration::from_secs(u64::try_from(project.settings.quiet_period_s.max(0)).unwrap_or(10));
     for branch in changes
@@ -139,30 +145,21 @@ pub async fn poll(control: &ControlDb, project: &Project) -> Result<BranchChange
         let Some(head) = &branch.head else { continue };
         let build =
             slipway_control::enqueue(&session, project.id, branch.id, head, branch.stage, quiet)
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
         tracing::info!(project = %project.name, branch = %branch.name, build = build.id, commit = %head, "build queued");
     }
     // Heads recorded by an earlier poll whose process stopped before queuing.
-    for branch in slipway_control::unbuilt_heads(&session, project.id)
-        .await
-        .map_err(|e| e.to_string())?
-    {
+    for branch in slipway_control::unbuilt_heads(&session, project.id).await? {
         let Some(head) = &branch.head else { continue };
         let build =
             slipway_control::enqueue(&session, project.id, branch.id, head, branch.stage, quiet)
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
         tracing::info!(project = %project.name, branch = %branch.name, build = build.id, "catching up an unbuilt head");
     }
     for branch in &changes.deleted {
-        let serving = slipway_control::serving_builds_of_branch(&session, branch.id)
-            .await
-            .map_err(|e| e.to_string())?;
+        let serving = slipway_control::serving_builds_of_branch(&session, branch.id).await?;
         for build in serving {
-            slipway_control::mark_stopped(&session, build.id, "its branch was deleted")
-                .await
-                .map_err(|e| e.to_string())?;
+            slipway_control::mark_stopped(&session, build.id, "its branch was deleted").await?;
         }
     }
     Ok(changes)

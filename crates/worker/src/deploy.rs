@@ -17,7 +17,7 @@ use slipway_engine::{
 use slipway_odoo_log::Status;
 
 use crate::execute::{failed_outcome, serving_outcome, ODOO_TIME_LIMIT};
-use crate::Worker;
+use crate::{RunError, Worker};
 
 /// Cron threads of a served production or staging Odoo: scheduled actions run
 /// (on copies, neutralization has switched them off).
@@ -54,33 +54,30 @@ impl Worker {
         build: &Build,
         prepared: &PreparedBuild,
         state: &DeploymentState,
-    ) -> Result<Deployed, String> {
+    ) -> Result<Deployed, RunError> {
         let (project, mirror, image) = self.code_inputs(build).await?;
-        let session = self.control.session().await.map_err(|e| e.to_string())?;
-        let production = slipway_control::production_build(&session, project.id)
-            .await
-            .map_err(|e| e.to_string())?;
+        let session = self.control.session().await?;
+        let production = slipway_control::production_build(&session, project.id).await?;
         let is_production = build.stage == Stage::Production && !build.duplicate;
-        let origin_build = if is_production {
-            production.clone()
-        } else if build.duplicate {
-            Some(production.clone().ok_or_else(|| {
-                slipway_control::ControlError::NoProduction(project.name.clone()).to_string()
-            })?)
-        } else {
-            let previous = match project.settings.staging_source {
-                StagingSource::Previous => {
-                    slipway_control::previous_staging_build(&session, build.branch_id)
-                        .await
-                        .map_err(|e| e.to_string())?
-                }
-                StagingSource::Production => None,
+        let origin_build =
+            if is_production {
+                production.clone()
+            } else if build.duplicate {
+                Some(production.clone().ok_or_else(|| {
+                    slipway_control::ControlError::NoProduction(project.name.clone())
+                })?)
+            } else {
+                let previous = match project.settings.staging_source {
+                    StagingSource::Previous => {
+                        slipway_control::previous_staging_build(&session, build.branch_id).await?
+                    }
+                    StagingSource::Production => None,
+                };
+                previous.or_else(|| production.clone())
             };
-            previous.or_else(|| production.clone())
-        };
         let origin = match &origin_build {
             Some(source) => Origin::CopyOf {
-                build_id: crate::engine_id(source),
+                build_id: source.attempt().to_string(),
             },
             None => Origin::New,
         };
@@ -93,9 +90,7 @@ impl Worker {
                 },
             )
         } else {
-            let production_databases = slipway_control::production_databases(&session)
-                .await
-                .map_err(|e| e.to_string())?;
+            let production_databases = slipway_control::production_databases(&session).await?;
             let route = self.mail_route(&session, build).await?;
             (
                 Some(Neutralize {
@@ -124,8 +119,7 @@ impl Worker {
         let staged = match self
             .engine
             .stage_deployment(prepared, &request, &Silent)
-            .await
-            .map_err(|e| e.to_string())?
+            .await?
         {
             Staged::Ready(staged) => staged,
             // Production never stopped: nothing to roll back.
@@ -140,11 +134,7 @@ impl Worker {
                     server.stop().await;
                 }
                 if let Some(database) = &current.database {
-                    self.engine
-                        .cluster
-                        .disconnect_all(database)
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    self.engine.cluster.disconnect_all(database).await?;
                 }
                 tracing::info!(
                     build = build.id,
@@ -156,8 +146,7 @@ impl Worker {
         let report = self
             .engine
             .deploy(prepared, &request, *staged, &Silent)
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         Ok(Deployed { report })
     }
 
@@ -166,20 +155,15 @@ impl Worker {
         &self,
         session: &tokio_postgres::Client,
         build: &Build,
-    ) -> Result<MailRoute, String> {
+    ) -> Result<MailRoute, RunError> {
         // Served builds share the host's network: without the catcher, a
         // build's mail could reach a mail server of the host. Refused.
         let Some(port) = self.mail_port() else {
-            return Err(
-                "the mail catcher is not running; non-production builds cannot run without it"
-                    .to_string(),
-            );
+            return Err(RunError::NoMailCatcher);
         };
         let secret = slipway_postgres::random_secret(18);
         let hash = hex::encode(Sha256::digest(secret.as_bytes()));
-        slipway_control::set_mail_secret(session, build.id, &hash)
-            .await
-            .map_err(|e| e.to_string())?;
+        slipway_control::set_mail_secret(session, build.id, &hash).await?;
         Ok(MailRoute {
             port,
             login: crate::mail::login(build.id),
@@ -192,7 +176,7 @@ impl Worker {
         &self,
         build: &Build,
         prepared: &PreparedBuild,
-        result: Result<Deployed, String>,
+        result: Result<Deployed, RunError>,
         state: &DeploymentState,
     ) {
         let stopped_production = state.take_stopped_production();
@@ -207,10 +191,11 @@ impl Worker {
                 self.record(build, outcome).await;
                 return;
             }
-            Err(reason) => {
+            Err(error) => {
                 let _ = self.engine.discard(prepared).await;
                 let rolled_back = self.roll_back(stopped_production).await;
-                let outcome = failed_outcome(None, join_reasons(Some(reason), rolled_back));
+                let outcome =
+                    failed_outcome(None, join_reasons(Some(error.to_string()), rolled_back));
                 tracing::warn!(build = build.id, reason = ?outcome.reason, "deployment failed");
                 self.record(build, outcome).await;
                 return;
@@ -281,7 +266,7 @@ impl Worker {
             }
         };
         for old in snapshots.iter().skip(PRODUCTION_SNAPSHOTS_KEPT) {
-            if let Err(error) = self.engine.drop_kept(&crate::engine_id(old)).await {
+            if let Err(error) = self.engine.drop_kept(&old.attempt().to_string()).await {
                 tracing::warn!(build = old.id, %error, "dropping an old production snapshot failed");
                 continue;
             }

@@ -11,7 +11,7 @@ use slipway_odoo_log::Status;
 use tokio::sync::watch;
 
 use crate::deploy::{Deployed, DeploymentState};
-use crate::Worker;
+use crate::{RunError, Worker};
 
 /// Wall-clock limit of one Odoo run in a worker.
 pub(crate) const ODOO_TIME_LIMIT: Duration = Duration::from_secs(60 * 60);
@@ -20,8 +20,8 @@ const SERVER_READY_LIMIT: Duration = Duration::from_secs(120);
 
 /// What a claimed build's work ended with, before it is concluded.
 enum Ran {
-    Development(Result<BuildReport, String>),
-    Deployment(Result<Deployed, String>),
+    Development(Result<BuildReport, RunError>),
+    Deployment(Result<Deployed, RunError>),
 }
 
 /// Why a claimed build stopped before its end.
@@ -38,7 +38,7 @@ impl Worker {
         build: Build,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        let engine_id = crate::engine_id(&build);
+        let attempt = build.attempt();
         let (lease_lost_tx, mut lease_lost) = watch::channel(false);
         // Renewed until the outcome is recorded, and stopped with this task even
         // if it panics: a lease must never outlive its build.
@@ -47,13 +47,12 @@ impl Worker {
         ));
         // Earlier attempts of this build (their worker died) may have left their
         // database and files on this host.
-        for attempt in 1..build.attempts {
-            let earlier = format!("s{}a{attempt}", build.id);
-            if let Err(error) = self.engine.drop_kept(&earlier).await {
+        for earlier in attempt.earlier() {
+            if let Err(error) = self.engine.drop_kept(&earlier.to_string()).await {
                 tracing::warn!(build = build.id, %error, "removing an earlier attempt failed");
             }
         }
-        let prepared = match self.engine.prepare_with_id(&engine_id) {
+        let prepared = match self.engine.prepare_with_id(&attempt.to_string()) {
             Ok(prepared) => prepared,
             Err(error) => {
                 self.finish_failed(&build, format!("cannot start the build: {error}"))
@@ -141,9 +140,9 @@ impl Worker {
         &self,
         build: &Build,
         prepared: &PreparedBuild,
-    ) -> Result<BuildReport, String> {
+    ) -> Result<BuildReport, RunError> {
         let (project, mirror, image) = self.code_inputs(build).await?;
-        let session = self.control.session().await.map_err(|e| e.to_string())?;
+        let session = self.control.session().await?;
         let mail = self.mail_route(&session, build).await?;
         drop(session);
         let request = DevelopmentRequest {
@@ -163,27 +162,22 @@ impl Worker {
                 cron_threads: 0,
             },
         };
-        self.engine
+        Ok(self
+            .engine
             .run_development(prepared, &request, &Silent)
-            .await
-            .map_err(|e| e.to_string())
+            .await?)
     }
 
     /// The build's project, its fetched mirror and its Odoo image.
     pub(crate) async fn code_inputs(
         &self,
         build: &Build,
-    ) -> Result<(Project, PathBuf, slipway_image::Image), String> {
-        let session = self.control.session().await.map_err(|e| e.to_string())?;
-        let project = slipway_control::get_project_by_id(&session, build.project_id)
-            .await
-            .map_err(|e| e.to_string())?;
+    ) -> Result<(Project, PathBuf, slipway_image::Image), RunError> {
+        let session = self.control.session().await?;
+        let project = slipway_control::get_project_by_id(&session, build.project_id).await?;
         drop(session);
         let mirror = self.update_mirror(&project).await?;
-        let odoo: OdooVersion = project
-            .odoo
-            .parse()
-            .map_err(|e: slipway_image::ImageError| e.to_string())?;
+        let odoo: OdooVersion = project.odoo.parse()?;
         let store = self.engine.images.clone();
         let image = tokio::task::spawn_blocking(move || {
             store.ensure(
@@ -192,28 +186,27 @@ impl Worker {
                 &mut |_| {},
             )
         })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        .await??;
         Ok((project, mirror, image))
     }
 
     /// The project's bare mirror, fetched. One fetch at a time per project.
-    async fn update_mirror(&self, project: &Project) -> Result<PathBuf, String> {
+    async fn update_mirror(&self, project: &Project) -> Result<PathBuf, RunError> {
         let repos = self.engine.layout.home.join("repos");
         let mirror = repos.join(format!("{}.git", project.id));
         let _lock = slipway_engine::lock_file(
             &repos.join(format!(".{}.lock", project.id)),
             slipway_engine::LockMode::Exclusive,
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         let (url, target) = (project.repo_url.clone(), mirror.clone());
         tokio::task::spawn_blocking(move || slipway_checkout::update_mirror(&url, &target))
-            .await
-            .map_err(|e| e.to_string())?
+            .await?
             .map_err(|e| {
-                slipway_triggers::redact_url(&format!("fetching {}: {e}", project.repo_url))
+                RunError::Fetch(slipway_triggers::redact_url(&format!(
+                    "fetching {}: {e}",
+                    project.repo_url
+                )))
             })?;
         Ok(mirror)
     }
@@ -223,13 +216,13 @@ impl Worker {
         &self,
         build: &Build,
         prepared: &PreparedBuild,
-        result: Result<BuildReport, String>,
+        result: Result<BuildReport, RunError>,
     ) {
         let report = match result {
             Ok(report) => report,
-            Err(reason) => {
+            Err(error) => {
                 let _ = self.engine.discard(prepared).await;
-                self.finish_failed(build, reason).await;
+                self.finish_failed(build, error.to_string()).await;
                 return;
             }
         };

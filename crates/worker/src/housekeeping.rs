@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use slipway_control::{Build, ControlError};
+use slipway_control::{Build, BuildAttempt, ControlError};
 
-use crate::Worker;
+use crate::{RunError, Worker};
 
 impl Worker {
     pub(crate) async fn housekeeping(&self) -> Result<(), ControlError> {
@@ -57,7 +57,7 @@ impl Worker {
         )
         .await?;
         for build in expired {
-            match self.engine.drop_kept(&crate::engine_id(&build)).await {
+            match self.engine.drop_kept(&build.attempt().to_string()).await {
                 Ok(()) => {
                     slipway_control::mark_collected(&session, build.id).await?;
                     tracing::info!(build = build.id, "database of a long-stopped build dropped");
@@ -86,21 +86,20 @@ impl Worker {
         };
         let session = self.control.session().await?;
         for database in databases {
-            let engine_id = database.trim_start_matches("slipway_b_");
-            let Some(id) = engine_id
-                .strip_prefix('s')
-                .and_then(|rest| rest.split('a').next())
-                .and_then(|id| id.parse::<i64>().ok())
+            let Some(attempt) = database
+                .strip_prefix("slipway_b_")
+                .and_then(|name| name.parse::<BuildAttempt>().ok())
             else {
                 continue;
             };
+            let id = attempt.build();
             if let Err(ControlError::UnknownBuild(_)) =
                 slipway_control::get_build(&session, id).await
             {
                 if self.servers.lock().await.contains_key(&id) {
                     continue;
                 }
-                match self.engine.drop_kept(engine_id).await {
+                match self.engine.drop_kept(&attempt.to_string()).await {
                     Ok(()) => tracing::info!(build = id, "database of a removed build dropped"),
                     Err(error) => {
                         tracing::warn!(build = id, %error, "dropping a removed build's database failed")
@@ -223,12 +222,8 @@ impl Worker {
 
     /// Starts the Odoo of one of this worker's kept builds again and records
     /// where it answers.
-    pub(crate) async fn serve_again(&self, build: &Build) -> Result<(), String> {
-        let engine_id = crate::engine_id(build);
-        let server = self
-            .start_server(&engine_id)
-            .await
-            .map_err(|error| error.to_string())?;
+    pub(crate) async fn serve_again(&self, build: &Build) -> Result<(), RunError> {
+        let server = self.start_server(&build.attempt().to_string()).await?;
         let port = server.port;
         let resumed = match self.control.session().await {
             Ok(session) => {
@@ -251,7 +246,7 @@ impl Worker {
             }
             Err(error) => {
                 server.stop().await;
-                Err(format!("cannot record the restarted server: {error}"))
+                Err(RunError::RecordRestart(error))
             }
         }
     }

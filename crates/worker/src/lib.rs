@@ -2,18 +2,19 @@
 //! lease renewed by heartbeats), runs them through the engine outside any
 //! transaction, and keeps the good ones serving Odoo on a loopback port.
 
-mod control_db;
 mod deploy;
+mod error;
 mod execute;
 mod housekeeping;
 mod mail;
 
-pub use control_db::{ControlDb, Session, CONTROL_DATABASE};
+pub use error::RunError;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use slipway_control::ControlDb;
 use slipway_engine::{Engine, OdooServer};
 use tokio::sync::{watch, Mutex};
 use tokio::task::JoinSet;
@@ -28,13 +29,6 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(5);
 const IDLE_POLL: Duration = Duration::from_secs(1);
 /// Pause after a control-database error before trying again.
 const ERROR_PAUSE: Duration = Duration::from_secs(2);
-
-/// The engine's name of a build's attempt: its files, database and logs. Each
-/// attempt has its own, so a worker that lost a build's lease never removes what
-/// the build's next attempt (perhaps on this host) is using.
-pub fn engine_id(build: &slipway_control::Build) -> String {
-    format!("s{}a{}", build.id, build.attempts.max(1))
-}
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use slipway_mailcatcher::{BoxFuture, CaughtMail, MailboxId, Mailboxes};
+use slipway_mailcatcher::{BoxFuture, CaughtMail, DeliveryError, MailboxId, Mailboxes};
 
 use crate::ControlDb;
 
@@ -42,9 +42,13 @@ impl Mailboxes for BuildMailboxes {
         })
     }
 
-    fn deliver(&self, mailbox: MailboxId, mail: CaughtMail) -> BoxFuture<'_, Result<(), String>> {
+    fn deliver(
+        &self,
+        mailbox: MailboxId,
+        mail: CaughtMail,
+    ) -> BoxFuture<'_, Result<(), DeliveryError>> {
         Box::pin(async move {
-            let session = self.control.session().await.map_err(|e| e.to_string())?;
+            let session = self.control.session().await?;
             let summary = &mail.summary;
             let id = slipway_control::store_mail(
                 &session,
@@ -59,8 +63,7 @@ impl Mailboxes for BuildMailboxes {
                     raw: &mail.raw,
                 },
             )
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
             tracing::info!(build = mailbox, mail = id, subject = %summary.subject, "mail caught");
             Ok(())
         })

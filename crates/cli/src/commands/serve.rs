@@ -11,8 +11,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use serde::Deserialize;
+use slipway_control::{ControlDb, CONTROL_DATABASE};
 use slipway_server::{AppState, ServerParts};
-use slipway_worker::{ControlDb, Worker, WorkerConfig, CONTROL_DATABASE};
+use slipway_worker::{Worker, WorkerConfig};
 use tokio::sync::watch;
 
 use crate::client::SERVER_FILE;

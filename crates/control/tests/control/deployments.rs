@@ -3,8 +3,8 @@ use std::time::Duration;
 use slipway_control::{
     claim, enqueue, enqueue_duplicate, finish, get_mail, list_builds, list_mails,
     mail_secret_matches, mark_stopped, previous_staging_build, production_build,
-    production_databases, production_snapshots, set_mail_secret, store_mail, BuildStatus,
-    ControlError, NewMail, Outcome, Serving, Stage,
+    production_databases, production_snapshots, set_mail_secret, store_mail, BuildAttempt,
+    BuildStatus, ControlError, NewMail, Outcome, Serving, Stage,
 };
 use tokio_postgres::Client;
 
@@ -29,7 +29,7 @@ async fn build(
     let serving = (status != BuildStatus::Failed).then(|| Serving {
         url: format!("http://127.0.0.1:9{}", queued.id),
         port: 9000,
-        database: format!("slipway_b_s{}a1", queued.id),
+        database: format!("slipway_b_{}", BuildAttempt::new(queued.id, 1)),
     });
     let outcome = Outcome {
         status,
@@ -120,8 +120,8 @@ async fn production_is_the_newest_serving_production_build_and_a_failed_update_l
     assert_eq!(
         protected,
         vec![
-            format!("slipway_b_s{first}a1"),
-            format!("slipway_b_s{second}a1")
+            format!("slipway_b_{}", BuildAttempt::new(first, 1)),
+            format!("slipway_b_{}", BuildAttempt::new(second, 1))
         ]
     );
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use slipway_mailcatcher::{BoxFuture, CaughtMail, Config, MailboxId, Mailboxes};
+use slipway_mailcatcher::{BoxFuture, CaughtMail, Config, DeliveryError, MailboxId, Mailboxes};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -57,10 +57,14 @@ impl Mailboxes for Memory {
         })
     }
 
-    fn deliver(&self, mailbox: MailboxId, mail: CaughtMail) -> BoxFuture<'_, Result<(), String>> {
+    fn deliver(
+        &self,
+        mailbox: MailboxId,
+        mail: CaughtMail,
+    ) -> BoxFuture<'_, Result<(), DeliveryError>> {
         Box::pin(async move {
             if self.failing.load(Ordering::SeqCst) {
-                return Err("disk full".to_owned());
+                return Err("disk full".into());
             }
             self.mails.lock().unwrap().push((mailbox, mail));
             Ok(())

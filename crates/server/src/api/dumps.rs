@@ -62,7 +62,7 @@ pub async fn stream_dump(
     let Some(database) = build.live_database().map(str::to_string) else {
         return Err(gone());
     };
-    let engine_id = slipway_worker::engine_id(build);
+    let engine_id = build.attempt().to_string();
     let filestore = state
         .engine
         .layout

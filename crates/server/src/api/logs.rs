@@ -67,7 +67,7 @@ pub async fn log(
     let session = state.control.session().await?;
     let (build, _) = authorize_build(&session, &caller, id, Action::View).await?;
     drop(session);
-    let dir = state.engine.layout.logs(&slipway_worker::engine_id(&build));
+    let dir = state.engine.layout.logs(&build.attempt().to_string());
     // One stream, in the order the files are written.
     // Each file is complete before the next starts, so offsets stay valid.
     let files: Vec<std::path::PathBuf> = LOG_FILES

@@ -55,7 +55,7 @@ pub struct LogFile {
 }
 
 fn directory(state: &SharedState, build: &Build) -> PathBuf {
-    state.engine.layout.logs(&slipway_worker::engine_id(build))
+    state.engine.layout.logs(&build.attempt().to_string())
 }
 
 /// The build's log files that exist, in order.

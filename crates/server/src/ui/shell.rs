@@ -124,7 +124,7 @@ pub async fn socket(
     }
     viewer.check_csrf(&query.csrf)?;
     let build = shell_build(&state, &viewer, id).await?;
-    let engine_id = slipway_worker::engine_id(&build);
+    let engine_id = build.attempt().to_string();
     let spec = state
         .engine
         .terminal_spec(&engine_id, id)

@@ -11,9 +11,9 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
+use slipway_control::ControlDb;
 use slipway_control::{Project, ProjectSettings, Role};
 use slipway_server::{Addresses, AppState, ServerParts, SharedState};
-use slipway_worker::ControlDb;
 use tower::ServiceExt;
 
 /// Every test user's password.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::Method;
-use slipway_control::Role;
+use slipway_control::{BuildAttempt, Role};
 
 use crate::common::App;
 
@@ -136,7 +136,11 @@ async fn logs_stream_escaped_and_resume_after_a_reconnect() {
         .project("acme", &[("main", "production"), ("dev", "development")])
         .await;
     let build = app.build(&project, "dev", "running", None, None).await;
-    let dir = app.home.path().join("logs").join(format!("s{build}a1"));
+    let dir = app
+        .home
+        .path()
+        .join("logs")
+        .join(BuildAttempt::new(build, 1).to_string());
     std::fs::create_dir_all(&dir).unwrap();
     let log = dir.join("odoo.log");
     // Markup, control characters, invalid UTF-8 and a very long line.

@@ -2,7 +2,7 @@
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
-use slipway_control::Role;
+use slipway_control::{BuildAttempt, Role};
 
 use crate::common::{App, Browser, PASSWORD};
 
@@ -409,7 +409,11 @@ async fn logs_are_served_as_text_and_only_known_files() {
     let build = app
         .build(&project, "main", "done", Some("success"), None)
         .await;
-    let dir = app.home.path().join("logs").join(format!("s{build}a1"));
+    let dir = app
+        .home
+        .path()
+        .join("logs")
+        .join(BuildAttempt::new(build, 1).to_string());
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("odoo.log"), "<script>alert(1)</script>\n").unwrap();
     app.user("root", true, &[]).await;

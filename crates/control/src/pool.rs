@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 use slipway_postgres::{Cluster, PgError};
 use tokio_postgres::Client;
 
+use crate::ControlError;
+
 /// Idle sessions kept for reuse.
 const IDLE_SESSIONS: usize = 16;
 /// The control-plane database's name in the cluster.
@@ -36,10 +38,7 @@ impl ControlDb {
     }
 
     /// Creates the database if missing and brings its schema up to date.
-    pub async fn prepare(
-        cluster: Cluster,
-        database: &str,
-    ) -> Result<ControlDb, slipway_control::ControlError> {
+    pub async fn prepare(cluster: Cluster, database: &str) -> Result<ControlDb, ControlError> {
         let exists = cluster.database_exists(database).await.map_err(pg)?;
         if !exists {
             let admin = cluster.connect("postgres").await.map_err(pg)?;
@@ -57,11 +56,11 @@ impl ControlDb {
             }
         }
         let mut client = cluster.connect(database).await.map_err(pg)?;
-        slipway_control::migrate(&mut client).await?;
+        crate::migrate(&mut client).await?;
         Ok(ControlDb::new(cluster, database))
     }
 
-    pub async fn session(&self) -> Result<Session, slipway_control::ControlError> {
+    pub async fn session(&self) -> Result<Session, ControlError> {
         let reused = {
             let mut idle = self.idle.lock().expect("pool lock");
             let mut found = None;
@@ -115,6 +114,6 @@ impl Drop for Session {
     }
 }
 
-fn pg(error: PgError) -> slipway_control::ControlError {
-    slipway_control::ControlError::Database(error.to_string())
+fn pg(error: PgError) -> ControlError {
+    ControlError::Database(error.to_string())
 }

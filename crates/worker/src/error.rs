@@ -1,0 +1,31 @@
+//! Why a build's work stopped short; each Display is the reason recorded on
+//! the failed build, which testers read in the UI and API.
+
+/// Why a claimed build (or a restart) could not run to its report.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Control(#[from] slipway_control::ControlError),
+
+    #[error(transparent)]
+    Engine(#[from] slipway_engine::BuildError),
+
+    #[error(transparent)]
+    Image(#[from] slipway_image::ImageError),
+
+    #[error(transparent)]
+    Postgres(#[from] slipway_postgres::PgError),
+
+    /// Fetching the repository failed; the text has its credentials hidden.
+    #[error("{0}")]
+    Fetch(String),
+
+    #[error(transparent)]
+    Task(#[from] tokio::task::JoinError),
+
+    #[error("the mail catcher is not running; non-production builds cannot run without it")]
+    NoMailCatcher,
+
+    #[error("cannot record the restarted server: {0}")]
+    RecordRestart(slipway_control::ControlError),
+}
