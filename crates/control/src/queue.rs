@@ -20,9 +20,9 @@ use crate::error::is_unique_violation;
 use crate::{Build, BuildStatus, ControlError};
 
 /// The channel builds' state changes are announced on; the payload is the id.
-pub const NOTIFY_CHANNEL: &str = "slipway_engines";
+pub const NOTIFY_CHANNEL: &str = "slipway_builds";
 
-const LISTEN: &str = "LISTEN slipway_engines";
+const LISTEN: &str = "LISTEN slipway_builds";
 
 /// Wake-ups a slow listener may have outstanding before further ones are dropped
 /// (they are hints: whoever wakes up scans the queue anyway).
@@ -222,6 +222,10 @@ pub async fn finish(
 ) -> Result<Build, ControlError> {
     let serving = outcome.serving.as_ref();
     let report = outcome.report.as_ref().map(serde_json::Value::to_string);
+    let reason = outcome
+        .reason
+        .as_deref()
+        .map(|reason| slipway_redact::redact(reason).into_owned());
     let row = client
         .query_opt(
             concat!(
@@ -246,7 +250,7 @@ pub async fn finish(
                 &serving.map(|s| s.database.as_str()),
                 &report,
                 &outcome.log_path,
-                &outcome.reason,
+                &reason,
             ],
         )
         .await?;

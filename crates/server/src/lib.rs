@@ -30,8 +30,8 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
-use slipway_engine::Engine;
 use slipway_control::{Build, SecretHash};
+use slipway_engine::Engine;
 use slipway_worker::ControlDb;
 
 use auth::Caller;

@@ -9,11 +9,11 @@
 use std::sync::Mutex as SyncMutex;
 
 use sha2::{Digest, Sha256};
+use slipway_control::{Build, Stage, StagingSource};
 use slipway_engine::{
     BuildReport, DeploymentRequest, MailRoute, Neutralize, Origin, PreparedBuild, ServiceOptions,
     Silent, Staged,
 };
-use slipway_control::{Build, Stage, StagingSource};
 use slipway_odoo_log::Status;
 
 use crate::execute::{failed_outcome, serving_outcome, ODOO_TIME_LIMIT};

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use slipway_engine::{BuildReport, DevelopmentRequest, PreparedBuild, Silent};
 use slipway_control::{Build, BuildStatus, Outcome, Project, Stage};
+use slipway_engine::{BuildReport, DevelopmentRequest, PreparedBuild, Silent};
 use slipway_image::{BuildOptions, OdooVersion, Recipe};
 use slipway_odoo_log::Status;
 use tokio::sync::watch;
@@ -213,7 +213,7 @@ impl Worker {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| {
-                slipway_triggers::redact_url(&format!("fetching {}: {e}", project.repo_url))
+                slipway_redact::redact(&format!("fetching {}: {e}", project.repo_url)).into_owned()
             })?;
         Ok(mirror)
     }

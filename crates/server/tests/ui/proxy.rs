@@ -88,7 +88,11 @@ async fn a_build_s_address_opens_through_a_one_time_ticket_and_a_cookie_of_its_o
     assert!(again.body.contains("expired or was already used"));
     // The cookie opens its own build only.
     let mut thief = Browser::new(&app);
-    thief.set_cookie(&format!("{other}.localhost:8800"), "slipway_engine", &cookie);
+    thief.set_cookie(
+        &format!("{other}.localhost:8800"),
+        "slipway_engine",
+        &cookie,
+    );
     let stolen = thief
         .get(&format!("http://{other}.localhost:8800/web"))
         .await;
