@@ -30,6 +30,7 @@ pub enum CheckoutError {
     )]
     TimedOut { seconds: u64 },
 
+    /// `stderr` is git's message, credentials hidden.
     #[error("`git {args}` failed: {stderr}")]
     Git { args: String, stderr: String },
 
@@ -236,10 +237,7 @@ pub fn update_mirror_within(
     };
     if !cloned.status.success() {
         let _ = std::fs::remove_dir_all(&partial);
-        return Err(CheckoutError::Git {
-            args: "clone --mirror".into(),
-            stderr: String::from_utf8_lossy(&cloned.stderr).trim().to_string(),
-        });
+        return Err(git_failed("clone --mirror", &cloned));
     }
     std::fs::rename(&partial, mirror).map_err(|source| CheckoutError::Io {
         action: "renaming",
@@ -467,9 +465,15 @@ fn checked(output: Output, what: &str) -> Result<Output, CheckoutError> {
     if output.status.success() {
         Ok(output)
     } else {
-        Err(CheckoutError::Git {
-            args: what.to_string(),
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-        })
+        Err(git_failed(what, &output))
+    }
+}
+
+/// git's own message quotes the URLs it was given, credentials included.
+fn git_failed(what: &str, output: &Output) -> CheckoutError {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    CheckoutError::Git {
+        args: what.to_string(),
+        stderr: slipway_redact::redact(stderr.trim()).into_owned(),
     }
 }

@@ -216,6 +216,38 @@ fn remote_only_checkouts_refuse_submodules_from_local_paths() {
         .exists());
 }
 
+/// git quotes a submodule's URL verbatim when its clone fails; the error
+/// (a build's reason, later) must not carry the token in it.
+#[test]
+fn regression_git_messages_never_show_a_submodule_token() {
+    let temp = tempfile::tempdir().unwrap();
+    let (_origin, repo) = repo_with_submodule(temp.path(), "origin", "addon", "vendor/sub");
+    git(
+        &repo,
+        &[
+            "config",
+            "--file",
+            ".gitmodules",
+            "submodule.vendor/sub.url",
+            "https://ghp_SECRET@127.0.0.1:9/sub.git",
+        ],
+    );
+    git(&repo, &["commit", "-qam", "private submodule"]);
+    let head = resolve_head(&repo).unwrap();
+    let mirror = temp.path().join("mirror.git");
+    slipway_checkout::update_mirror(repo.to_str().unwrap(), &mirror).unwrap();
+    let error = slipway_checkout::checkout_with(
+        &mirror,
+        &head.commit,
+        &temp.path().join("dest"),
+        slipway_checkout::SubmoduleSources::RemoteOnly,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("https://***@127.0.0.1:9/sub.git"), "{error}");
+    assert!(!error.contains("ghp_SECRET"), "{error}");
+}
+
 /// A remote that accepts the connection and never answers: the fetch is given
 /// up at its time limit, with git's helpers, and no half mirror is left.
 #[test]

@@ -131,7 +131,11 @@ pub(crate) fn build_from_row(row: &Row) -> Result<Build, ControlError> {
             .map(serde_json::from_str)
             .transpose()
             .map_err(|error| ControlError::Database(format!("unreadable build report: {error}")))?,
-        reason: row.try_get("reason")?,
+        // Rows written before reasons were redacted at the source may hold
+        // a repository's credentials.
+        reason: row
+            .try_get::<_, Option<&str>>("reason")?
+            .map(|reason| slipway_redact::redact(reason).into_owned()),
     })
 }
 

@@ -222,6 +222,10 @@ pub async fn finish(
 ) -> Result<Build, ControlError> {
     let serving = outcome.serving.as_ref();
     let report = outcome.report.as_ref().map(serde_json::Value::to_string);
+    let reason = outcome
+        .reason
+        .as_deref()
+        .map(|reason| slipway_redact::redact(reason).into_owned());
     let row = client
         .query_opt(
             concat!(
@@ -246,7 +250,7 @@ pub async fn finish(
                 &serving.map(|s| s.database.as_str()),
                 &report,
                 &outcome.log_path,
-                &outcome.reason,
+                &reason,
             ],
         )
         .await?;

@@ -80,7 +80,7 @@ impl Cluster {
     /// be allowed to create roles and databases).
     pub fn external(url: &str) -> Result<Cluster, PgError> {
         let invalid = |reason: &str| PgError::InvalidUrl {
-            url: redact(url),
+            url: slipway_redact::redact(url).into_owned(),
             reason: reason.to_string(),
         };
         let config = Config::from_str(url).map_err(|e| invalid(&e.to_string()))?;
@@ -368,20 +368,6 @@ pub(crate) fn is_source_busy(error: &tokio_postgres::Error) -> bool {
     error
         .as_db_error()
         .is_some_and(|db| db.code() == &tokio_postgres::error::SqlState::OBJECT_IN_USE)
-}
-
-/// The URL without its password, for error messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
 }
 
 #[cfg(test)]

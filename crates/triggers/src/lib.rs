@@ -17,7 +17,7 @@ mod remote;
 mod webhook;
 
 pub use branch::{validate_branch_name, BranchRule, InvalidBranch, MAX_BRANCH_NAME_LEN};
-pub use remote::{list_branches, redact_url, RemoteError};
+pub use remote::{list_branches, RemoteError};
 pub use webhook::{
     generate_secret, parse_github_push, parse_gitlab_push, verify_github_signature,
     verify_gitlab_token, WebhookError, WebhookEvent, GITHUB_EVENT_HEADER, GITHUB_SIGNATURE_HEADER,

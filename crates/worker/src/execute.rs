@@ -203,10 +203,10 @@ impl Worker {
         tokio::task::spawn_blocking(move || slipway_checkout::update_mirror(&url, &target))
             .await?
             .map_err(|e| {
-                RunError::Fetch(slipway_triggers::redact_url(&format!(
-                    "fetching {}: {e}",
-                    project.repo_url
-                )))
+                RunError::Fetch(
+                    slipway_redact::redact(&format!("fetching {}: {e}", project.repo_url))
+                        .into_owned(),
+                )
             })?;
         Ok(mirror)
     }

@@ -373,3 +373,60 @@ async fn a_branch_pushed_without_pause_still_builds_after_the_maximum_wait() {
         .get(0);
     assert!(waits <= 0.0, "due now, not {waits} s from now");
 }
+
+/// A reason quoting a repository URL (a failed fetch) is stored without its
+/// credentials, and one stored before that rule is read without them.
+#[tokio::test]
+async fn regression_a_reason_keeps_no_credentials() {
+    let db = Db::new("builds_reason_credentials").await;
+    let mut client = db.connect().await;
+    let shop = project(&client, "shop").await;
+    let main = sync(&mut client, &shop, &[("main", "c0")]).await.created[0].clone();
+    let build = enqueue(
+        &client,
+        shop.id,
+        main.id,
+        "c0",
+        Stage::Production,
+        Duration::ZERO,
+    )
+    .await
+    .unwrap();
+    claim(&client, "w", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    let outcome = Outcome {
+        status: BuildStatus::Failed,
+        reason: Some(
+            "fetching https://ghp_SECRET@git.example/shop.git: fatal: clone of \
+             'https://u:hunter2@git.example/sub.git' failed"
+                .into(),
+        ),
+        ..success()
+    };
+    let finished = finish(&client, build.id, "w", &outcome).await.unwrap();
+    let shown = "fetching https://***@git.example/shop.git: fatal: clone of \
+                 'https://u:***@git.example/sub.git' failed";
+    assert_eq!(finished.reason.as_deref(), Some(shown));
+    let stored: String = client
+        .query_one("SELECT reason FROM builds WHERE id = $1", &[&build.id])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, shown);
+
+    client
+        .execute(
+            "UPDATE builds SET reason = 'fetching https://ghp_OLD@git.example/shop.git: boom' \
+             WHERE id = $1",
+            &[&build.id],
+        )
+        .await
+        .unwrap();
+    let read = get_build(&client, build.id).await.unwrap();
+    assert_eq!(
+        read.reason.as_deref(),
+        Some("fetching https://***@git.example/shop.git: boom")
+    );
+}

@@ -53,7 +53,7 @@ pub async fn list(
     let mut list = Vec::new();
     for p in projects {
         if caller.principal(&session, p.id).await?.sees_project() {
-            list.push(json!({"name": p.name, "repo": slipway_triggers::redact_url(&p.repo_url), "odoo": p.odoo, "production_branch": p.production_branch}));
+            list.push(json!({"name": p.name, "repo": slipway_redact::redact(&p.repo_url), "odoo": p.odoo, "production_branch": p.production_branch}));
         }
     }
     Ok(Json(Value::Array(list)))
@@ -131,7 +131,7 @@ pub async fn add_project(state: &SharedState, body: NewProjectBody) -> Result<Va
     tracing::info!(project = %project.name, branches = changes.created.len(), "project added");
     Ok(json!({
         "name": project.name,
-        "repo": slipway_triggers::redact_url(&project.repo_url),
+        "repo": slipway_redact::redact(&project.repo_url),
         "odoo": project.odoo,
         "production_branch": project.production_branch,
         "branches": changes.created.len(),

@@ -3,6 +3,7 @@
 //! should survive. (Real Odoo and a real browser are the end-to-end tests'.)
 
 mod common;
+mod credentials;
 mod live;
 mod mails;
 mod pages;
