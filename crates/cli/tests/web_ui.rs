@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::browser::{key, Browser};
+use common::browser::{Browser, Key};
 use common::serve::{wait_for, Serve, BUILD_LIMIT};
 use serde_json::Value;
 use slipway_control::BuildAttempt;
@@ -297,10 +297,10 @@ fn the_web_ui_in_a_real_browser() {
         b.find("#shell-state").text() == "connected"
     });
     browser.find(".xterm-screen").click();
-    browser.type_keys(&format!("echo slipway-$((6*7)){}", key::ENTER));
+    browser.type_keys(&format!("echo slipway-$((6*7)){}", Key::Enter));
     browser.type_keys(&format!(
         "psql -tAc \"select 'users=' || count(*) from res_users\"{}",
-        key::ENTER
+        Key::Enter
     ));
     browser.wait_until("the commands' output", UI_WAIT, |b| {
         let screen = b.find(".xterm-rows").text();

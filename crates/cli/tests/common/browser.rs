@@ -1,7 +1,8 @@
-//! Headless Chromium for end-to-end tests of the web UI, driven over WebDriver.
+//! Headless Chromium for end-to-end tests of the web UI, driven over WebDriver
+//! by `fantoccini`, with a blocking face: tests are plain `#[test]` functions.
 //!
 //! ```ignore
-//! use common::browser::{key, Browser};
+//! use common::browser::{Browser, Key};
 //!
 //! let browser = Browser::start(); // chromedriver + a fresh headless Chromium
 //! browser.goto(&format!("{}/login", serve.url()));
@@ -14,8 +15,8 @@
 //! // xterm.js listens on a hidden textarea: click the terminal to focus it, then
 //! // type real key presses into whatever has the focus.
 //! browser.find(".xterm-screen").click();
-//! browser.type_keys(&format!("ls{}", key::ENTER));
-//! browser.press(&[key::CONTROL, "c"]);
+//! browser.type_keys(&format!("ls{}", Key::Enter));
+//! browser.press(&[Key::Control.into(), 'c']);
 //! browser.find("#kill").click(); // a confirm() dialog opens
 //! assert_eq!(browser.alert_text().as_deref(), Some("Kill this build?"));
 //! browser.accept_alert();
@@ -25,11 +26,6 @@
 //! ```
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (scripts/install-host-packages.sh).
-//!
-//! Why hand-written: a W3C WebDriver client is a few dozen HTTP calls with JSON
-//! bodies; `ureq` and `serde_json` are already dependencies of this crate, while
-//! fantoccini, thirtyfour or chromiumoxide would each add an async HTTP/WebSocket
-//! stack to compile on every build of the tests. Spec: <https://www.w3.org/TR/webdriver2/>.
 //!
 //! Everything panics with a clear message on failure (test support); when a test
 //! panics, the end of chromedriver's log (every command and answer) is printed.
@@ -46,12 +42,24 @@
 //! own within a second once Chromium is gone. Only the temporary directory
 //! (~3 MB) is left behind when the test process is killed.
 
+use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fantoccini::actions::{InputSource as _, KeyAction, KeyActions};
+use fantoccini::error::CmdError;
+use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
+use tokio::runtime::Runtime;
+use webdriver::command::WebDriverCommand;
+
+/// W3C special keys (`Display`, and `char` through `into()`), for
+/// [`Browser::type_keys`], [`Browser::press`] and [`Element::send_keys`].
+#[allow(unused_imports)] // some test binaries type no special key
+pub use fantoccini::key::Key;
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -73,40 +81,21 @@ const CHROMIUM_ARGS: &[&str] = &[
 
 /// How long a page load or a synchronous script may take.
 const PAGE_LOAD: Duration = Duration::from_secs(30);
-/// Above PAGE_LOAD, so that chromedriver's own timeout error reaches us first.
-const HTTP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long closing the session may take when the `Browser` is dropped.
+const CLOSE: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_millis(50);
 
 /// The W3C web element identifier key.
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-/// W3C special keys, for [`Browser::type_keys`], [`Browser::press`] and
-/// [`Element::send_keys`].
-pub mod key {
-    pub const BACKSPACE: &str = "\u{E003}";
-    pub const TAB: &str = "\u{E004}";
-    pub const ENTER: &str = "\u{E007}";
-    pub const SHIFT: &str = "\u{E008}";
-    pub const CONTROL: &str = "\u{E009}";
-    pub const ALT: &str = "\u{E00A}";
-    pub const ESCAPE: &str = "\u{E00C}";
-    pub const PAGE_UP: &str = "\u{E00E}";
-    pub const PAGE_DOWN: &str = "\u{E00F}";
-    pub const END: &str = "\u{E010}";
-    pub const HOME: &str = "\u{E011}";
-    pub const LEFT: &str = "\u{E012}";
-    pub const UP: &str = "\u{E013}";
-    pub const RIGHT: &str = "\u{E014}";
-    pub const DOWN: &str = "\u{E015}";
-    pub const DELETE: &str = "\u{E017}";
-}
 
 /// The watchdog: `$1` is chromedriver, `$2` its log file. `kill 0` signals the
 /// whole process group, the shell included.
 const WATCHDOG: &str = r#""$1" --port=0 --log-path="$2" & read -r _; kill -KILL 0"#;
 
 pub struct Browser {
-    session: Session,
+    /// `None` once closed, in `drop`.
+    client: Option<Client>,
+    runtime: Arc<Runtime>,
     // Dropped after `Browser::drop` has deleted the session.
     _driver: Driver,
 }
@@ -114,29 +103,8 @@ pub struct Browser {
 /// A handle on one element of the page (a W3C element reference).
 #[derive(Clone)]
 pub struct Element {
-    session: Session,
-    id: String,
-}
-
-/// Where commands go: `http://127.0.0.1:<port>/session/<id>`.
-#[derive(Clone)]
-struct Session {
-    agent: ureq::Agent,
-    url: String,
-}
-
-/// A W3C error (`value.error`, `value.message`), or a transport failure.
-#[derive(Debug)]
-struct Failure {
-    error: String,
-    message: String,
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let message = self.message.lines().next().unwrap_or_default();
-        write!(f, "{}: {message}", self.error)
-    }
+    element: fantoccini::elements::Element,
+    runtime: Arc<Runtime>,
 }
 
 impl Browser {
@@ -149,23 +117,19 @@ impl Browser {
             );
         }
         let driver = Driver::start();
-        let agent = ureq::AgentBuilder::new().timeout(HTTP_TIMEOUT).build();
-        let base = format!("http://127.0.0.1:{}", driver.port);
-
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while send(&agent, "GET", &format!("{base}/status"), Value::Null)
-            .map_or(true, |status| status["ready"] != true)
-        {
-            assert!(Instant::now() < deadline, "chromedriver never became ready");
-            std::thread::sleep(POLL);
-        }
+        // One thread is enough: every command waits for its answer. fantoccini's
+        // session task runs while `block_on` drives the runtime.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime for the WebDriver client");
 
         let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|arg| arg.to_string()).collect();
         args.push(format!(
             "--user-data-dir={}",
             driver.dir.path().join("profile").display()
         ));
-        let capabilities = json!({"capabilities": {"alwaysMatch": {
+        let capabilities = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
             "timeouts": {
@@ -173,40 +137,47 @@ impl Browser {
                 "script": PAGE_LOAD.as_millis() as u64,
                 "implicit": 0,
             },
-        }}});
-        let created = send(&agent, "POST", &format!("{base}/session"), capabilities)
-            .unwrap_or_else(|failure| panic!("cannot start Chromium: {failure}"));
-        let id = created["sessionId"]
-            .as_str()
-            .expect("a session id from chromedriver");
+        });
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!("a JSON object")
+        };
+        // chromedriver speaks plain HTTP on the loopback: no TLS stack needed.
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let url = format!("http://127.0.0.1:{}", driver.port);
+        let client = runtime
+            .block_on(
+                ClientBuilder::new(connector)
+                    .capabilities(capabilities)
+                    .connect(&url),
+            )
+            .unwrap_or_else(|error| panic!("cannot start Chromium: {error}"));
         Browser {
-            session: Session {
-                agent,
-                url: format!("{base}/session/{id}"),
-            },
+            client: Some(client),
+            runtime: Arc::new(runtime),
             _driver: driver,
         }
     }
 
     /// Navigates and waits for the page's load event.
     pub fn goto(&self, url: &str) {
-        self.command("POST", "/url", json!({ "url": url }));
+        self.run("goto", self.client().goto(url));
     }
 
     pub fn current_url(&self) -> String {
-        string(self.command("GET", "/url", Value::Null))
+        self.run("current url", self.client().current_url())
+            .to_string()
     }
 
     pub fn title(&self) -> String {
-        string(self.command("GET", "/title", Value::Null))
+        self.run("title", self.client().title())
     }
 
     pub fn back(&self) {
-        self.command("POST", "/back", json!({}));
+        self.run("back", self.client().back());
     }
 
     pub fn refresh(&self) {
-        self.command("POST", "/refresh", json!({}));
+        self.run("refresh", self.client().refresh());
     }
 
     /// The first element matching `css`; panics if there is none.
@@ -216,11 +187,16 @@ impl Browser {
     }
 
     pub fn try_find(&self, css: &str) -> Option<Element> {
-        self.session.try_find("", css)
+        let found = self.block_on(self.client().find(Locator::Css(css)));
+        self.element_if_found(css, found)
     }
 
     pub fn find_all(&self, css: &str) -> Vec<Element> {
-        self.session.find_all("", css)
+        let what = format!("finding all `{css}`");
+        self.run(&what, self.client().find_all(Locator::Css(css)))
+            .into_iter()
+            .map(|element| self.wrap(element))
+            .collect()
     }
 
     /// Polls until an element matches `css` (present in the DOM, maybe hidden).
@@ -257,43 +233,33 @@ impl Browser {
     }
 
     /// Runs `script` as the body of a function (`arguments[0]`… are `args`; pass
-    /// elements with [`Element::json`]) and returns what it returns (elements come
-    /// back as references: see [`Browser::element`]).
+    /// elements with [`Element::json`]) and returns what it returns.
     pub fn execute(&self, script: &str, args: &[Value]) -> Value {
-        self.command(
-            "POST",
-            "/execute/sync",
-            json!({"script": script, "args": args}),
-        )
-    }
-
-    /// The element referenced by a value `execute` returned, if it is one.
-    pub fn element(&self, value: &Value) -> Option<Element> {
-        self.session.element(value)
+        self.run("execute", self.client().execute(script, args.to_vec()))
     }
 
     /// The current DOM, serialized.
     pub fn page_source(&self) -> String {
-        string(self.command("GET", "/source", Value::Null))
+        self.run("page source", self.client().source())
     }
 
     /// A PNG of the viewport, written to `path`.
     pub fn screenshot_png(&self, path: &Path) {
-        let png = base64_decode(&string(self.command("GET", "/screenshot", Value::Null)));
+        let png = self.run("screenshot", self.client().screenshot());
         std::fs::write(path, png)
             .unwrap_or_else(|error| panic!("cannot write {}: {error}", path.display()));
     }
 
-    /// Adds a cookie for the current page's host: a W3C cookie object, such as
-    /// `json!({"name": "session", "value": "x", "httpOnly": true})`.
-    pub fn add_cookie(&self, cookie: Value) {
-        self.command("POST", "/cookie", json!({ "cookie": cookie }));
-    }
-
     /// The cookies visible to the current page, HttpOnly ones included, as W3C
     /// cookie objects (`name`, `value`, `domain`, `path`, `httpOnly`, `secure`…).
+    /// Read raw: the typed cookies of fantoccini strip a leading dot from the
+    /// domain, which the tests check for.
     pub fn cookies(&self) -> Vec<Value> {
-        match self.command("GET", "/cookie", Value::Null) {
+        let cookies = self.run(
+            "cookies",
+            self.client().issue_cmd(WebDriverCommand::GetCookies),
+        );
+        match cookies {
             Value::Array(cookies) => cookies,
             other => panic!("cookies: expected a list, got {other}"),
         }
@@ -301,220 +267,180 @@ impl Browser {
 
     /// Types `text` into whatever has the focus, as real key presses (W3C
     /// actions): what xterm.js and other keydown listeners need. Characters
-    /// may be [`key`] constants.
+    /// may be [`Key`]s.
     pub fn type_keys(&self, text: &str) {
-        let actions: Vec<Value> = text
-            .chars()
-            .flat_map(|c| {
-                [
-                    json!({"type": "keyDown", "value": c.to_string()}),
-                    json!({"type": "keyUp", "value": c.to_string()}),
-                ]
-            })
-            .collect();
+        let actions = text.chars().fold(KeyActions::new("keyboard".into()), |actions, c| {
+            actions
+                .then(KeyAction::Down { value: c })
+                .then(KeyAction::Up { value: c })
+        });
         self.key_actions(actions);
     }
 
-    /// Presses a chord, such as `&[key::CONTROL, "c"]`: each key down in order,
-    /// then up in reverse order.
-    pub fn press(&self, chord: &[&str]) {
-        let down = chord.iter().map(|k| json!({"type": "keyDown", "value": k}));
-        let up = chord
-            .iter()
-            .rev()
-            .map(|k| json!({"type": "keyUp", "value": k}));
-        self.key_actions(down.chain(up).collect());
+    /// Presses a chord, such as `&[Key::Control.into(), 'c']`: each key down in
+    /// order, then up in reverse order.
+    pub fn press(&self, chord: &[char]) {
+        let mut actions = KeyActions::new("keyboard".into());
+        for &key in chord {
+            actions = actions.then(KeyAction::Down { value: key });
+        }
+        for &key in chord.iter().rev() {
+            actions = actions.then(KeyAction::Up { value: key });
+        }
+        self.key_actions(actions);
     }
 
-    fn key_actions(&self, actions: Vec<Value>) {
-        let source = json!({"type": "key", "id": "keyboard", "actions": actions});
-        self.command("POST", "/actions", json!({ "actions": [source] }));
-        self.command("DELETE", "/actions", Value::Null);
+    fn key_actions(&self, actions: KeyActions) {
+        let client = self.client();
+        self.run("key actions", async {
+            client.perform_actions(actions).await?;
+            client.release_actions().await
+        });
     }
 
     /// The text of the open `alert`/`confirm`/`prompt`, if one is open.
     pub fn alert_text(&self) -> Option<String> {
-        match self.session.try_command("GET", "/alert/text", Value::Null) {
-            Ok(text) => Some(string(text)),
-            Err(failure) if failure.error == "no such alert" => None,
-            Err(failure) => panic!("GET /alert/text: {failure}"),
+        match self.block_on(self.client().get_alert_text()) {
+            Ok(text) => Some(text),
+            Err(error) if error.is_no_such_alert() => None,
+            Err(error) => panic!("alert text: {error}"),
         }
     }
 
     pub fn accept_alert(&self) {
-        self.command("POST", "/alert/accept", json!({}));
+        self.run("accept alert", self.client().accept_alert());
     }
 
     pub fn dismiss_alert(&self) {
-        self.command("POST", "/alert/dismiss", json!({}));
+        self.run("dismiss alert", self.client().dismiss_alert());
     }
 
-    fn command(&self, method: &str, path: &str, body: Value) -> Value {
-        self.session.command(method, path, body)
+    fn client(&self) -> &Client {
+        self.client.as_ref().expect("the session is open")
+    }
+
+    fn block_on<T>(&self, future: impl Future<Output = T>) -> T {
+        self.runtime.block_on(future)
+    }
+
+    /// One WebDriver command; a failure becomes a panic naming `what`.
+    fn run<T>(&self, what: &str, command: impl Future<Output = Result<T, CmdError>>) -> T {
+        self.block_on(command)
+            .unwrap_or_else(|error| panic!("WebDriver {what}: {error}"))
+    }
+
+    fn element_if_found(
+        &self,
+        css: &str,
+        found: Result<fantoccini::elements::Element, CmdError>,
+    ) -> Option<Element> {
+        match found {
+            Ok(element) => Some(self.wrap(element)),
+            Err(error) if error.is_no_such_element() => None,
+            Err(error) => panic!("finding `{css}`: {error}"),
+        }
+    }
+
+    fn wrap(&self, element: fantoccini::elements::Element) -> Element {
+        Element {
+            element,
+            runtime: self.runtime.clone(),
+        }
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
         // Lets Chromium close cleanly; the watchdog then kills whatever is left.
-        let request = self
-            .session
-            .agent
-            .request("DELETE", &self.session.url)
-            .timeout(Duration::from_secs(5));
-        let _ = request.call();
+        if let Some(client) = self.client.take() {
+            // The timer needs the runtime's context: built inside `block_on`.
+            let _ = self
+                .runtime
+                .block_on(async { tokio::time::timeout(CLOSE, client.close()).await });
+        }
     }
 }
 
 impl Element {
     /// The W3C reference to this element, to pass to [`Browser::execute`].
     pub fn json(&self) -> Value {
-        json!({ ELEMENT_KEY: self.id })
+        json!({ ELEMENT_KEY: self.element.element_id().to_string() })
     }
 
     pub fn click(&self) {
-        self.command("POST", "/click", json!({}));
+        self.run("click", self.element.click());
     }
 
-    /// Focuses the element and types `text` into it (may hold [`key`] constants).
+    /// Focuses the element and types `text` into it (may hold [`Key`]s).
     pub fn send_keys(&self, text: &str) {
-        self.command("POST", "/value", json!({ "text": text }));
+        self.run("send keys", self.element.send_keys(text));
     }
 
     pub fn clear(&self) {
-        self.command("POST", "/clear", json!({}));
+        self.run("clear", self.element.clear());
     }
 
     /// The rendered text (what a user sees; empty if hidden).
     pub fn text(&self) -> String {
-        string(self.command("GET", "/text", Value::Null))
+        self.run("text", self.element.text())
     }
 
     /// The HTML attribute as written in the page, if present.
     pub fn attribute(&self, name: &str) -> Option<String> {
-        self.command("GET", &format!("/attribute/{name}"), Value::Null)
-            .as_str()
-            .map(str::to_string)
-    }
-
-    /// The DOM property (`value`, `checked`…), as JSON.
-    pub fn property(&self, name: &str) -> Value {
-        self.command("GET", &format!("/property/{name}"), Value::Null)
+        self.run("attribute", self.element.attr(name))
     }
 
     /// The computed CSS value, such as `rgba(0, 128, 0, 1)` for a color.
     pub fn css_value(&self, name: &str) -> String {
-        string(self.command("GET", &format!("/css/{name}"), Value::Null))
+        self.run("css value", self.element.css_value(name))
     }
 
     pub fn is_displayed(&self) -> bool {
-        self.command("GET", "/displayed", Value::Null) == true
+        self.run("is displayed", self.element.is_displayed())
     }
 
     pub fn is_enabled(&self) -> bool {
-        self.command("GET", "/enabled", Value::Null) == true
+        self.run("is enabled", self.element.is_enabled())
     }
 
     /// The first descendant matching `css`; panics if there is none.
     pub fn find(&self, css: &str) -> Element {
         self.try_find(css)
-            .unwrap_or_else(|| panic!("no element matches `{css}` inside element {}", self.id))
+            .unwrap_or_else(|| panic!("no element matches `{css}` inside {self:?}"))
     }
 
     pub fn try_find(&self, css: &str) -> Option<Element> {
-        self.session.try_find(&format!("/element/{}", self.id), css)
+        match self.runtime.block_on(self.element.find(Locator::Css(css))) {
+            Ok(element) => Some(self.wrap(element)),
+            Err(error) if error.is_no_such_element() => None,
+            Err(error) => panic!("finding `{css}` inside {self:?}: {error}"),
+        }
     }
 
     pub fn find_all(&self, css: &str) -> Vec<Element> {
-        self.session.find_all(&format!("/element/{}", self.id), css)
+        self.run("find all", self.element.find_all(Locator::Css(css)))
+            .into_iter()
+            .map(|element| self.wrap(element))
+            .collect()
     }
 
-    fn command(&self, method: &str, path: &str, body: Value) -> Value {
-        let path = format!("/element/{}{path}", self.id);
-        self.session.command(method, &path, body)
+    fn run<T>(&self, what: &str, command: impl Future<Output = Result<T, CmdError>>) -> T {
+        self.runtime
+            .block_on(command)
+            .unwrap_or_else(|error| panic!("WebDriver {what} on {self:?}: {error}"))
+    }
+
+    fn wrap(&self, element: fantoccini::elements::Element) -> Element {
+        Element {
+            element,
+            runtime: self.runtime.clone(),
+        }
     }
 }
 
 impl std::fmt::Debug for Element {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Element({})", self.id)
-    }
-}
-
-impl Session {
-    /// One WebDriver command; a W3C error becomes a panic with its message.
-    fn command(&self, method: &str, path: &str, body: Value) -> Value {
-        self.try_command(method, path, body)
-            .unwrap_or_else(|failure| panic!("WebDriver {method} {path}: {failure}"))
-    }
-
-    fn try_command(&self, method: &str, path: &str, body: Value) -> Result<Value, Failure> {
-        send(&self.agent, method, &format!("{}{path}", self.url), body)
-    }
-
-    /// `under` is "" (the document) or "/element/<id>".
-    fn try_find(&self, under: &str, css: &str) -> Option<Element> {
-        let query = json!({"using": "css selector", "value": css});
-        match self.try_command("POST", &format!("{under}/element"), query) {
-            Ok(found) => self.element(&found),
-            Err(failure) if failure.error == "no such element" => None,
-            Err(failure) => panic!("finding `{css}`: {failure}"),
-        }
-    }
-
-    fn find_all(&self, under: &str, css: &str) -> Vec<Element> {
-        let query = json!({"using": "css selector", "value": css});
-        match self.command("POST", &format!("{under}/elements"), query) {
-            Value::Array(found) => found.iter().filter_map(|e| self.element(e)).collect(),
-            other => panic!("finding all `{css}`: expected a list, got {other}"),
-        }
-    }
-
-    fn element(&self, value: &Value) -> Option<Element> {
-        Some(Element {
-            session: self.clone(),
-            id: value.get(ELEMENT_KEY)?.as_str()?.to_string(),
-        })
-    }
-}
-
-/// Sends one request; returns the response's `value`, or its W3C error.
-fn send(agent: &ureq::Agent, method: &str, url: &str, body: Value) -> Result<Value, Failure> {
-    let request = agent.request(method, url);
-    let response = if method == "POST" {
-        request.send_json(body)
-    } else {
-        request.call()
-    };
-    let response = match response {
-        Ok(response) => response,
-        // W3C errors come with a 4xx/5xx status and a JSON body.
-        Err(ureq::Error::Status(_, response)) => response,
-        Err(error) => {
-            return Err(Failure {
-                error: "no answer from chromedriver".into(),
-                message: error.to_string(),
-            })
-        }
-    };
-    let mut body: Value = response.into_json().map_err(|error| Failure {
-        error: "unreadable answer from chromedriver".into(),
-        message: error.to_string(),
-    })?;
-    let value = body["value"].take();
-    match value["error"].as_str() {
-        Some(error) => Err(Failure {
-            error: error.to_string(),
-            message: value["message"].as_str().unwrap_or_default().to_string(),
-        }),
-        None => Ok(value),
-    }
-}
-
-fn string(value: Value) -> String {
-    match value {
-        Value::String(string) => string,
-        other => panic!("expected a string from chromedriver, got {other}"),
+        write!(f, "Element({})", self.element.element_id())
     }
 }
 
@@ -592,28 +518,4 @@ impl Drop for Driver {
         drop(self.lifeline.take());
         let _ = self.watchdog.wait();
     }
-}
-
-/// Standard base64 (screenshots); padding and line breaks are skipped.
-fn base64_decode(text: &str) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(text.len() / 4 * 3);
-    let (mut buffer, mut bits) = (0u32, 0);
-    for c in text.bytes() {
-        let sextet = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' | b'\r' | b'\n' => continue,
-            _ => panic!("invalid base64 from chromedriver: byte {c:#04x}"),
-        };
-        buffer = (buffer << 6 | u32::from(sextet)) & 0xffff;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            bytes.push((buffer >> bits) as u8);
-        }
-    }
-    bytes
 }
