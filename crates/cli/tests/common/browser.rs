@@ -269,11 +269,13 @@ impl Browser {
     /// actions): what xterm.js and other keydown listeners need. Characters
     /// may be [`Key`]s.
     pub fn type_keys(&self, text: &str) {
-        let actions = text.chars().fold(KeyActions::new("keyboard".into()), |actions, c| {
-            actions
-                .then(KeyAction::Down { value: c })
-                .then(KeyAction::Up { value: c })
-        });
+        let actions = text
+            .chars()
+            .fold(KeyActions::new("keyboard".into()), |actions, c| {
+                actions
+                    .then(KeyAction::Down { value: c })
+                    .then(KeyAction::Up { value: c })
+            });
         self.key_actions(actions);
     }
 

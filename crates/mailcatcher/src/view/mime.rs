@@ -156,7 +156,8 @@ pub(super) fn decoded_size(body: &[u8], encoding: &str) -> usize {
 
 /// Lenient quoted-printable (RFC 2045 §6.7): `=XX` is a byte, `=` before a
 /// line break (blanks allowed between) is a soft break, any other `=` is
-/// kept.
+/// kept, and so are raw 8-bit bytes, which the `quoted_printable` crate
+/// drops.
 fn decode_quoted_printable(encoded: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(encoded.len());
     let mut i = 0;

@@ -7,17 +7,24 @@
 //!
 //! Work is bounded: each byte is scanned at most once per multipart level
 //! around it, with at most [`MAX_DEPTH`] levels and [`MAX_PARTS`] parts; the
-//! walk uses an explicit stack, never recursion.  The MIME structure is
-//! split here ([`mime`]) rather than by `mailparse::parse_mail`, which
-//! recurses up to 100 levels, fails the whole message on some malformed
-//! inputs, and has super-linear paths on crafted input (boundary search,
-//! encoded words in headers).  `mailparse` is used for what is linear and
-//! fiddly: the parameters of `Content-Type`/`Content-Disposition` (RFC 2231
-//! charsets and continuations), on values capped at
-//! `mime::MAX_PARAMETER_HEADER` bytes because its continuation handling
-//! is quadratic in the number of parameters.
+//! walk uses an explicit stack, never recursion.
+//!
+//! Why the MIME structure is split here ([`mime`]) rather than by
+//! `mailparse::parse_mail` (0.18), measured or read in its source: it
+//! recurses, and fails the whole message past 100 levels or on a header line
+//! starting with a lone CR; it decodes every `Content-Type` it meets with
+//! the encoded-word decoder, which is quadratic (see [`crate::headers`]),
+//! and parses its parameters uncapped, quadratic in their number (the
+//! "many RFC 2231 parameters" test would run for hours); a boundary `--ab`
+//! also matches the line `--abc`.  Its bodies go through `quoted_printable`,
+//! which drops the raw 8-bit bytes sloppy mailers put in quoted-printable
+//! text (`café` becomes `caf`), hence [`mime`]'s own decoder.
+//! `mailparse` is used for what is linear and fiddly: the parameters of
+//! `Content-Type`/`Content-Disposition` (RFC 2231 charsets and
+//! continuations), on values capped at `mime::MAX_PARAMETER_HEADER` bytes.
 //! Charsets are decoded with its `charset` dependency (encoding_rs: every
-//! WHATWG label, plus UTF-7).
+//! WHATWG label, plus UTF-7).  HTML bodies are rendered as text by
+//! `html2text` ([`html`]).
 
 mod html;
 mod mime;
@@ -127,8 +134,8 @@ impl MailView {
     }
 
     /// The text to show: the text body, else a plain-text rendering of the
-    /// HTML body (tags dropped, entities decoded, `<script>`/`<style>`
-    /// dropped), else nothing.  A blank text body gives way to the HTML.
+    /// HTML body (by `html2text`: tags dropped, entities decoded,
+    /// `<script>`/`<style>` dropped, links as footnotes), else nothing.  A blank text body gives way to the HTML.
     pub fn display_text(&self) -> Cow<'_, str> {
         match (&self.text, &self.html) {
             (Some(text), Some(html)) if text.trim().is_empty() => Cow::Owned(html_to_text(html)),
