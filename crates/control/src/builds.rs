@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use serde::Serialize;
+use slipway_report::StoredReport;
 use tokio_postgres::{Client, Row};
 
 use crate::{parse_column, parse_optional_column, BuildState, BuildStatus, ControlError, Stage};
@@ -38,7 +39,7 @@ pub struct Build {
     pub port: Option<u16>,
     pub database: Option<String>,
     pub log_path: Option<String>,
-    pub report: Option<serde_json::Value>,
+    pub report: Option<StoredReport>,
     /// Why it is in its state, in words (a retry, a failure, a stop).
     pub reason: Option<String>,
 }
@@ -102,8 +103,9 @@ pub(crate) use build_columns;
 pub(crate) fn build_from_row(row: &Row) -> Result<Build, ControlError> {
     let port: Option<i32> = row.try_get("port")?;
     let report: Option<&str> = row.try_get("report")?;
+    let id = row.try_get("id")?;
     Ok(Build {
-        id: row.try_get("id")?,
+        id,
         project_id: row.try_get("project_id")?,
         branch_id: row.try_get("branch_id")?,
         branch: row.try_get("branch")?,
@@ -127,10 +129,13 @@ pub(crate) fn build_from_row(row: &Row) -> Result<Build, ControlError> {
         port: port.and_then(|port| u16::try_from(port).ok()),
         database: row.try_get("database")?,
         log_path: row.try_get("log_path")?,
-        report: report
-            .map(serde_json::from_str)
-            .transpose()
-            .map_err(|error| ControlError::Database(format!("unreadable build report: {error}")))?,
+        report: report.map(|json| {
+            let report = StoredReport::from_json(json);
+            if let StoredReport::Unreadable(error) = &report {
+                tracing::warn!(build = id, %error, "a build's stored report is unreadable");
+            }
+            report
+        }),
         // Rows written before reasons were redacted at the source may hold
         // a repository's credentials.
         reason: row

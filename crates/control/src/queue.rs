@@ -55,6 +55,14 @@ pub async fn claim(
                 "       SELECT 1 FROM builds p WHERE p.project_id = q.project_id",
                 "       AND p.stage = 'production' AND p.state = 'serving' AND NOT p.duplicate",
                 "       AND p.worker <> $1))",
+                // Staging copies production: without a serving production, it
+                // waits for the production build to come (a new project's first).
+                "  AND (q.stage <> 'staging' OR EXISTS (",
+                "       SELECT 1 FROM builds p WHERE p.project_id = q.project_id",
+                "       AND p.stage = 'production' AND p.state = 'serving' AND NOT p.duplicate)",
+                "   OR NOT EXISTS (",
+                "       SELECT 1 FROM builds p WHERE p.project_id = q.project_id",
+                "       AND p.stage = 'production' AND p.state IN ('pending', 'running')))",
                 " ORDER BY q.not_before, q.id",
                 " LIMIT 1 FOR UPDATE SKIP LOCKED",
                 ") UPDATE builds b SET state = 'running', worker = $1,",
@@ -206,7 +214,7 @@ pub struct Outcome {
     /// `Some`: the build keeps an instance running (state `serving`); `None`:
     /// it is `done`.
     pub serving: Option<Serving>,
-    pub report: Option<serde_json::Value>,
+    pub report: Option<slipway_report::Report>,
     pub log_path: Option<String>,
     pub reason: Option<String>,
 }
@@ -221,7 +229,10 @@ pub async fn finish(
     outcome: &Outcome,
 ) -> Result<Build, ControlError> {
     let serving = outcome.serving.as_ref();
-    let report = outcome.report.as_ref().map(serde_json::Value::to_string);
+    let report = outcome
+        .report
+        .as_ref()
+        .map(|report| serde_json::to_string(report).expect("a report serializes"));
     let reason = outcome
         .reason
         .as_deref()

@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 use slipway_odoo_log::{Problem, Status, TestCounts};
+use slipway_report::{Report, ReportedProblem, RunReport};
 
 /// How the build's database came to be.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -49,26 +50,33 @@ pub struct BuildReport {
 }
 
 impl BuildReport {
-    /// The `slipway ci --json` object: exactly the documented fields.
-    pub fn contract_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "status": self.status,
-            "commit": self.commit,
-            "odoo": self.odoo,
-            "modules": self.modules,
-            "tests": {
-                "run": self.tests.run,
-                "failed": self.tests.failed,
-                "errors": self.tests.errors,
-                "skipped": self.tests.skipped,
-            },
-            "errors": self.errors.iter().map(|problem| serde_json::json!({
-                "message": problem.message,
-                "traceback": problem.traceback.clone().unwrap_or_default(),
-            })).collect::<Vec<_>>(),
-            "warnings": self.warnings,
-            "duration_s": (self.duration_s * 1000.0).round() / 1000.0,
-            "log": self.log,
-        })
+    /// The `slipway ci --json` object.
+    pub fn run_report(&self) -> RunReport {
+        RunReport {
+            status: self.status,
+            commit: self.commit.clone(),
+            odoo: self.odoo.clone(),
+            modules: self.modules.clone(),
+            tests: self.tests,
+            errors: self
+                .errors
+                .iter()
+                .map(|problem| ReportedProblem {
+                    message: problem.message.clone(),
+                    traceback: problem.traceback.clone().unwrap_or_default(),
+                })
+                .collect(),
+            warnings: self.warnings.clone(),
+            duration_s: (self.duration_s * 1000.0).round() / 1000.0,
+            log: self.log.clone(),
+        }
+    }
+
+    /// The report kept with a build of the platform.
+    pub fn stored(&self) -> Report {
+        Report {
+            run: self.run_report(),
+            failed_tests: self.failed_tests.clone(),
+        }
     }
 }

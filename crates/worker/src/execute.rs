@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use slipway_control::{Build, BuildStatus, Outcome, Project, Stage};
+use slipway_control::{Build, BuildState, BuildStatus, ControlError, Outcome, Project, Stage};
 use slipway_engine::{BuildReport, DevelopmentRequest, PreparedBuild, Silent};
 use slipway_image::{BuildOptions, OdooVersion, Recipe};
 use slipway_odoo_log::Status;
@@ -284,20 +284,51 @@ impl Worker {
     }
 
     /// Records the outcome; false when that failed (e.g. the lease was lost).
+    /// A control database that does not answer is waited for, up to a lease:
+    /// the heartbeat keeps the lease meanwhile, and after a lease without an
+    /// answer the build is another worker's to retry anyway.
     pub(crate) async fn record(&self, build: &Build, outcome: Outcome) -> bool {
-        let result = match self.control.session().await {
-            Ok(session) => {
-                slipway_control::finish(&session, build.id, &self.config.name, &outcome).await
-            }
-            Err(error) => Err(error),
-        };
-        match result {
-            Ok(_) => true,
-            Err(error) => {
+        let give_up = tokio::time::Instant::now() + self.config.lease;
+        let mut deferred = false;
+        loop {
+            let result = match self.control.session().await {
+                Ok(session) => {
+                    slipway_control::finish(&session, build.id, &self.config.name, &outcome).await
+                }
+                Err(error) => Err(error),
+            };
+            let error = match result {
+                Ok(_) => return true,
+                // An earlier try may have committed before its answer was lost.
+                Err(ControlError::LeaseLost { .. }) if deferred && self.recorded(build).await => {
+                    return true
+                }
+                Err(error) => error,
+            };
+            if !matches!(error, ControlError::Database(_))
+                || tokio::time::Instant::now() + crate::ERROR_PAUSE >= give_up
+            {
                 tracing::error!(build = build.id, %error, "recording the build's outcome failed");
-                false
+                return false;
             }
+            tracing::warn!(build = build.id, %error, "recording the build's outcome failed; retrying");
+            deferred = true;
+            self.tell(crate::Event::RecordDeferred { build: build.id });
+            tokio::time::sleep(crate::ERROR_PAUSE).await;
         }
+    }
+
+    /// Whether `build` ended under this worker (its outcome is recorded).
+    async fn recorded(&self, build: &Build) -> bool {
+        let Ok(session) = self.control.session().await else {
+            return false;
+        };
+        matches!(
+            slipway_control::get_build(&session, build.id).await,
+            Ok(now) if now.worker.as_deref() == Some(self.config.name.as_str())
+                && now.attempts == build.attempts
+                && matches!(now.state, BuildState::Done | BuildState::Serving)
+        )
     }
 }
 
@@ -306,7 +337,7 @@ pub(crate) fn failed_outcome(report: Option<&BuildReport>, reason: Option<String
     Outcome {
         status: BuildStatus::Failed,
         serving: None,
-        report: report.map(stored_report),
+        report: report.map(BuildReport::stored),
         log_path: report.map(|report| report.log.display().to_string()),
         reason,
     }
@@ -325,18 +356,10 @@ pub(crate) fn serving_outcome(report: &BuildReport, port: u16, database: String)
             port,
             database,
         }),
-        report: Some(stored_report(report)),
+        report: Some(report.stored()),
         log_path: Some(report.log.display().to_string()),
         reason: None,
     }
-}
-
-/// The report kept with the build: `slipway ci --json`'s object, plus the
-/// names of the failed tests (the build page lists them).
-fn stored_report(report: &BuildReport) -> serde_json::Value {
-    let mut json = report.contract_json();
-    json["failed_tests"] = report.failed_tests.clone().into();
-    json
 }
 
 /// Aborts the task when dropped (also when the owner unwinds from a panic).

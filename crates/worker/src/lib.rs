@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use slipway_control::ControlDb;
 use slipway_engine::{Engine, OdooServer};
-use tokio::sync::{watch, Mutex};
+use tokio::sync::{broadcast, watch, Mutex};
 use tokio::task::JoinSet;
 
 /// A build holds its lease this long without a heartbeat.
@@ -28,7 +28,7 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(5);
 /// Longest sleep between two looks at the queue when nothing wakes the worker.
 const IDLE_POLL: Duration = Duration::from_secs(1);
 /// Pause after a control-database error before trying again.
-const ERROR_PAUSE: Duration = Duration::from_secs(2);
+pub const ERROR_PAUSE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -51,6 +51,21 @@ impl WorkerConfig {
     }
 }
 
+/// What a worker did, for whoever waits on it: the tests drive the loop by
+/// these instead of sleeping and hoping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// Recording build `build`'s outcome failed because the control database
+    /// did not answer; it is tried again after [`ERROR_PAUSE`].
+    RecordDeferred { build: i64 },
+    /// The task of claimed build `build` ended: its outcome recorded, or the
+    /// build given up (lease lost, shutdown) and what it made removed.
+    BuildEnded { build: i64 },
+}
+
+/// Events kept for a slow listener before it misses some.
+const EVENTS_KEPT: usize = 64;
+
 /// Why a worker stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -68,6 +83,7 @@ pub struct Worker {
     mail_port: std::sync::OnceLock<u16>,
     /// Stopped builds being started again on request.
     restarting: Mutex<std::collections::HashSet<i64>>,
+    events: broadcast::Sender<Event>,
 }
 
 impl Worker {
@@ -79,7 +95,18 @@ impl Worker {
             servers: Mutex::new(HashMap::new()),
             mail_port: std::sync::OnceLock::new(),
             restarting: Mutex::new(std::collections::HashSet::new()),
+            events: broadcast::channel(EVENTS_KEPT).0,
         })
+    }
+
+    /// What this worker does from now on.
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    pub(crate) fn tell(&self, event: Event) {
+        // Nobody listening is the usual case.
+        let _ = self.events.send(event);
     }
 
     /// Where this worker's builds send their mail (`None` before it runs, or if
@@ -187,7 +214,11 @@ impl Worker {
                 return Ok(());
             };
             tracing::info!(build = build.id, commit = %build.commit, "build claimed");
-            builds.spawn(self.clone().execute(build, shutdown.clone()));
+            let (worker, id, shutdown) = (self.clone(), build.id, shutdown.clone());
+            builds.spawn(async move {
+                worker.clone().execute(build, shutdown).await;
+                worker.tell(Event::BuildEnded { build: id });
+            });
         }
         Ok(())
     }

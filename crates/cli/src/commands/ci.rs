@@ -126,7 +126,7 @@ pub async fn run(args: CiArgs) -> Result<ExitCode> {
     if args.json {
         println!(
             "{}",
-            serde_json::to_string(&report.contract_json()).expect("report serializes")
+            serde_json::to_string(&report.run_report()).expect("report serializes")
         );
     } else {
         print_summary(&report);

@@ -5,7 +5,7 @@ use slipway_control::{
     Outcome, Serving, Stage,
 };
 
-use crate::common::{project, sync, Db};
+use crate::common::{project, report, sync, Db};
 
 fn success() -> Outcome {
     Outcome {
@@ -223,7 +223,7 @@ async fn builds_are_listed_newest_first_per_project_or_branch() {
                     port: 8069,
                     database: format!("db_{commit}"),
                 }),
-                report: Some(serde_json::json!({"tests": n})),
+                report: Some(report(n)),
                 log_path: Some(format!("/logs/{commit}.log")),
                 ..success()
             };
@@ -255,7 +255,7 @@ async fn builds_are_listed_newest_first_per_project_or_branch() {
     assert_eq!(got, want);
     let newest = &listed[0];
     assert_eq!(newest.state, BuildState::Done);
-    assert_eq!(newest.report, Some(serde_json::json!({"tests": 2})));
+    assert_eq!(newest.report, Some(report(2).into()));
     assert_eq!(newest.log_path.as_deref(), Some("/logs/dev2.log"));
     assert!(newest.finished_at.is_some());
     let serving = &listed[1];

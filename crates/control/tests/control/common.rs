@@ -104,3 +104,20 @@ pub async fn expire_leases(client: &Client) {
         .await
         .unwrap();
 }
+
+/// A passing run's report with `tests_run` tests.
+pub fn report(tests_run: u32) -> slipway_report::Report {
+    serde_json::from_value(serde_json::json!({
+        "status": "success",
+        "commit": "c0",
+        "odoo": "17.0",
+        "modules": ["demo"],
+        "tests": {"run": tests_run, "failed": 0, "errors": 0, "skipped": 0},
+        "errors": [],
+        "warnings": [],
+        "duration_s": 1.5,
+        "log": "/logs/odoo.log",
+        "failed_tests": [],
+    }))
+    .unwrap()
+}

@@ -9,4 +9,5 @@ mod deployments;
 mod migrations;
 mod projects;
 mod queue;
+mod reports;
 mod serving;

@@ -7,7 +7,7 @@ use slipway_control::{
     Outcome, Reclaimed, Serving, Stage,
 };
 
-use crate::common::{expire_leases, project, sync, Db};
+use crate::common::{expire_leases, project, report, sync, Db};
 
 const LEASE: Duration = Duration::from_secs(60);
 
@@ -346,7 +346,7 @@ async fn finishing_records_the_outcome_and_serving_builds_can_be_stopped() {
         b.id,
         "w1",
         &Outcome {
-            report: Some(serde_json::json!({"failures": ["test_x"]})),
+            report: Some(report(1)),
             log_path: Some("/logs/b.log".into()),
             reason: Some("2 tests failed".into()),
             ..done(BuildStatus::Failed)
@@ -618,4 +618,49 @@ async fn reclaiming_while_pushes_arrive_keeps_one_queued_build_per_branch() {
             .await
             .unwrap();
     }
+}
+
+/// Regression (a new project's staging built before production): staging
+/// copies production, so while none serves it is not started before the
+/// production build to come.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn regression_staging_waits_for_a_production_build_to_come() {
+    let db = Db::new("queue_staging_after_production").await;
+    let mut client = db.connect().await;
+    let shop = project(&client, "shop").await;
+    let created = sync(&mut client, &shop, &[("main", "p1"), ("stage", "s1")])
+        .await
+        .created;
+    let (main, stage) = (&created[0], &created[1]);
+    assert_eq!(main.name, "main");
+    // Staging queued first: still production is claimed first.
+    let staging = enqueue(
+        &client,
+        shop.id,
+        stage.id,
+        "s1",
+        Stage::Staging,
+        Duration::ZERO,
+    )
+    .await
+    .unwrap();
+    let production = enqueue(
+        &client,
+        shop.id,
+        main.id,
+        "p1",
+        Stage::Production,
+        Duration::ZERO,
+    )
+    .await
+    .unwrap();
+    let first = claim(&client, "w1", LEASE).await.unwrap().unwrap();
+    assert_eq!(first.id, production.id);
+    // While production runs, staging waits.
+    assert_eq!(claim(&client, "w1", LEASE).await.unwrap(), None);
+    finish(&client, production.id, "w1", &serving("shop"))
+        .await
+        .unwrap();
+    let next = claim(&client, "w1", LEASE).await.unwrap().unwrap();
+    assert_eq!(next.id, staging.id);
 }

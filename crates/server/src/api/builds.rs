@@ -4,6 +4,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::Value;
 use slipway_access::{allows, Action};
+use slipway_report::StoredReport;
 
 use super::BuildView;
 use crate::auth::{authorize_build, authorize_project, visible_project, Caller};
@@ -35,7 +36,7 @@ pub async fn list(
         builds
             .iter()
             .filter(|build| allows(&principal, Action::View, build.stage))
-            .map(BuildView::from)
+            .map(|build| BuildView::new(build, &state.proxy.addresses))
             .collect(),
     ))
 }
@@ -48,9 +49,13 @@ pub async fn get(
 ) -> Result<Json<Value>, ApiError> {
     let session = state.control.session().await?;
     let (build, _) = authorize_build(&session, &caller, id, Action::View).await?;
-    let mut view = serde_json::to_value(BuildView::from(&build)).expect("build view serializes");
+    let mut view = serde_json::to_value(BuildView::new(&build, &state.proxy.addresses))
+        .expect("build view serializes");
     view["reason"] = build.reason.clone().into();
-    view["report"] = build.report.clone().unwrap_or(Value::Null);
+    let readable = build.report.as_ref().and_then(StoredReport::readable);
+    view["report"] = serde_json::to_value(readable).expect("a report serializes");
+    // A kept report that cannot be read is said to be so, not shown as null.
+    view["report_unreadable"] = matches!(build.report, Some(StoredReport::Unreadable(_))).into();
     // For `slipway psql` and dumps: the database, while it exists.
     view["database"] = build.live_database().into();
     Ok(Json(view))
@@ -67,7 +72,10 @@ pub async fn start(
     authorize_build(&session, &caller, id, Action::Restart).await?;
     let build = slipway_control::request_restart(&session, id).await?;
     tracing::info!(build = id, by = caller.login(), "start requested");
-    Ok((StatusCode::ACCEPTED, Json(BuildView::from(&build))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(BuildView::new(&build, &state.proxy.addresses)),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -97,5 +105,8 @@ pub async fn rebuild(
         })?;
     authorize_project(&session, &caller, &name, Action::Rebuild, stage).await?;
     let build = slipway_control::rebuild(&session, &name, &body.branch).await?;
-    Ok((StatusCode::CREATED, Json(BuildView::from(&build))))
+    Ok((
+        StatusCode::CREATED,
+        Json(BuildView::new(&build, &state.proxy.addresses)),
+    ))
 }

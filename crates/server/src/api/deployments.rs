@@ -61,5 +61,8 @@ pub async fn duplicate(
     )
     .await?;
     let build = slipway_control::enqueue_duplicate(&session, &name).await?;
-    Ok((StatusCode::CREATED, Json(BuildView::from(&build))))
+    Ok((
+        StatusCode::CREATED,
+        Json(BuildView::new(&build, &state.proxy.addresses)),
+    ))
 }

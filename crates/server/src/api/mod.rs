@@ -13,6 +13,8 @@ pub mod users;
 use serde::Serialize;
 use slipway_control::Build;
 
+use crate::addresses::Addresses;
+
 /// A build as the API shows it (the `slipway builds --json` contract).
 #[derive(Serialize)]
 pub struct BuildView {
@@ -27,11 +29,13 @@ pub struct BuildView {
     pub status: Option<&'static str>,
     pub created_at: String,
     pub finished_at: Option<String>,
+    /// The build's address through slipway's proxy, which applies the roles;
+    /// never the loopback port its Odoo listens on.
     pub url: Option<String>,
 }
 
-impl From<&Build> for BuildView {
-    fn from(build: &Build) -> BuildView {
+impl BuildView {
+    pub fn new(build: &Build, addresses: &Addresses) -> BuildView {
         let serving = build.state == slipway_control::BuildState::Serving;
         BuildView {
             id: build.id,
@@ -44,7 +48,7 @@ impl From<&Build> for BuildView {
             created_at: build.created_at.clone(),
             finished_at: build.finished_at.clone(),
             // Only a serving build has an address worth following.
-            url: if serving { build.url.clone() } else { None },
+            url: serving.then(|| addresses.build_url(build.id)),
         }
     }
 }

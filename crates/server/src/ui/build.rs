@@ -10,6 +10,7 @@ use axum::Form;
 use serde::Deserialize;
 use slipway_access::{allows, Action, Principal};
 use slipway_control::{Build, BuildState, MailSummary, Project, SecretHash, Stage};
+use slipway_report::{Report, StoredReport};
 
 use super::stream::{async_stream, json_line, KEEP_ALIVE};
 use super::views::{build_class, build_label, commit_link, Chrome};
@@ -76,41 +77,25 @@ pub struct ReportView {
 const WARNINGS_SHOWN: usize = 50;
 
 impl ReportView {
-    fn new(report: &serde_json::Value) -> ReportView {
-        let count = |key: &str| report["tests"][key].as_u64().unwrap_or(0);
-        let strings = |value: &serde_json::Value| -> Vec<String> {
-            value
-                .as_array()
-                .map(|items| {
-                    items
-                        .iter()
-                        .filter_map(|item| item.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let warnings = strings(&report["warnings"]);
+    fn new(report: &Report) -> ReportView {
+        let run = &report.run;
         ReportView {
-            tests_run: count("run"),
-            tests_failed: count("failed"),
-            tests_errors: count("errors"),
-            tests_skipped: count("skipped"),
-            modules: strings(&report["modules"]),
-            failed_tests: strings(&report["failed_tests"]),
-            errors: report["errors"]
-                .as_array()
-                .map(|errors| {
-                    errors
-                        .iter()
-                        .map(|error| ProblemView {
-                            message: error["message"].as_str().unwrap_or_default().to_string(),
-                            traceback: error["traceback"].as_str().unwrap_or_default().to_string(),
-                        })
-                        .collect()
+            tests_run: run.tests.run.into(),
+            tests_failed: run.tests.failed.into(),
+            tests_errors: run.tests.errors.into(),
+            tests_skipped: run.tests.skipped.into(),
+            modules: run.modules.clone(),
+            failed_tests: report.failed_tests.clone(),
+            errors: run
+                .errors
+                .iter()
+                .map(|error| ProblemView {
+                    message: error.message.clone(),
+                    traceback: error.traceback.clone(),
                 })
-                .unwrap_or_default(),
-            more_warnings: warnings.len().saturating_sub(WARNINGS_SHOWN),
-            warnings: warnings.into_iter().take(WARNINGS_SHOWN).collect(),
+                .collect(),
+            more_warnings: run.warnings.len().saturating_sub(WARNINGS_SHOWN),
+            warnings: run.warnings.iter().take(WARNINGS_SHOWN).cloned().collect(),
         }
     }
 }
@@ -137,6 +122,8 @@ pub struct BuildStatus {
     pub reason: Option<String>,
     pub address: Option<String>,
     pub report: Option<ReportView>,
+    /// A report was kept but cannot be read (said so, not shown as zeros).
+    pub report_unreadable: bool,
     pub can: Can,
     pub csrf: String,
     pub running: bool,
@@ -182,7 +169,12 @@ impl BuildStatus {
             reason: build.reason.clone(),
             address: (build.state == BuildState::Serving)
                 .then(|| state.proxy.addresses.build_url(build.id)),
-            report: build.report.as_ref().map(ReportView::new),
+            report: build
+                .report
+                .as_ref()
+                .and_then(StoredReport::readable)
+                .map(ReportView::new),
+            report_unreadable: matches!(build.report, Some(StoredReport::Unreadable(_))),
             can: Can::new(principal, build, state.serves_locally(build)),
             csrf: csrf.to_string(),
             running: matches!(build.state, BuildState::Pending | BuildState::Running),

@@ -110,7 +110,7 @@ async fn a_build_page_receives_its_status_as_it_changes() {
         .await;
     app.sql(&format!(
         "UPDATE builds SET state = 'done', status = 'failed', lease_until = NULL, finished_at = now(), \
-         report = '{{\"tests\":{{\"run\":3,\"failed\":1,\"errors\":0,\"skipped\":0}},\"failed_tests\":[\"TestDemo.test_fail\"],\
+         report = '{{\"status\":\"failed\",\"tests\":{{\"run\":3,\"failed\":1,\"errors\":0,\"skipped\":0}},\"failed_tests\":[\"TestDemo.test_fail\"],\
 \"errors\":[{{\"message\":\"FAIL: TestDemo.test_fail\",\"traceback\":\"Traceback (most recent call last):\\nAssertionError: <b>1 != 2</b>\"}}],\"warnings\":[],\"modules\":[\"demo\"]}}' \
          WHERE id = {build}"
     ))
