@@ -24,6 +24,9 @@ pub fn layout() -> Result<Layout> {
         if mode & 0o005 != 0o005 {
             std::fs::set_permissions(&layout.home, std::fs::Permissions::from_mode(mode | 0o755))?;
         }
+        if let Some(account) = host::build_account()? {
+            host::check_reachable(&layout.home, account)?;
+        }
     }
     Ok(layout)
 }

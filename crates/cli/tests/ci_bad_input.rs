@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Output;
 
-use common::{git, repository, slipway, FIXTURES};
+use common::{git, repository, require_root, slipway, FIXTURES};
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -197,16 +197,7 @@ fn an_invalid_ignore_rule_is_named() {
 
 #[test]
 fn an_image_build_without_network_fails_cleanly() {
-    if !slipway_engine::host::is_root() {
-        // debootstrap needs root; without it the refusal itself is the answer.
-        let output = slipway()
-            .args(["image", "build", "14.0"])
-            .env("SLIPWAY_IMAGE_DIR", "/tmp/x")
-            .output()
-            .unwrap();
-        assert!(stderr(&output).contains("needs root"));
-        return;
-    }
+    require_root("debootstrap builds the image");
     let temp = tempfile::tempdir().unwrap();
     let images = temp.path().join("images");
     // Port 9 (discard) on loopback: connection refused, like a dead mirror.
@@ -286,9 +277,7 @@ fn a_sub_folder_builds_only_the_addons_under_it_and_uncommitted_changes_are_anno
 
 #[test]
 fn ci_builds_a_missing_image_itself_and_says_so() {
-    if !slipway_engine::host::is_root() {
-        return;
-    }
+    require_root("debootstrap builds the image");
     let temp = tempfile::tempdir().unwrap();
     let repo = repository(temp.path(), "passing");
     let output = slipway()
@@ -306,4 +295,34 @@ fn ci_builds_a_missing_image_itself_and_says_so() {
     // The mirror is dead: the build stops there, as an infrastructure error.
     assert_eq!(output.status.code(), Some(2), "{message}");
     assert!(message.contains("debootstrap"), "{message}");
+}
+
+/// Regression: as root, `SLIPWAY_HOME=/root/slipway` died in initdb with
+/// "Permission denied" on a file the `slipway` account could not reach.
+#[test]
+fn regression_data_dir_the_build_account_cannot_reach_is_refused_before_initdb() {
+    use std::os::unix::fs::PermissionsExt;
+    require_root("the build account differs from the caller only under root");
+    let temp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let private = temp.path().join("root-like");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let home = private.join("slipway");
+    let repo = repository(temp.path(), "passing");
+    let output = slipway()
+        .arg("ci")
+        .arg(&repo)
+        .args(["--odoo", "14.0"])
+        .env("SLIPWAY_HOME", &home)
+        .env_remove("SLIPWAY_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!("cannot enter {} (mode 0700", private.display())),
+        "{message}"
+    );
+    assert!(!home.join("postgres").join("data").exists(), "initdb ran");
 }

@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{repository, slipway};
+use common::{repository, require_root, slipway};
 
 /// A size-limited tmpfs, unmounted (its cluster stopped first) however the test ends.
 struct SmallDisk<'a>(&'a Path);
@@ -32,9 +32,7 @@ fn free_bytes(path: &Path) -> u64 {
 /// and restart on a full disk, killing every session of the cluster.
 #[test]
 fn disk_full_while_copying_the_template_fails_cleanly_without_crashing_the_cluster() {
-    if !slipway_engine::host::is_root() {
-        return; // mounting a small disk needs root
-    }
+    require_root("mounting a small disk");
     let temp = tempfile::tempdir().unwrap();
     let home = temp.path().join("small-disk");
     std::fs::create_dir_all(&home).unwrap();

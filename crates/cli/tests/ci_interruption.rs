@@ -124,6 +124,13 @@ async fn sigkill_leaves_nothing_after_the_next_run() {
         "nothing could clean up yet"
     );
 
+    // Regression: this check passed with the reaper removed, since a real
+    // sandbox dies with its slipway. A sandbox that outlived it (bubblewrap's
+    // set-up window lets the inner process miss the parent's death) runs
+    // forever without the reaper.
+    let orphan = OrphanSandbox::start();
+    let orphan = orphan.0;
+
     // Any later run reaps what the dead one left.
     let other = repository(temp.path(), "missing_dependency");
     let output = slipway()
@@ -140,5 +147,61 @@ async fn sigkill_leaves_nothing_after_the_next_run() {
     );
     // The sandbox died with its slipway, or that later run killed it.
     wait_until_no_odoo(&id);
+    assert!(
+        !std::path::Path::new(&format!("/proc/{orphan}")).exists() || is_zombie(orphan),
+        "the orphaned sandbox {orphan} still runs after the next run's reaper"
+    );
     assert_cleaned_up(&id).await;
+}
+
+/// A bubblewrap sandbox on the data dir whose parent exited at once, as one
+/// left by a slipway killed during the sandbox's set-up: re-parented to init.
+/// Killed on drop, so a failing test leaves nothing running.
+struct OrphanSandbox(u32);
+
+impl Drop for OrphanSandbox {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.0 as i32, libc::SIGKILL) };
+    }
+}
+
+impl OrphanSandbox {
+    fn start() -> OrphanSandbox {
+        let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"bwrap --ro-bind / / --die-with-parent --chdir "$1" sleep 600 >/dev/null 2>&1 & echo $!"#)
+        .arg("sh")
+        .arg(home())
+        .output()
+        .unwrap();
+        let pid: u32 = String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .parse()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while parent_of(pid) != Some(1) {
+            assert!(
+                Instant::now() < deadline,
+                "the stand-in sandbox {pid} was not re-parented to init (parent {:?}): \
+             a subreaper above the test hides orphans from the reaper",
+                parent_of(pid)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        OrphanSandbox(pid)
+    }
+}
+
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    Some(after_name.split_whitespace().map(str::to_owned).collect())
+}
+
+fn parent_of(pid: u32) -> Option<u32> {
+    stat_fields(pid)?.get(1)?.parse().ok()
+}
+
+fn is_zombie(pid: u32) -> bool {
+    stat_fields(pid).is_some_and(|fields| fields.first().is_some_and(|state| state == "Z"))
 }

@@ -78,12 +78,12 @@ fn a_burst_of_pushes_makes_one_build_of_the_last_commit_which_then_serves_odoo()
     }
     wait_for("the build to serve", BUILD_LIMIT, || {
         serve
-            .builds("demo")
+            .builds_of("demo", "feature")
             .iter()
             .any(|b| b["state"] == "serving" || b["state"] == "done")
     });
     std::thread::sleep(Duration::from_secs(3));
-    let builds = serve.builds("demo");
+    let builds = serve.builds_of("demo", "feature");
     assert_eq!(builds.len(), 1, "one build for the burst: {builds:?}");
     let build = &builds[0];
     assert_eq!(build["commit"], last.as_str());
@@ -94,7 +94,21 @@ fn a_burst_of_pushes_makes_one_build_of_the_last_commit_which_then_serves_odoo()
         (&Value::from("serving"), &Value::from("success")),
         "{build}"
     );
-    let url = build["url"].as_str().unwrap();
+    // Regression: the address given out was the build's loopback port,
+    // which bypasses slipway's login; it is the proxy's.
+    let id = build["id"].as_i64().unwrap();
+    assert_eq!(
+        build["url"],
+        format!("http://{id}.localhost:{}", serve.port),
+        "build_urls_bypass_slipway_login"
+    );
+    let listing = serve.ok(&["builds", "demo"]);
+    assert!(
+        listing.contains(&format!("http://{id}.localhost:{}", serve.port))
+            && !listing.contains("127.0.0.1"),
+        "{listing}"
+    );
+    let url = common::shop::loopback_url(&serve, id);
     assert_eq!(http_status(&format!("{url}/web/login")), Some(200));
 
     // `branches`: production first, with the feature branch's build.
@@ -126,13 +140,13 @@ fn a_burst_of_pushes_makes_one_build_of_the_last_commit_which_then_serves_odoo()
     // One serving build per branch here: the rebuild replaces the first, which
     // is marked stopped (not gone) and no longer answers.
     wait_for("the rebuild to serve", BUILD_LIMIT, || {
-        serve.builds("demo")[0]["state"] == "serving"
+        serve.builds_of("demo", "feature")[0]["state"] == "serving"
     });
-    let builds = serve.builds("demo");
+    let builds = serve.builds_of("demo", "feature");
     assert_eq!(builds.len(), 2);
     assert_eq!(builds[1]["id"], build["id"]);
     wait_for("the first build to stop", Duration::from_secs(30), || {
-        serve.builds("demo")[1]["state"] == "stopped"
+        serve.builds_of("demo", "feature")[1]["state"] == "stopped"
     });
     assert!(
         http_status(&format!("{url}/web/login")).is_none(),
@@ -158,7 +172,7 @@ fn a_burst_of_pushes_makes_one_build_of_the_last_commit_which_then_serves_odoo()
         },
     );
     assert_eq!(
-        serve.builds("demo")[1]["state"],
+        serve.builds_of("demo", "feature")[1]["state"],
         "stopped",
         "still listed as stopped"
     );
@@ -192,13 +206,18 @@ fn a_stopped_build_serves_again_on_request() {
     common::git(&repo, &["checkout", "-qb", "feature"]);
     commit(&repo, "first");
     wait_for("the first build to serve", BUILD_LIMIT, || {
-        serve.builds("demo").iter().any(|b| b["state"] == "serving")
+        serve
+            .builds_of("demo", "feature")
+            .iter()
+            .any(|b| b["state"] == "serving")
     });
-    let first = serve.builds("demo")[0]["id"].as_i64().unwrap();
+    let first = serve.builds_of("demo", "feature")[0]["id"]
+        .as_i64()
+        .unwrap();
     commit(&repo, "second");
     wait_for("the first build to stop", BUILD_LIMIT, || {
         serve
-            .builds("demo")
+            .builds_of("demo", "feature")
             .iter()
             .any(|b| b["id"] == first && b["state"] == "stopped")
     });
@@ -213,19 +232,12 @@ fn a_stopped_build_serves_again_on_request() {
         Duration::from_secs(120),
         || {
             serve
-                .builds("demo")
+                .builds_of("demo", "feature")
                 .iter()
                 .any(|b| b["id"] == first && b["state"] == "serving")
         },
     );
-    let url = serve
-        .builds("demo")
-        .into_iter()
-        .find(|b| b["id"] == first)
-        .unwrap()["url"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let url = common::shop::loopback_url(&serve, first);
     assert_eq!(http_status(&format!("{url}/web/login")), Some(200));
     // Serving, it cannot be asked again.
     let again = serve.cli(&["start", &first.to_string()]);
@@ -310,16 +322,16 @@ fn webhooks_trigger_only_with_a_valid_signature() {
     );
     std::thread::sleep(Duration::from_secs(3));
     assert!(
-        serve.builds("demo").is_empty(),
+        serve.builds_of("demo", "hooked").is_empty(),
         "nothing may be triggered by a refused webhook: {}",
         std::fs::read_to_string(serve.home.join("serve.stderr")).unwrap_or_default()
     );
 
     assert_eq!(post(Some(sign(&secret, &body)), &body), 202);
     wait_for("the webhook's build", Duration::from_secs(30), || {
-        !serve.builds("demo").is_empty()
+        !serve.builds_of("demo", "hooked").is_empty()
     });
-    let builds = serve.builds("demo");
+    let builds = serve.builds_of("demo", "hooked");
     assert_eq!(builds.len(), 1);
     assert_eq!(builds[0]["commit"], commit.as_str());
     assert_eq!(
@@ -583,16 +595,16 @@ fn a_killed_worker_s_build_is_taken_back_after_its_lease_and_finishes() {
             .spawn()
             .unwrap()
     };
+    // The doomed worker takes the production build that adding the project
+    // queued.
     let mut doomed = worker("doomed");
-    common::git(&repo, &["checkout", "-qb", "feature"]);
-    commit(&repo, "work");
     wait_for("the doomed worker's Odoo", BUILD_LIMIT, || {
         !odoo_processes_of(&home).is_empty()
     });
     doomed.kill().unwrap();
     doomed.wait().unwrap();
     let orphans = sandbox_pids_of(&home);
-    let builds = serve.builds("demo");
+    let builds = serve.builds_of("demo", "main");
     assert_eq!(
         builds[0]["state"], "running",
         "still leased to the dead worker: {builds:?}"
@@ -612,9 +624,9 @@ fn a_killed_worker_s_build_is_taken_back_after_its_lease_and_finishes() {
         std::thread::sleep(Duration::from_millis(300));
     }
     wait_for("the build to finish elsewhere", BUILD_LIMIT, || {
-        serve.builds("demo")[0]["state"] == "serving"
+        serve.builds_of("demo", "main")[0]["state"] == "serving"
     });
-    let builds = serve.builds("demo");
+    let builds = serve.builds_of("demo", "main");
     assert_eq!(builds.len(), 1, "the same build, taken back: {builds:?}");
     assert_eq!(builds[0]["status"], "success");
     // Remote use needs the token: without it the API refuses.
@@ -648,11 +660,11 @@ fn stopping_serve_leaves_nothing_running_and_a_restart_keeps_everything() {
     commit(&repo, "work");
     wait_for("the build to serve", BUILD_LIMIT, || {
         serve
-            .builds("demo")
+            .builds_of("demo", "feature")
             .first()
             .is_some_and(|b| b["state"] == "serving")
     });
-    let before = serve.builds("demo");
+    let before = serve.builds_of("demo", "feature");
     assert!(
         serve.stop().success(),
         "{}",
@@ -692,12 +704,12 @@ fn stopping_serve_leaves_nothing_running_and_a_restart_keeps_everything() {
         2
     );
     wait_for("the build to serve again", Duration::from_secs(120), || {
-        serve.builds("demo")[0]["state"] == "serving"
+        serve.builds_of("demo", "feature")[0]["state"] == "serving"
     });
-    let after = serve.builds("demo");
+    let after = serve.builds_of("demo", "feature");
     assert_eq!(after[0]["id"], before[0]["id"]);
     assert_eq!(after[0]["commit"], before[0]["commit"]);
-    let url = after[0]["url"].as_str().unwrap().to_string();
+    let url = common::shop::loopback_url(&serve, after[0]["id"].as_i64().unwrap());
     assert_eq!(http_status(&format!("{url}/web/login")), Some(200));
 
     // Removing the project stops its builds and drops their databases.

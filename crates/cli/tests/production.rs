@@ -22,11 +22,10 @@ fn production_updates_only_what_changed_and_rolls_back_even_when_killed(version:
     // Stopped builds' databases are collected 90 s after they stop.
     let retention = ["--stopped-retention-seconds", "90"];
     let mut serve = Serve::start(&home, &retention);
-    add_project(&serve, &repo, version);
-
-    // The first push creates the production database.
     std::fs::write(repo.join("README"), "shop\n").unwrap();
     push(&repo, "first release");
+    // Adding the project builds production's head: the production database.
+    add_project(&serve, &repo, version);
     wait_for("production to serve", BUILD_LIMIT, || {
         production(&serve).is_some()
     });

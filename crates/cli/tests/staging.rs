@@ -21,12 +21,13 @@ fn staging_is_a_neutralized_copy_whose_mail_is_caught_and_dumps_restore(version:
     let repo = common::repository(temp.path(), "production");
     let home = temp.path().join("home");
     let serve = Serve::start(&home, &[]);
-    add_project(&serve, &repo, version);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (customer_smtp, smtp_port) = start_customer_smtp(&runtime);
 
     std::fs::write(repo.join("README"), "shop\n").unwrap();
     push(&repo, "first release");
+    // Adding the project builds production's head: the production database.
+    add_project(&serve, &repo, version);
     wait_for("production to serve", BUILD_LIMIT, || {
         production(&serve).is_some()
     });
@@ -86,8 +87,8 @@ fn staging_is_a_neutralized_copy_whose_mail_is_caught_and_dumps_restore(version:
             .json(&["builds", "shop", "--branch", "staging", "--json"])
             .as_array()
             .unwrap()
-            .iter()
-            .any(|b| b["state"] != "pending" && b["state"] != "running")
+            .first()
+            .is_some_and(|b| b["state"] != "pending" && b["state"] != "running")
     });
     let staging = serve.json(&["builds", "shop", "--branch", "staging", "--json"])[0].clone();
     assert_eq!(staging["stage"], "staging");

@@ -1,6 +1,7 @@
 //! The host account builds and the embedded PostgreSQL run as.
 
 use std::ffi::CString;
+use std::path::Path;
 use std::process::Command;
 
 use crate::BuildError;
@@ -68,6 +69,47 @@ pub fn build_account() -> Result<Option<HostAccount>, BuildError> {
     })
 }
 
+/// Fails, naming the directory, when `account` cannot enter one of `path`'s
+/// ancestors (or `path` itself): PostgreSQL and the sandboxes run as that
+/// account and would otherwise fail later with a bare "Permission denied"
+/// (`/root` is 0700, so `SLIPWAY_HOME=/root/slipway` is the usual case).
+pub fn check_reachable(path: &Path, account: HostAccount) -> Result<(), BuildError> {
+    use std::os::unix::fs::MetadataExt;
+    if account.uid == 0 {
+        return Ok(());
+    }
+    let mut ancestors: Vec<&Path> = path.ancestors().collect();
+    ancestors.reverse();
+    for dir in ancestors {
+        let Ok(metadata) = std::fs::metadata(dir) else {
+            // Not created yet: slipway creates it, traversable.
+            return Ok(());
+        };
+        let mode = metadata.mode();
+        let search = if metadata.uid() == account.uid {
+            mode & 0o100
+        } else if metadata.gid() == account.gid {
+            mode & 0o010
+        } else {
+            mode & 0o001
+        };
+        if search == 0 {
+            return Err(BuildError::Host(format!(
+                "the data dir {} is out of reach of the '{SYSTEM_USER}' account that runs \
+                 PostgreSQL and the sandboxes: it cannot enter {} (mode {:04o}, owner uid {}). \
+                 Choose a SLIPWAY_HOME it can reach (for example /var/lib/slipway), or let it \
+                 through with `chmod o+x {}`",
+                path.display(),
+                dir.display(),
+                mode & 0o7777,
+                metadata.uid(),
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn lookup(name: &str) -> Option<HostAccount> {
     let name = CString::new(name).ok()?;
     // SAFETY: getpwnam returns a pointer into static storage or null; we copy the
@@ -132,6 +174,31 @@ pub fn process_start_time(pid: u32) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const NOBODY: HostAccount = HostAccount {
+        uid: 65534,
+        gid: 65534,
+    };
+
+    #[test]
+    fn regression_data_dir_under_a_private_directory_is_refused_naming_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let temp = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let private = temp.path().join("private");
+        let home = private.join("slipway");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let error = check_reachable(&home, NOBODY).unwrap_err().to_string();
+        assert!(
+            error.contains(&format!("cannot enter {} (mode 0700", private.display())),
+            "{error}"
+        );
+        assert!(error.contains("SLIPWAY_HOME"), "{error}");
+
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o701)).unwrap();
+        check_reachable(&home, NOBODY).unwrap();
+    }
 
     #[test]
     fn this_process_is_alive_and_a_wrong_start_time_is_not() {

@@ -10,6 +10,7 @@ mod error;
 mod hooks;
 pub mod live;
 pub mod proxy;
+pub mod queueing;
 pub mod ui;
 pub mod watcher;
 

@@ -1,6 +1,6 @@
 //! The watcher: polls each project's repository (`git ls-remote`) on its
-//! interval, or at once when a webhook asks, records branch changes and queues
-//! builds after the quiet period.
+//! interval, or at once when a webhook asks, records branch changes and has
+//! [`crate::queueing`] queue their builds.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -134,28 +134,7 @@ pub async fn poll(control: &ControlDb, project: &Project) -> Result<BranchChange
     let heads = slipway_triggers::list_branches(&project.repo_url, LIST_TIMEOUT).await?;
     let mut session = control.session().await?;
     let changes = slipway_control::sync_branches(&mut session, project.id, &heads).await?;
-    let quiet =
-        Duration::from_secs(u64::try_from(project.settings.quiet_period_s.max(0)).unwrap_or(10));
-    for branch in changes
-        .created
-        .iter()
-        .chain(&changes.updated)
-        .chain(&changes.revived)
-    {
-        let Some(head) = &branch.head else { continue };
-        let build =
-            slipway_control::enqueue(&session, project.id, branch.id, head, branch.stage, quiet)
-                .await?;
-        tracing::info!(project = %project.name, branch = %branch.name, build = build.id, commit = %head, "build queued");
-    }
-    // Heads recorded by an earlier poll whose process stopped before queuing.
-    for branch in slipway_control::unbuilt_heads(&session, project.id).await? {
-        let Some(head) = &branch.head else { continue };
-        let build =
-            slipway_control::enqueue(&session, project.id, branch.id, head, branch.stage, quiet)
-                .await?;
-        tracing::info!(project = %project.name, branch = %branch.name, build = build.id, "catching up an unbuilt head");
-    }
+    crate::queueing::queue_pushed(&session, project, &changes).await?;
     for branch in &changes.deleted {
         let serving = slipway_control::serving_builds_of_branch(&session, branch.id).await?;
         for build in serving {

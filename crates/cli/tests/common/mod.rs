@@ -15,6 +15,15 @@ use serde_json::Value;
 
 pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
+/// Stops a test that needs root with a message saying so. CI runs as root; a
+/// test that returned early instead would pass without testing anything.
+pub fn require_root(why: &str) {
+    assert!(
+        slipway_engine::host::is_root(),
+        "this test needs root ({why}): run the suite as root, as CI does"
+    );
+}
+
 pub const V14: &str = "14.0";
 pub const V19: &str = "19.0";
 

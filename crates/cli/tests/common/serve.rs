@@ -100,6 +100,21 @@ impl Serve {
             .clone()
     }
 
+    /// The builds of one branch, newest first; none while slipway has not
+    /// seen the branch yet.
+    pub fn builds_of(&self, project: &str, branch: &str) -> Vec<Value> {
+        let output = self.cli(&["builds", project, "--branch", branch, "--json"]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() && stderr.contains(&format!("has no branch '{branch}'")) {
+            return Vec::new();
+        }
+        assert!(
+            output.status.success(),
+            "slipway builds {project} --branch {branch}: {stderr}"
+        );
+        serde_json::from_slice::<Vec<Value>>(&output.stdout).unwrap()
+    }
+
     /// SIGTERM, then the exit status.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().unwrap();

@@ -66,6 +66,13 @@ pub fn database_of(serve: &Serve, build: i64) -> String {
     of_build(serve, build, "database")
 }
 
+/// Where a serving build's Odoo listens on the loopback, for tests that talk
+/// to Odoo itself: the API only gives the proxy's address, which applies the
+/// roles.
+pub fn loopback_url(serve: &Serve, build: i64) -> String {
+    of_build(serve, build, "coalesce(url, '')")
+}
+
 /// Why a build is in its state, for assertion messages.
 pub fn reason_of(serve: &Serve, build: i64) -> String {
     of_build(serve, build, "coalesce(reason, '')")

@@ -27,7 +27,7 @@ pub async fn list(
                 "name": branch.name,
                 "stage": branch.stage.as_str(),
                 "head": branch.head,
-                "last_build": branch.last_build.as_ref().map(BuildView::from),
+                "last_build": branch.last_build.as_ref().map(|build| BuildView::new(build, &state.proxy.addresses)),
             })
         })
         .collect();
@@ -53,7 +53,16 @@ pub async fn set_stage(
     authorize_management(&session, &caller, &name).await?;
     // A second production branch is refused; changing which branch is
     // production is an explicit promotion.
+    let before = slipway_control::list_branches(&session, &name)
+        .await?
+        .into_iter()
+        .find(|branch| branch.name == body.branch)
+        .map(|branch| branch.stage);
     let branch = slipway_control::set_stage(&mut session, &name, &body.branch, stage).await?;
+    if before != Some(branch.stage) {
+        let project = slipway_control::get_project(&session, &name).await?;
+        crate::queueing::queue_restaged(&session, &project, &branch).await?;
+    }
     Ok(Json(
         json!({"name": branch.name, "stage": branch.stage.as_str()}),
     ))

@@ -74,8 +74,9 @@ pub async fn add(
     Ok((StatusCode::CREATED, Json(project)))
 }
 
-/// Validates and stores a project, and records its branches (no builds: the
-/// next push builds). Shared with `slipway.toml` at start.
+/// Validates and stores a project, records its branches and queues its first
+/// builds (production, then staging: [`crate::queueing`]). Shared with
+/// `slipway.toml` at start.
 pub async fn add_project(state: &SharedState, body: NewProjectBody) -> Result<Value, ApiError> {
     body.odoo
         .parse::<slipway_image::OdooVersion>()
@@ -129,6 +130,7 @@ pub async fn add_project(state: &SharedState, body: NewProjectBody) -> Result<Va
     let project = slipway_control::add_project(&session, &new).await?;
     let changes = slipway_control::sync_branches(&mut session, project.id, &heads).await?;
     tracing::info!(project = %project.name, branches = changes.created.len(), "project added");
+    crate::queueing::queue_new_project(&session, &project, &changes.created).await?;
     Ok(json!({
         "name": project.name,
         "repo": slipway_redact::redact(&project.repo_url),

@@ -8,4 +8,5 @@ mod live;
 mod mails;
 mod pages;
 mod proxy;
+mod queueing;
 mod roles;
