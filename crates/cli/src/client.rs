@@ -7,8 +7,6 @@ use std::time::Duration;
 use anyhow::{anyhow, Context, Result};
 use serde_json::Value;
 
-/// Where `slipway serve` writes its address and the CLI's token (mode 0600).
-pub const SERVER_FILE: &str = "server.json";
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// A download with no byte for this long is abandoned (the server prepares a
 /// dump before sending its first byte).
@@ -53,7 +51,7 @@ impl Client {
             ),
             (None, _) => {
                 let layout = slipway_engine::Layout::from_env();
-                let path = layout.home.join(SERVER_FILE);
+                let path = layout.server_file();
                 let text = std::fs::read_to_string(&path).with_context(|| {
                     format!("no local slipway server found ({} is missing): start one with `slipway serve`, or give --server", path.display())
                 })?;

@@ -73,11 +73,11 @@ pub async fn engine() -> Result<Engine> {
     let sandbox = Bubblewrap::locate()?;
     let cluster = cluster(&layout).await?;
     let images = ImageStore::new(&layout.images);
-    Ok(Engine {
+    Ok(Engine::new(
         layout,
         images,
         cluster,
-        sandbox: Box::new(sandbox),
+        Box::new(sandbox),
         account,
-    })
+    ))
 }

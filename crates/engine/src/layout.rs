@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::LogFile;
+
 /// Default data dir when running as root.
 pub const SYSTEM_HOME: &str = "/var/cache/slipway";
 
@@ -11,10 +13,18 @@ pub const SYSTEM_HOME: &str = "/var/cache/slipway";
 /// <home>/images/         Odoo runtime images (may be moved with SLIPWAY_IMAGE_DIR)
 /// <home>/postgres/       the embedded cluster
 /// <home>/templates/      template databases' filestores and metadata
-/// <home>/builds/<id>/    a build's checkout, Odoo data dir and config (removed after it)
-/// <home>/logs/<id>/      a build's logs (kept)
+/// <home>/builds/<id>/    a build's checkout, Odoo data dir and config ([`BuildDir`];
+///                        removed after it unless it serves)
+/// <home>/logs/<id>/      a build's logs ([`LogFile`], kept)
 /// <home>/runs/           one marker per running build, for the reaper
 /// <home>/odoo-addons/    slipway's own Odoo addons, one directory per content
+/// <home>/pip/            pip's download cache
+/// <home>/pydeps/         installed Python requirements, one directory per content
+/// <home>/repos/          the platform's mirrors of its projects' repositories
+/// <home>/dumps/          dumps being written for download
+/// <home>/server.json     the running `slipway serve`'s address and token
+/// <home>/slipway.toml    projects as code, read at start
+/// <home>/instance.id     this data dir's id in shared database names
 /// ```
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -67,12 +77,36 @@ impl Layout {
         self.home.join("builds")
     }
 
-    pub fn build(&self, id: &str) -> PathBuf {
-        self.builds().join(id)
+    /// The directory of build `id` (its engine id).
+    pub fn build(&self, id: &str) -> BuildDir {
+        BuildDir {
+            root: self.builds().join(id),
+        }
     }
 
+    /// The directory of every build's logs.
+    pub fn all_logs(&self) -> PathBuf {
+        self.home.join("logs")
+    }
+
+    /// The directory of build `id`'s logs.
     pub fn logs(&self, id: &str) -> PathBuf {
-        self.home.join("logs").join(id)
+        self.all_logs().join(id)
+    }
+
+    /// One log file of build `id`.
+    pub fn log(&self, id: &str, file: LogFile) -> PathBuf {
+        self.logs(id).join(file.file_name())
+    }
+
+    /// The platform's mirrors of its projects' repositories.
+    pub fn repos(&self) -> PathBuf {
+        self.home.join("repos")
+    }
+
+    /// Where dumps are written before they are sent.
+    pub fn dumps(&self) -> PathBuf {
+        self.home.join("dumps")
     }
 
     pub fn runs(&self) -> PathBuf {
@@ -85,6 +119,22 @@ impl Layout {
 
     pub fn pip_cache(&self) -> PathBuf {
         self.home.join("pip")
+    }
+
+    /// Installed Python requirements, one directory per content.
+    pub fn pydeps(&self) -> PathBuf {
+        self.home.join("pydeps")
+    }
+
+    /// The address and token of the `slipway serve` running on this data dir,
+    /// for the CLI's client commands (0600).
+    pub fn server_file(&self) -> PathBuf {
+        self.home.join("server.json")
+    }
+
+    /// Projects as code: read by `slipway serve` at start when present.
+    pub fn projects_file(&self) -> PathBuf {
+        self.home.join("slipway.toml")
     }
 
     /// A random id of this data dir, made on first use. Names of long-lived
@@ -126,4 +176,60 @@ impl Layout {
             Err(error) => Err(crate::BuildError::io("writing", &path)(error)),
         }
     }
+}
+
+/// The directory of one build: its checkout, Odoo's data dir and the files
+/// that let it be served again.
+///
+/// ```text
+/// src/           the checkout at the build's commit (read-only in the sandbox)
+/// data/          Odoo's data dir: filestore/<database>/, sessions
+/// odoo.conf      the Odoo configuration (0600: it holds the role's password)
+/// served.json    what it takes to serve the build again
+/// start-odoo.sh  starts its Odoo by hand (`slipway ci --keep`)
+/// shell.pgpass   the web shell's password file for psql
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildDir {
+    root: PathBuf,
+}
+
+impl BuildDir {
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn source(&self) -> PathBuf {
+        self.root.join("src")
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    /// The filestore of `database` in this build's data dir.
+    pub fn filestore(&self, database: &str) -> PathBuf {
+        filestore_in(&self.data(), database)
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.root.join("odoo.conf")
+    }
+
+    pub fn served_file(&self) -> PathBuf {
+        self.root.join("served.json")
+    }
+
+    pub fn start_script(&self) -> PathBuf {
+        self.root.join("start-odoo.sh")
+    }
+
+    pub fn shell_pgpass(&self) -> PathBuf {
+        self.root.join("shell.pgpass")
+    }
+}
+
+/// Where Odoo keeps `database`'s attachments inside the data dir `data`.
+pub fn filestore_in(data: &Path, database: &str) -> PathBuf {
+    data.join("filestore").join(database)
 }

@@ -2,42 +2,50 @@
 //! server that installed it into its own database and ran its tests, and the
 //! verdict from its log, out.
 //!
-//! The way of a development build ([`Engine::run_development`]):
-//! checkout → addons discovered → dependencies resolved → database (copied from a
-//! template, or new) → Odoo in the sandbox (install + tests) → log analysed →
-//! modules checked in the database → report → everything removed (unless kept).
+//! A build is a recipe ([`recipes`]) of steps ([`steps`], one file each):
+//!
+//! - development ([`Engine::run_development`]): code checked out and planned →
+//!   Python requirements → template database (outside dependencies) → the
+//!   build's database, a copy of it → Odoo installs and tests → verdict →
+//!   kept to serve, or everything removed;
+//! - deployment ([`Engine::stage_deployment`], then [`Engine::deploy`]): code
+//!   and requirements while production still serves → a new database or a
+//!   copy of the previous build's → neutralized (staging) → the changed
+//!   modules updated → verdict → kept to serve, or removed (the origin is
+//!   never written: that is the rollback).
 
-mod code;
 mod config;
 mod connect;
-mod deployment;
-mod development;
+mod engine;
 mod error;
 pub mod host;
 mod layout;
 pub mod locks;
+mod logs;
 mod modules;
 mod odoo;
+mod recipes;
 mod report;
-mod requirements;
 mod resources;
 mod serving;
 mod shell;
+mod steps;
 pub mod templates;
 
 pub use config::{MailRoute, ServiceOptions};
 pub use connect::{CONNECT_PATH, CONNECT_SECRET_HEADER};
-pub use deployment::{
-    plan_update, DeploymentRequest, Neutralize, Origin, Staged, StagedDeployment, UpdatePlan,
-    INSTALLED_CHECKSUMS,
-};
-pub use development::{DevelopmentRequest, Engine, PreparedBuild};
+pub use engine::{build_database, build_of_database, Engine, PreparedBuild};
 pub use error::BuildError;
-pub use layout::{Layout, SYSTEM_HOME};
+pub use layout::{BuildDir, Layout, SYSTEM_HOME};
 pub use locks::{lock as lock_file, LockMode};
+pub use logs::LogFile;
+pub use recipes::deployment::{DeploymentRequest, Origin, Staged, StagedDeployment};
+pub use recipes::development::DevelopmentRequest;
 pub use report::{BuildReport, KeptBuild, TemplateUse};
 pub use resources::{prune_logs, reap_orphans, Resources, Tracker, LOG_RETENTION};
 pub use serving::{free_port, http_status, OdooServer, ServedBuild};
+pub use steps::neutralize::Neutralize;
+pub use steps::update_plan::{plan_update, UpdatePlan, INSTALLED_CHECKSUMS};
 
 /// What a build reports while it runs, for a progress display.
 #[derive(Debug, Clone, Copy)]

@@ -160,14 +160,7 @@ impl OdooHost<'_> {
         };
         log.finish()?;
         let mut analysis = analyzer.finish();
-        match exit {
-            Exit::Code(0) => {}
-            Exit::TimedOut => analysis.add_error(format!(
-                "Odoo was stopped after its time limit of {} s",
-                time_limit.as_secs()
-            )),
-            other => analysis.add_error(format!("Odoo ended with {other}")),
-        }
+        crate::steps::verdict::judge_exit(&mut analysis, exit, time_limit);
         Ok(OdooOutcome {
             exit,
             analysis,

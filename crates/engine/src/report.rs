@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use serde::Serialize;
+use slipway_image::Image;
 use slipway_odoo_log::{Problem, Status, TestCounts};
 use slipway_report::{Report, ReportedProblem, RunReport};
 
@@ -50,6 +51,37 @@ pub struct BuildReport {
 }
 
 impl BuildReport {
+    /// A failed report until the build says otherwise.
+    pub(crate) fn starting(id: &str, commit: &str, image: &Image, log: PathBuf) -> BuildReport {
+        BuildReport {
+            id: id.to_string(),
+            status: Status::Failed,
+            commit: commit.to_string(),
+            odoo: image.meta.odoo.to_string(),
+            modules: Vec::new(),
+            tests: Default::default(),
+            failed_tests: Vec::new(),
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            duration_s: 0.0,
+            odoo_seconds: 0.0,
+            log,
+            template: TemplateUse::NotReached,
+            kept: None,
+        }
+    }
+
+    /// Marks the report failed for a reason found before Odoo ran (the
+    /// repository's fault: a dependency, its requirements).
+    pub(crate) fn fail_early(&mut self, message: String) {
+        self.status = Status::Failed;
+        self.errors.push(Problem {
+            message,
+            traceback: None,
+            line: 0,
+        });
+    }
+
     /// The `slipway ci --json` object.
     pub fn run_report(&self) -> RunReport {
         RunReport {

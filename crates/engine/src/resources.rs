@@ -137,7 +137,7 @@ pub const LOG_RETENTION: std::time::Duration = std::time::Duration::from_secs(30
 /// Removes build log directories last written more than `retention` ago.
 /// Returns how many were removed.
 pub fn prune_logs(layout: &Layout, retention: std::time::Duration) -> usize {
-    let Ok(entries) = std::fs::read_dir(layout.home.join("logs")) else {
+    let Ok(entries) = std::fs::read_dir(layout.all_logs()) else {
         return 0;
     };
     let now = std::time::SystemTime::now();
@@ -225,7 +225,7 @@ fn is_kept_ci_build(layout: &Layout, path: &str) -> bool {
     else {
         return false;
     };
-    id.bytes().all(|b| b.is_ascii_hexdigit()) && layout.build(id).join("start-odoo.sh").is_file()
+    id.bytes().all(|b| b.is_ascii_hexdigit()) && layout.build(id).start_script().is_file()
 }
 
 /// Removes what builds of dead processes left behind (their sandboxes first).
@@ -275,11 +275,11 @@ mod tests {
         let temp = tempfile::tempdir().unwrap();
         let layout = Layout::at(temp.path());
         for id in ["0a1b2c3d4e", "s12a1"] {
-            std::fs::create_dir_all(layout.build(id).join("data")).unwrap();
-            std::fs::write(layout.build(id).join("start-odoo.sh"), "#!/bin/sh\n").unwrap();
+            std::fs::create_dir_all(layout.build(id).data()).unwrap();
+            std::fs::write(layout.build(id).start_script(), "#!/bin/sh\n").unwrap();
         }
-        std::fs::create_dir_all(layout.build("ffff000011").join("data")).unwrap();
-        let data = |id: &str| layout.build(id).join("data").display().to_string();
+        std::fs::create_dir_all(layout.build("ffff000011").data()).unwrap();
+        let data = |id: &str| layout.build(id).data().display().to_string();
         assert!(is_kept_ci_build(&layout, &data("0a1b2c3d4e")));
         assert!(
             !is_kept_ci_build(&layout, &data("s12a1")),

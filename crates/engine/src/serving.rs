@@ -6,17 +6,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use slipway_image::Image;
 use slipway_sandbox::{Mount, Network, Running};
 
 use crate::connect;
-use crate::development::Engine;
+use crate::layout::BuildDir;
 use crate::odoo::{OdooRun, CONFIG_MOUNT};
-use crate::{BuildError, Layout};
-
-const SERVED_FILE: &str = "served.json";
-/// Lines of a served Odoo's log are appended here, next to the build's logs.
-const SERVER_LOG: &str = "server.log";
+use crate::{BuildError, Engine, Layout, LogFile};
 
 /// What it takes to start Odoo again on a kept build.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -30,14 +25,14 @@ pub struct ServedBuild {
 }
 
 impl ServedBuild {
-    pub(crate) fn write(&self, build_dir: &Path) -> Result<(), BuildError> {
-        let path = build_dir.join(SERVED_FILE);
+    pub(crate) fn write(&self, build_dir: &BuildDir) -> Result<(), BuildError> {
+        let path = build_dir.served_file();
         let text = serde_json::to_string_pretty(self).expect("served build serializes");
         std::fs::write(&path, text).map_err(BuildError::io("writing", &path))
     }
 
     pub fn read(layout: &Layout, build_id: &str) -> Result<ServedBuild, BuildError> {
-        let path = layout.build(build_id).join(SERVED_FILE);
+        let path = layout.build(build_id).served_file();
         let text = std::fs::read_to_string(&path).map_err(BuildError::io("reading", &path))?;
         serde_json::from_str(&text)
             .map_err(|error| BuildError::Host(format!("{} is damaged: {error}", path.display())))
@@ -153,7 +148,7 @@ impl Engine {
     /// loopback, with slipway's Connect addon. Its output goes to the build's
     /// `server.log`.
     pub async fn serve(&self, build_id: &str, port: u16) -> Result<OdooServer, BuildError> {
-        let served = ServedBuild::read(&self.layout, build_id)?;
+        let served = ServedBuild::read(self.layout(), build_id)?;
         let image = self.image_named(&served.image)?;
         let host = self.odoo_host(&image);
         let config_file = &served.config_file;
@@ -162,15 +157,16 @@ impl Engine {
         if connect::ensure_secret(config_file, &config)? {
             tracing::info!(build = %build_id, "Connect secret added to the build's Odoo config");
         }
-        let addons = connect::install_addon(&self.layout)?;
+        let addons = connect::install_addon(self.layout())?;
         // Only the served Odoo gets the addon: install and test runs never see it.
         let mut spec = host.spec(&served.run(), Network::Host);
         spec.mounts
             .push(Mount::read_only(&addons, connect::ADDONS_MOUNT));
         let mut argv = served.argv(port);
         argv.extend(connect::server_options(config_file, &config)?);
-        let mut running = self.sandbox.spawn(&spec, &argv)?;
-        let log_path = self.layout.logs(build_id).join(SERVER_LOG);
+        let mut running = self.sandbox().spawn(&spec, &argv)?;
+        // Appended to, next to the build's other logs.
+        let log_path = self.layout().log(build_id, LogFile::Server);
         let mut lines = std::mem::replace(&mut running.lines, tokio::sync::mpsc::channel(1).1);
         // Always drained: a full pipe would stop Odoo.
         tokio::spawn(async move {
@@ -197,31 +193,7 @@ impl Engine {
     /// The secret of a served build's Connect route (see
     /// [`ServedBuild::connect_secret`]); the build has one once it was served.
     pub fn connect_secret(&self, build_id: &str) -> Result<String, BuildError> {
-        ServedBuild::read(&self.layout, build_id)?.connect_secret()
-    }
-
-    /// Drops a kept build's database, role and files.
-    pub async fn drop_kept(&self, build_id: &str) -> Result<(), BuildError> {
-        let database = format!("slipway_b_{build_id}");
-        self.cluster.drop_database(&database).await?;
-        self.cluster.drop_role(&database).await?;
-        let dir = self.layout.build(build_id);
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(()),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(error) => Err(BuildError::io("removing", &dir)(error)),
-        }
-    }
-
-    pub(crate) fn image_named(&self, name: &str) -> Result<Image, BuildError> {
-        for image in self.images.list()?.into_iter().flatten() {
-            if image.meta.name == name {
-                return Ok(image);
-            }
-        }
-        Err(BuildError::Host(format!(
-            "image {name} of this build is gone; rebuild the branch"
-        )))
+        ServedBuild::read(self.layout(), build_id)?.connect_secret()
     }
 }
 
@@ -230,7 +202,7 @@ impl Engine {
     /// changes when slipway restarts). Builds without a catcher login are left
     /// alone (production sends through its own mail servers).
     pub fn route_mail(&self, build_id: &str, mail_port: u16) -> Result<(), BuildError> {
-        let served = ServedBuild::read(&self.layout, build_id)?;
+        let served = ServedBuild::read(self.layout(), build_id)?;
         let path = &served.config_file;
         let text = std::fs::read_to_string(path).map_err(BuildError::io("reading", path))?;
         if !text.lines().any(|line| line.starts_with("smtp_user = ")) {

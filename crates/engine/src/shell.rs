@@ -10,14 +10,13 @@ use crate::{BuildError, Engine};
 
 /// Where the shell's password file for psql is mounted.
 const PGPASS_MOUNT: &str = "/run/slipway/pgpass";
-const PGPASS_FILE: &str = "shell.pgpass";
 
 impl Engine {
     /// The sandbox a shell on the served build `build_id` (its engine id)
     /// runs in; `label` names it in the prompt. Its network is the build's
     /// own namespace: the database is reached through its socket.
     pub fn terminal_spec(&self, build_id: &str, label: i64) -> Result<SandboxSpec, BuildError> {
-        let served = ServedBuild::read(&self.layout, build_id)?;
+        let served = ServedBuild::read(self.layout(), build_id)?;
         let image = self.image_named(&served.image)?;
         let host = self.odoo_host(&image);
         let text = std::fs::read_to_string(&served.config_file)
@@ -35,7 +34,7 @@ impl Engine {
         let (user, password) = (option("db_user")?, option("db_password")?);
         // psql reads the password from a file only the sandbox can read,
         // never from the environment or a command line.
-        let pgpass = self.layout.build(build_id).join(PGPASS_FILE);
+        let pgpass = self.layout().build(build_id).shell_pgpass();
         crate::host::write_private(
             &pgpass,
             &format!(
@@ -43,7 +42,7 @@ impl Engine {
                 served.database,
                 escape_pgpass(&password)
             ),
-            self.account,
+            self.account(),
         )?;
         let mut spec = host.spec(&served.run(), Network::Isolated);
         spec.mounts.push(Mount::read_only(&pgpass, PGPASS_MOUNT));

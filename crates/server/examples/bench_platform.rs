@@ -97,13 +97,13 @@ async fn fill_builds(control: &ControlDb, project_id: i64) {
 /// An engine over the benchmark's data dir and cluster (no build runs).
 fn bench_engine(home: &Path, control: &ControlDb) -> slipway_engine::Engine {
     let layout = slipway_engine::Layout::at(home);
-    slipway_engine::Engine {
-        images: slipway_image::ImageStore::new(&layout.images),
-        layout,
-        cluster: control.cluster.clone(),
-        sandbox: Box::new(slipway_sandbox::Bubblewrap::locate().unwrap()),
-        account: slipway_engine::host::build_account().unwrap(),
-    }
+    slipway_engine::Engine::new(
+        layout.clone(),
+        slipway_image::ImageStore::new(&layout.images),
+        control.cluster.clone(),
+        Box::new(slipway_sandbox::Bubblewrap::locate().unwrap()),
+        slipway_engine::host::build_account().unwrap(),
+    )
 }
 
 async fn api_figures(control: &ControlDb, home: &Path) {

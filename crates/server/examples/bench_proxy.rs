@@ -126,13 +126,13 @@ async fn main() {
 /// A proxy of this process on the serve's control database, on a free port.
 async fn proxy(home: &std::path::Path, control: &ControlDb, life: CacheLife) -> u16 {
     let layout = slipway_engine::Layout::at(home);
-    let engine = slipway_engine::Engine {
-        images: slipway_image::ImageStore::new(&layout.images),
-        layout,
-        cluster: control.cluster.clone(),
-        sandbox: Box::new(slipway_sandbox::Bubblewrap::locate().unwrap()),
-        account: slipway_engine::host::build_account().unwrap(),
-    };
+    let engine = slipway_engine::Engine::new(
+        layout.clone(),
+        slipway_image::ImageStore::new(&layout.images),
+        control.cluster.clone(),
+        Box::new(slipway_sandbox::Bubblewrap::locate().unwrap()),
+        slipway_engine::host::build_account().unwrap(),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (state, _watcher) = AppState::start(ServerParts {

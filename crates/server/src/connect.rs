@@ -41,7 +41,7 @@ async fn connect_to(
     let database = database(build)?;
     state
         .engine
-        .cluster
+        .cluster()
         .connect(database)
         .await
         .map_err(|error| ApiError::internal("connecting to a build's database", error))

@@ -134,7 +134,7 @@ impl Worker {
                     server.stop().await;
                 }
                 if let Some(database) = &current.database {
-                    self.engine.cluster.disconnect_all(database).await?;
+                    self.engine.cluster().disconnect_all(database).await?;
                 }
                 tracing::info!(
                     build = build.id,
@@ -290,7 +290,7 @@ impl Worker {
         if let Some(database) = &previous.database {
             // Nothing to serve: say so now rather than after a server that
             // cannot start has had its time to answer.
-            if let Ok(false) = self.engine.cluster.database_exists(database).await {
+            if let Ok(false) = self.engine.cluster().database_exists(database).await {
                 tracing::error!(build = previous.id, %database, "production's database is gone");
                 return Some(format!(
                     "production cannot be served again: build #{}'s database '{database}' does not exist any more",

@@ -178,7 +178,7 @@ impl Worker {
         drop(session);
         let mirror = self.update_mirror(&project).await?;
         let odoo: OdooVersion = project.odoo.parse()?;
-        let store = self.engine.images.clone();
+        let store = self.engine.images().clone();
         let image = tokio::task::spawn_blocking(move || {
             store.ensure(
                 &Recipe::for_version(odoo),
@@ -192,7 +192,7 @@ impl Worker {
 
     /// The project's bare mirror, fetched. One fetch at a time per project.
     async fn update_mirror(&self, project: &Project) -> Result<PathBuf, RunError> {
-        let repos = self.engine.layout.home.join("repos");
+        let repos = self.engine.layout().repos();
         let mirror = repos.join(format!("{}.git", project.id));
         let _lock = slipway_engine::lock_file(
             &repos.join(format!(".{}.lock", project.id)),

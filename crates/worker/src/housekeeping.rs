@@ -72,10 +72,12 @@ impl Worker {
 
     /// Databases of server builds whose row is gone (their project was removed).
     async fn drop_databases_of_removed_builds(&self) -> Result<(), ControlError> {
+        // Server builds' engine ids start with `s` ([`BuildAttempt`]).
+        let server_builds = slipway_engine::build_database("s");
         let databases = match self
             .engine
-            .cluster
-            .databases_with_prefix("slipway_b_s")
+            .cluster()
+            .databases_with_prefix(&server_builds)
             .await
         {
             Ok(databases) => databases,
@@ -86,9 +88,8 @@ impl Worker {
         };
         let session = self.control.session().await?;
         for database in databases {
-            let Some(attempt) = database
-                .strip_prefix("slipway_b_")
-                .and_then(|name| name.parse::<BuildAttempt>().ok())
+            let Some(attempt) = slipway_engine::build_of_database(&database)
+                .and_then(|id| id.parse::<BuildAttempt>().ok())
             else {
                 continue;
             };

@@ -242,8 +242,8 @@ impl Worker {
 
     /// What earlier runs of this host left: resources of killed builds, old logs.
     async fn engine_housekeeping(&self) -> Result<(), slipway_engine::BuildError> {
-        slipway_engine::reap_orphans(&self.engine.layout, &self.engine.cluster).await?;
-        slipway_engine::prune_logs(&self.engine.layout, slipway_engine::LOG_RETENTION);
+        self.engine.reap_orphans().await?;
+        self.engine.prune_logs();
         Ok(())
     }
 

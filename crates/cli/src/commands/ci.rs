@@ -70,11 +70,11 @@ pub async fn run(args: CiArgs) -> Result<ExitCode> {
     }
     let progress = Arc::new(Progress::new());
     let engine = Arc::new(setup::engine().await?);
-    let reaped = slipway_engine::reap_orphans(&engine.layout, &engine.cluster).await?;
+    let reaped = engine.reap_orphans().await?;
     if reaped > 0 {
         tracing::info!(reaped, "cleaned up after interrupted builds");
     }
-    slipway_engine::prune_logs(&engine.layout, slipway_engine::LOG_RETENTION);
+    engine.prune_logs();
     let image = ensure_image(&engine, odoo, &args.mirror, &progress).await?;
     let request = DevelopmentRequest {
         repo,
@@ -144,11 +144,11 @@ async fn ensure_image(
     progress: &Arc<Progress>,
 ) -> Result<slipway_image::Image> {
     let recipe = Recipe::for_version(odoo);
-    if let Some(image) = engine.images.find(&recipe)? {
+    if let Some(image) = engine.images().find(&recipe)? {
         return Ok(image);
     }
     eprintln!("The Odoo {odoo} image is not built yet: building it now (a few minutes, once).");
-    let store = engine.images.clone();
+    let store = engine.images().clone();
     let options = BuildOptions {
         mirror: mirror.to_string(),
     };

@@ -107,11 +107,11 @@ pub fn psql(build: i64, args: &[String], server: &ServerArgs) -> Result<ExitCode
     let database = view["database"].as_str().ok_or_else(|| {
         anyhow!("build #{build} has no database (it was never kept, or it was collected after being stopped)")
     })?;
-    let engine_id = database.strip_prefix("slipway_b_").ok_or_else(|| {
+    let engine_id = slipway_engine::build_of_database(database).ok_or_else(|| {
         anyhow!("build #{build}'s database '{database}' is not a slipway build database")
     })?;
     let layout = slipway_engine::Layout::from_env();
-    let config = layout.build(engine_id).join("odoo.conf");
+    let config = layout.build(engine_id).config();
     let text = std::fs::read_to_string(&config).with_context(|| {
         format!(
             "build #{build} does not run on this host ({} is missing): run `slipway psql` on the worker's host",

@@ -49,7 +49,7 @@ pub async fn run(command: KeptCommand) -> Result<ExitCode> {
                 && id
                     .bytes()
                     .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
-            if !valid || !dir.join("start-odoo.sh").is_file() {
+            if !valid || !dir.start_script().is_file() {
                 bail!("no kept build '{id}' (see `slipway kept list`)");
             }
             let engine = setup::engine().await?;

@@ -16,8 +16,8 @@ use slipway_server::{AppState, ServerParts};
 use slipway_worker::{Worker, WorkerConfig};
 use tokio::sync::watch;
 
-use crate::client::SERVER_FILE;
 use crate::setup;
+use slipway_engine::Layout;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8800";
 /// A worker's builds wait this long for a shutdown to finish before the process
@@ -87,7 +87,7 @@ struct ConfigFile {
 
 pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
     let engine = Arc::new(setup::engine().await?);
-    let control = ControlDb::prepare(engine.cluster.clone(), CONTROL_DATABASE)
+    let control = ControlDb::prepare(engine.cluster().clone(), CONTROL_DATABASE)
         .await
         .context("preparing the control database")?;
     let token = slipway_postgres::random_secret(24);
@@ -123,12 +123,12 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
     let config = args
         .config
         .clone()
-        .or_else(|| Some(engine.layout.home.join("slipway.toml")).filter(|p| p.exists()));
+        .or_else(|| Some(engine.layout().projects_file()).filter(|p| p.exists()));
     if let Some(path) = config {
         declare_projects(&state, &path).await?;
     }
 
-    let server_file = write_server_file(&engine.layout.home, &format!("http://{address}"), &token)?;
+    let server_file = write_server_file(engine.layout(), &format!("http://{address}"), &token)?;
 
     let (stop, stopped) = watch::channel(false);
     let worker_task = if args.no_worker {
@@ -146,7 +146,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
     let http_task = tokio::spawn(async move { http.await });
     eprintln!(
         "slipway serving on http://{address}: web UI at {ui} (data dir {})",
-        engine.layout.home.display(),
+        engine.layout().home.display(),
         ui = ui_origin,
     );
 
@@ -268,10 +268,10 @@ async fn declare_projects(state: &Arc<AppState>, path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn write_server_file(home: &Path, url: &str, token: &str) -> Result<PathBuf> {
+fn write_server_file(layout: &Layout, url: &str, token: &str) -> Result<PathBuf> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let path = home.join(SERVER_FILE);
+    let path = layout.server_file();
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)

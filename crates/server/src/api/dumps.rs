@@ -63,14 +63,8 @@ pub async fn stream_dump(
         return Err(gone());
     };
     let engine_id = build.attempt().to_string();
-    let filestore = state
-        .engine
-        .layout
-        .build(&engine_id)
-        .join("data")
-        .join("filestore")
-        .join(&database);
-    let dir = state.engine.layout.home.join("dumps");
+    let filestore = state.engine.layout().build(&engine_id).filestore(&database);
+    let dir = state.engine.layout().dumps();
     std::fs::create_dir_all(&dir)
         .map_err(|error| ApiError::internal("creating the dumps dir", error))?;
     let out = dir.join(format!(
@@ -80,7 +74,7 @@ pub async fn stream_dump(
     ));
     let source = DumpSource {
         pg_dump: &state.pg_dump,
-        connection: state.engine.cluster.libpq_env(),
+        connection: state.engine.cluster().libpq_env(),
         database: &database,
         filestore: Some(&filestore),
     };

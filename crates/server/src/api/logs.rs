@@ -6,21 +6,10 @@ use axum::response::IntoResponse;
 use axum::Extension;
 use serde::Deserialize;
 use slipway_access::Action;
+use slipway_engine::LogFile;
 
 use crate::auth::{authorize_build, Caller};
 use crate::{ApiError, SharedState};
-
-/// The logs of a build, in the order they are written: requirements, then a
-/// development build's template and run, or a deployment's neutralization
-/// (copies), install (new database) or update (copies).
-const LOG_FILES: [&str; 6] = [
-    "pip.log",
-    "template.log",
-    "odoo.log",
-    "neutralize.log",
-    "install.log",
-    "update.log",
-];
 
 /// Up to [`CHUNK`] bytes of the concatenated `files` from `offset`, and the
 /// offset after them.
@@ -67,12 +56,12 @@ pub async fn log(
     let session = state.control.session().await?;
     let (build, _) = authorize_build(&session, &caller, id, Action::View).await?;
     drop(session);
-    let dir = state.engine.layout.logs(&build.attempt().to_string());
-    // One stream, in the order the files are written.
-    // Each file is complete before the next starts, so offsets stay valid.
-    let files: Vec<std::path::PathBuf> = LOG_FILES
-        .iter()
-        .map(|name| dir.join(name))
+    let engine_id = build.attempt().to_string();
+    // One stream of the run's files, in the order they are written: each is
+    // complete before the next starts, so offsets stay valid.
+    let files: Vec<std::path::PathBuf> = LogFile::RUN
+        .into_iter()
+        .map(|file| state.engine.layout().log(&engine_id, file))
         .filter(|path| path.exists())
         .collect();
     let offset = query.offset;

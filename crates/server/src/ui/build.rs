@@ -188,7 +188,7 @@ impl BuildStatus {
 struct BuildPage {
     chrome: Chrome,
     status: BuildStatus,
-    logs: Vec<logs::LogFile>,
+    logs: Vec<logs::LogTab>,
     mails: Vec<MailSummary>,
     restart_asked: bool,
 }

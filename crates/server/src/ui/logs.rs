@@ -16,25 +16,12 @@ use futures_util::Stream;
 use serde::Deserialize;
 use slipway_access::Action;
 use slipway_control::{Build, BuildState};
+use slipway_engine::LogFile;
 
 use super::stream::{async_stream, KEEP_ALIVE};
 use super::UiError;
 use crate::auth::Viewer;
 use crate::{ApiError, SharedState};
-
-/// The log files a build may have, in the order they are written, with the
-/// tab's name: requirements, the template and the run of a development build
-/// (install and tests), a deployment's neutralization, install or update, and
-/// the served Odoo's own log.
-pub const LOG_FILES: [(&str, &str); 7] = [
-    ("pip.log", "requirements"),
-    ("template.log", "template"),
-    ("odoo.log", "install & tests"),
-    ("neutralize.log", "neutralize"),
-    ("install.log", "install"),
-    ("update.log", "update"),
-    ("server.log", "odoo server"),
-];
 
 /// At most this much is sent per event.
 const CHUNK: usize = 64 * 1024;
@@ -48,26 +35,29 @@ const SETTLE: Duration = Duration::from_secs(2);
 /// How often a quiet log asks whether its build still runs.
 const STATE_CHECK: Duration = Duration::from_secs(1);
 
-pub struct LogFile {
+/// A log file's tab on the build page.
+pub struct LogTab {
     pub name: &'static str,
     pub label: &'static str,
     pub size: String,
 }
 
-fn directory(state: &SharedState, build: &Build) -> PathBuf {
-    state.engine.layout.logs(&build.attempt().to_string())
+fn path_of(state: &SharedState, build: &Build, file: LogFile) -> PathBuf {
+    state
+        .engine
+        .layout()
+        .log(&build.attempt().to_string(), file)
 }
 
-/// The build's log files that exist, in order.
-pub fn files_of(state: &SharedState, build: &Build) -> Vec<LogFile> {
-    let dir = directory(state, build);
-    LOG_FILES
-        .iter()
-        .filter_map(|(name, label)| {
-            let size = std::fs::metadata(dir.join(name)).ok()?.len();
-            Some(LogFile {
-                name,
-                label,
+/// The build's log files that exist, in the order they are written.
+pub fn files_of(state: &SharedState, build: &Build) -> Vec<LogTab> {
+    LogFile::ALL
+        .into_iter()
+        .filter_map(|file| {
+            let size = std::fs::metadata(path_of(state, build, file)).ok()?.len();
+            Some(LogTab {
+                name: file.file_name(),
+                label: file.title(),
                 size: human_size(size),
             })
         })
@@ -82,18 +72,17 @@ fn human_size(bytes: u64) -> String {
     }
 }
 
-/// The path of one of the known log files (never anything else: the name
-/// comes from the URL).
-fn log_path(state: &SharedState, build: &Build, file: &str) -> Result<PathBuf, UiError> {
-    let known = LOG_FILES.iter().any(|(name, _)| *name == file);
-    if !known {
-        return Err(ApiError::not_found(format!(
-            "builds have no log named '{file}'; known logs: {}",
-            LOG_FILES.map(|(name, _)| name).join(", ")
+/// One of the known log files (never anything else: the name comes from the
+/// URL).
+fn log_file(name: &str) -> Result<LogFile, UiError> {
+    LogFile::from_file_name(name).ok_or_else(|| {
+        let known: Vec<&str> = LogFile::ALL.iter().map(|file| file.file_name()).collect();
+        ApiError::not_found(format!(
+            "builds have no log named '{name}'; known logs: {}",
+            known.join(", ")
         ))
-        .into());
-    }
-    Ok(directory(state, build).join(file))
+        .into()
+    })
 }
 
 /// `GET /builds/{id}/logs/{file}`: the whole file, as text.
@@ -103,7 +92,7 @@ pub async fn raw(
     Path((id, file)): Path<(i64, String)>,
 ) -> Result<Response, UiError> {
     let build = viewer.authorized_build(&state, id, Action::View).await?.0;
-    let path = log_path(&state, &build, &file)?;
+    let path = path_of(&state, &build, log_file(&file)?);
     let opened = tokio::fs::File::open(&path)
         .await
         .map_err(|_| ApiError::not_found(format!("build #{id} has no {file} (yet)")))?;
@@ -142,7 +131,8 @@ pub async fn tail(
     Query(query): Query<TailQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, UiError> {
     let build = viewer.authorized_build(&state, id, Action::View).await?.0;
-    let path = log_path(&state, &build, &file)?;
+    let file = log_file(&file)?;
+    let path = path_of(&state, &build, file);
     let resumed = headers
         .get("last-event-id")
         .and_then(|value| value.to_str().ok())
@@ -202,7 +192,7 @@ pub async fn tail(
                     if !viewer.still_signed_in(&state).await {
                         return;
                     }
-                    let writing = still_writing(&state, id, &file).await;
+                    let writing = still_writing(&state, id, file).await;
                     last_check = Some((tokio::time::Instant::now(), writing));
                     writing
                 }
@@ -222,14 +212,14 @@ pub async fn tail(
 
 /// Whether the file may still grow: the build is queued or running, or (for
 /// the server's log) serving.
-async fn still_writing(state: &SharedState, id: i64, file: &str) -> bool {
+async fn still_writing(state: &SharedState, id: i64, file: LogFile) -> bool {
     let Ok(session) = state.control.session().await else {
         return true;
     };
     match slipway_control::get_build(&session, id).await {
         Ok(build) => match build.state {
             BuildState::Pending | BuildState::Running => true,
-            BuildState::Serving => file == "server.log",
+            BuildState::Serving => file == LogFile::Server,
             BuildState::Stopped | BuildState::Done => false,
         },
         Err(_) => false,

@@ -136,7 +136,7 @@ pub async fn socket(
     let argv = ["/bin/bash", "--norc", "-i"].map(String::from);
     let terminal = state
         .engine
-        .sandbox
+        .sandbox()
         .spawn_terminal(&spec, &argv, size)
         .map_err(|error| ApiError::internal("starting a build's shell", error))?;
     tracing::info!(build = id, by = viewer.login(), "shell opened");

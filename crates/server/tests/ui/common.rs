@@ -43,13 +43,13 @@ impl App {
         let control = ControlDb::new(server.cluster.clone(), database);
         let home = tempfile::tempdir().unwrap();
         let layout = slipway_engine::Layout::at(home.path());
-        let engine = slipway_engine::Engine {
-            images: slipway_image::ImageStore::new(&layout.images),
-            layout,
-            cluster: server.cluster.clone(),
-            sandbox: Box::new(slipway_sandbox::Bubblewrap::locate().expect("bwrap installed")),
-            account: None,
-        };
+        let engine = slipway_engine::Engine::new(
+            layout.clone(),
+            slipway_image::ImageStore::new(&layout.images),
+            server.cluster.clone(),
+            Box::new(slipway_sandbox::Bubblewrap::locate().expect("bwrap installed")),
+            None,
+        );
         let (state, _watcher) = AppState::start(ServerParts {
             control: control.clone(),
             engine: Arc::new(engine),

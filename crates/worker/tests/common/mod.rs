@@ -57,13 +57,13 @@ impl Host {
         if let Some(images) = images {
             layout.images = images.to_path_buf();
         }
-        let engine = slipway_engine::Engine {
-            images: slipway_image::ImageStore::new(&layout.images),
-            layout,
-            cluster: server.cluster.clone(),
-            sandbox: Box::new(slipway_sandbox::Bubblewrap::locate().expect("bwrap installed")),
-            account: None,
-        };
+        let engine = slipway_engine::Engine::new(
+            layout.clone(),
+            slipway_image::ImageStore::new(&layout.images),
+            server.cluster.clone(),
+            Box::new(slipway_sandbox::Bubblewrap::locate().expect("bwrap installed")),
+            None,
+        );
         let config = WorkerConfig {
             name: WORKER.to_string(),
             host: "localhost".to_string(),

@@ -1,5 +1,5 @@
-//! A repository's `requirements.txt` files, installed for its builds (as Odoo.sh
-//! does) into a directory of their own that Odoo gets on its `PYTHONPATH`: the
+//! Step: the Python requirements. A repository's `requirements.txt` files,
+//! installed for its builds (as Odoo.sh does) into a directory of their own that Odoo gets on its `PYTHONPATH`: the
 //! image is never modified. The result is cached by the files' content and the
 //! image, so an unchanged list costs nothing after the first build.
 
@@ -13,7 +13,8 @@ use slipway_sandbox::{HostUser, Mount, Network, SandboxSpec};
 
 use crate::host::hand_over;
 use crate::odoo::{OdooHost, OpenLog, SOURCE_MOUNT};
-use crate::{BuildError, Event, Layout, Observer};
+use crate::report::BuildReport;
+use crate::{BuildError, Engine, Event, Layout, LogFile, Observer, PreparedBuild};
 
 const REQUIREMENTS_FILE: &str = "requirements.txt";
 const TARGET_MOUNT: &str = "/mnt/pydeps-build";
@@ -39,7 +40,7 @@ const TAIL_LINES: usize = 15;
 
 /// Every `requirements.txt` of the checkout (sub-folders and submodules too,
 /// dot-folders skipped), relative to it, sorted.
-pub fn find(checkout: &Path) -> Vec<PathBuf> {
+fn find(checkout: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut stack = vec![checkout.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -69,8 +70,44 @@ pub fn find(checkout: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// The installed requirements of a build: the directory Odoo gets on its
+/// `PYTHONPATH`, `None` when the repository has no requirements file.
+pub(crate) struct Pydeps(pub Option<PathBuf>);
+
+impl Engine {
+    /// Installs the requirements files under `subdir` of the build's checkout.
+    /// `None`: pip failed, the repository's fault, recorded in `report`.
+    pub(crate) async fn install_requirements(
+        &self,
+        build: &PreparedBuild,
+        source: &Path,
+        subdir: &Path,
+        image: &Image,
+        report: &mut BuildReport,
+        observer: &dyn Observer,
+    ) -> Result<Option<Pydeps>, BuildError> {
+        let files: Vec<PathBuf> = find(&source.join(subdir))
+            .into_iter()
+            .map(|file| subdir.join(file))
+            .collect();
+        if files.is_empty() {
+            return Ok(Some(Pydeps(None)));
+        }
+        let log_file = self.layout().log(&build.id, LogFile::Requirements);
+        let host = self.odoo_host(image);
+        match install(self.layout(), &host, source, &files, &log_file, observer).await? {
+            Installed::Ready(dir) => Ok(Some(Pydeps(Some(dir)))),
+            Installed::Failed(message) => {
+                report.log = log_file;
+                report.fail_early(message);
+                Ok(None)
+            }
+        }
+    }
+}
+
 /// What installing the requirements gave.
-pub enum Installed {
+enum Installed {
     /// Directory to put on `PYTHONPATH`.
     Ready(PathBuf),
     /// pip failed: the repository's requirements cannot be installed.
@@ -79,7 +116,7 @@ pub enum Installed {
 
 /// Installs `files` (relative to `checkout`) with pip inside the sandbox, or
 /// finds the cached result.
-pub async fn install(
+async fn install(
     layout: &Layout,
     host: &OdooHost<'_>,
     checkout: &Path,
@@ -88,7 +125,7 @@ pub async fn install(
     observer: &dyn Observer,
 ) -> Result<Installed, BuildError> {
     let key = cache_key(host.image, checkout, files)?;
-    let root = layout.home.join("pydeps");
+    let root = layout.pydeps();
     let ready = root.join(&key);
     if ready.is_dir() {
         observer.event(Event::Notice(&format!(
