@@ -111,6 +111,9 @@ fn the_web_ui_in_a_real_browser() {
     let ui = format!("http://localhost:{}", serve.port);
     add_user(&serve, "admin", ADMIN_PASSWORD, true);
     add_user(&serve, "tess", TESTER_PASSWORD, false);
+    // Adding the project builds production's head at once; the pushes after
+    // it build a branch whose test fails, then a feature.
+    commit(&repo, "first release");
     serve.add_project(
         "acme",
         &repo,
@@ -118,9 +121,6 @@ fn the_web_ui_in_a_real_browser() {
         &["--poll-interval", "1", "--quiet-period", "0"],
     );
     serve.ok(&["user", "role", "tess", "acme", "tester"]);
-    // Pushes after the project was added build: production, a branch whose
-    // test fails, then a feature.
-    commit(&repo, "first release");
     common::git(&repo, &["checkout", "-qb", "broken"]);
     let test = repo.join("green_addon/tests/test_partner.py");
     let failing = std::fs::read_to_string(&test)
