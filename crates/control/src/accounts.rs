@@ -2,38 +2,21 @@
 //! (argon2id PHC strings, made by `slipway_access`): this layer never sees one.
 
 use serde::Serialize;
+use time::OffsetDateTime;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Row};
 
 use crate::error::violated_constraint;
-use crate::{parse_column, ControlError};
-
-/// A project role, as on Odoo.sh.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Everything on the project.
-    Admin,
-    /// Every branch; production read-only.
-    Developer,
-    /// Staging and development builds only.
-    Tester,
-}
-
-crate::text_enum!(Role, "role", {
-    Admin => "admin",
-    Developer => "developer",
-    Tester => "tester",
-});
+use crate::{parse_column, ControlError, Role};
 
 /// An account. The password hash is never part of it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub id: i64,
     pub login: String,
     /// Everything on every project, and the accounts themselves.
     pub is_admin: bool,
-    pub created_at: String,
+    pub created_at: OffsetDateTime,
 }
 
 /// A user's role in one project.
@@ -49,8 +32,7 @@ macro_rules! user_columns {
     () => {
         concat!(
             "u.id AS user_id, u.login AS user_login, u.is_admin AS user_is_admin, ",
-            $crate::utc!("u.created_at"),
-            " AS user_created_at"
+            "u.created_at AS user_created_at"
         )
     };
 }

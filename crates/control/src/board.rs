@@ -1,13 +1,13 @@
 //! The branches view: every live branch of a project with its latest builds,
 //! in one statement (production first, then by last build).
 
-use serde::Serialize;
+use time::OffsetDateTime;
 use tokio_postgres::{Client, Row};
 
 use crate::{parse_column, parse_optional_column, BuildState, BuildStatus, ControlError, Stage};
 
 /// A branch and its newest builds, newest first.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BoardBranch {
     pub id: i64,
     pub name: String,
@@ -17,7 +17,7 @@ pub struct BoardBranch {
 }
 
 /// What a build's cell shows.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BuildCell {
     pub id: i64,
     pub commit: String,
@@ -25,7 +25,7 @@ pub struct BuildCell {
     pub duplicate: bool,
     pub state: BuildState,
     pub status: Option<BuildStatus>,
-    pub created_at: String,
+    pub created_at: OffsetDateTime,
 }
 
 impl BoardBranch {
@@ -69,9 +69,8 @@ pub async fn branch_board(
         .query(
             concat!(
                 "SELECT br.id AS branch_id, br.name AS branch_name, br.stage AS branch_stage,",
-                " br.head AS branch_head, b.id, b.commit, b.stage, b.duplicate, b.state, b.status, ",
-                crate::utc!("b.created_at"),
-                " AS created_at,",
+                " br.head AS branch_head, b.id, b.commit, b.stage, b.duplicate, b.state, b.status,",
+                " b.created_at,",
                 " max(b.id) OVER (PARTITION BY br.id) AS last_build",
                 " FROM branches br",
                 // Reads `per_branch` entries of builds_by_branch per branch, in order.

@@ -4,14 +4,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::Serialize;
+use time::OffsetDateTime;
 use tokio_postgres::{Client, Row, Transaction};
 
 use crate::builds::{build_columns, build_from_row};
 use crate::{parse_column, Build, ControlError, Stage};
 
 /// A branch as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Branch {
     pub id: i64,
     pub project_id: i64,
@@ -20,13 +20,13 @@ pub struct Branch {
     /// The last commit seen on it.
     pub head: Option<String>,
     /// When it disappeared from the repository; `None` while it exists.
-    pub deleted_at: Option<String>,
-    pub created_at: String,
+    pub deleted_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
 }
 
 /// What [`sync_branches`] changed, each list by name. Builds are the caller's
 /// to queue: for [`BranchChanges::to_build`], with the project's quiet period.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BranchChanges {
     /// New branches.
     pub created: Vec<Branch>,
@@ -59,7 +59,7 @@ impl BranchChanges {
 }
 
 /// A row of [`list_branches`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BranchSummary {
     pub name: String,
     pub stage: Stage,
@@ -69,7 +69,7 @@ pub struct BranchSummary {
 
 /// The production branch that replaced another, and the one it replaced (now
 /// staging).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Promotion {
     pub promoted: Branch,
     pub demoted: Option<Branch>,
@@ -77,13 +77,7 @@ pub struct Promotion {
 
 macro_rules! branch_columns {
     () => {
-        concat!(
-            "br.id, br.project_id, br.name, br.stage, br.head, ",
-            $crate::utc!("br.deleted_at"),
-            " AS deleted_at, ",
-            $crate::utc!("br.created_at"),
-            " AS created_at"
-        )
+        "br.id, br.project_id, br.name, br.stage, br.head, br.deleted_at, br.created_at"
     };
 }
 

@@ -2,14 +2,14 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
 use slipway_report::StoredReport;
+use time::OffsetDateTime;
 use tokio_postgres::{Client, Row};
 
 use crate::{parse_column, parse_optional_column, BuildState, BuildStatus, ControlError, Stage};
 
 /// A build, with its branch's name.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Build {
     pub id: i64,
     pub project_id: i64,
@@ -27,14 +27,14 @@ pub struct Build {
     /// The worker running or serving it (or the last one that did).
     pub worker: Option<String>,
     /// It is not started before this time (the quiet period after a push).
-    pub not_before: String,
-    pub lease_until: Option<String>,
-    pub created_at: String,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
-    pub stopped_at: Option<String>,
+    pub not_before: OffsetDateTime,
+    pub lease_until: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+    pub started_at: Option<OffsetDateTime>,
+    pub finished_at: Option<OffsetDateTime>,
+    pub stopped_at: Option<OffsetDateTime>,
     /// When a stopped build's database and files were dropped.
-    pub collected_at: Option<String>,
+    pub collected_at: Option<OffsetDateTime>,
     pub url: Option<String>,
     pub port: Option<u16>,
     pub database: Option<String>,
@@ -80,20 +80,8 @@ macro_rules! build_columns {
         concat!(
             "b.id, b.project_id, b.branch_id, br.name AS branch, b.commit, b.stage, b.duplicate, b.state, ",
             "b.status, b.attempts, b.max_attempts, b.worker, ",
-            $crate::utc!("b.not_before"),
-            " AS not_before, ",
-            $crate::utc!("b.lease_until"),
-            " AS lease_until, ",
-            $crate::utc!("b.created_at"),
-            " AS created_at, ",
-            $crate::utc!("b.started_at"),
-            " AS started_at, ",
-            $crate::utc!("b.finished_at"),
-            " AS finished_at, ",
-            $crate::utc!("b.stopped_at"),
-            " AS stopped_at, ",
-            $crate::utc!("b.collected_at"),
-            " AS collected_at, ",
+            "b.not_before, b.lease_until, b.created_at, b.started_at, b.finished_at, ",
+            "b.stopped_at, b.collected_at, ",
             "b.url, b.port, b.database, b.log_path, b.report::text AS report, b.reason"
         )
     };

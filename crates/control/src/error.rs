@@ -127,12 +127,8 @@ pub enum ControlError {
     #[error("build #{build_id} cannot serve again: {why}")]
     NotRestartable { build_id: i64, why: &'static str },
 
-    #[error("invalid {what} '{value}': expected one of {expected}")]
-    Invalid {
-        what: &'static str,
-        value: String,
-        expected: &'static str,
-    },
+    #[error(transparent)]
+    Invalid(#[from] slipway_api::InvalidValue),
 
     /// Anything else PostgreSQL said, in a short text without the statement.
     #[error("control database: {0}")]

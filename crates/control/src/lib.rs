@@ -8,8 +8,7 @@
 //! back in the queue by whoever calls [`reclaim_expired`].
 //!
 //! Every statement is a constant string with parameters: no value ever becomes
-//! SQL text. Timestamps are exposed as RFC 3339 strings in UTC
-//! (`2024-05-01T12:00:00Z`).
+//! SQL text. Timestamps are [`time::OffsetDateTime`]s.
 
 mod accounts;
 mod attempt;
@@ -29,7 +28,7 @@ mod sessions;
 
 pub use accounts::{
     add_user, get_user, list_users, memberships, project_role, remove_user, set_password, set_role,
-    user_credentials, Membership, Role, User,
+    user_credentials, Membership, User,
 };
 pub use attempt::{BuildAttempt, NotAnAttempt};
 pub use board::{branch_board, BoardBranch, BuildCell};
@@ -43,7 +42,7 @@ pub use deployments::{
     production_databases, production_snapshots, set_mail_secret,
 };
 pub use error::ControlError;
-pub use mails::{get_mail, list_mails, store_mail, MailSummary, NewMail};
+pub use mails::{get_mail, list_mails, store_mail, NewMail};
 pub use migrations::{migrate, LATEST_VERSION};
 pub use notifications::{listen_all, Notification, ACCESS_CHANNEL, BRANCHES_CHANNEL};
 pub use pool::{ControlDb, Session, CONTROL_DATABASE};
@@ -66,118 +65,16 @@ pub use sessions::{
     revoke_api_token, session_by_token, user_by_api_token, ApiToken, BuildTicket, SecretHash,
     SessionLifetime, WebSession,
 };
+/// The API's words are the ones the database stores.
+pub use slipway_api::{BuildState, BuildStatus, MailSummary, Role, Stage};
 
-use serde::Serialize;
-
-/// A branch's stage, as on Odoo.sh.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Stage {
-    Production,
-    Staging,
-    Development,
-}
-
-/// Where a build is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BuildState {
-    /// Queued, waiting for `not_before` and a free worker.
-    Pending,
-    /// Owned by a worker under a lease.
-    Running,
-    /// Built; its instance answers at `url`.
-    Serving,
-    /// Was serving; its instance is gone.
-    Stopped,
-    /// Finished without an instance (failed, killed, or not kept).
-    Done,
-}
-
-/// How a build ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BuildStatus {
-    Success,
-    Warning,
-    Failed,
-    Killed,
-}
-
-macro_rules! text_enum {
-    ($type:ident, $what:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
-        impl $type {
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($type::$variant => $text),+
-                }
-            }
-        }
-
-        impl std::fmt::Display for $type {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl std::str::FromStr for $type {
-            type Err = ControlError;
-
-            fn from_str(text: &str) -> Result<$type, ControlError> {
-                match text {
-                    $($text => Ok($type::$variant),)+
-                    other => Err(ControlError::Invalid {
-                        what: $what,
-                        value: other.to_string(),
-                        expected: concat!($("'", $text, "' "),+),
-                    }),
-                }
-            }
-        }
-    };
-}
-
-text_enum!(Stage, "stage", {
-    Production => "production",
-    Staging => "staging",
-    Development => "development",
-});
-
-text_enum!(BuildState, "build state", {
-    Pending => "pending",
-    Running => "running",
-    Serving => "serving",
-    Stopped => "stopped",
-    Done => "done",
-});
-
-text_enum!(BuildStatus, "build status", {
-    Success => "success",
-    Warning => "warning",
-    Failed => "failed",
-    Killed => "killed",
-});
-
-pub(crate) use text_enum;
-
-/// `column` (a `timestamptz`) as RFC 3339 text in UTC, for a SELECT list.
-macro_rules! utc {
-    ($column:literal) => {
-        concat!(
-            "to_char(",
-            $column,
-            " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-        )
-    };
-}
-pub(crate) use utc;
-
-/// Reads a text column into one of the enums above.
+/// Reads a text column into one of the API's words (or another text enum).
 pub(crate) fn parse_column<T>(row: &tokio_postgres::Row, column: &str) -> Result<T, ControlError>
 where
-    T: std::str::FromStr<Err = ControlError>,
+    T: std::str::FromStr,
+    ControlError: From<T::Err>,
 {
-    row.try_get::<_, &str>(column)?.parse()
+    Ok(row.try_get::<_, &str>(column)?.parse()?)
 }
 
 /// Like [`parse_column`], for a nullable column.
@@ -186,44 +83,11 @@ pub(crate) fn parse_optional_column<T>(
     column: &str,
 ) -> Result<Option<T>, ControlError>
 where
-    T: std::str::FromStr<Err = ControlError>,
+    T: std::str::FromStr,
+    ControlError: From<T::Err>,
 {
-    row.try_get::<_, Option<&str>>(column)?
+    Ok(row
+        .try_get::<_, Option<&str>>(column)?
         .map(str::parse)
-        .transpose()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn enums_round_trip_through_their_database_text() {
-        for stage in [Stage::Production, Stage::Staging, Stage::Development] {
-            assert_eq!(stage.as_str().parse::<Stage>().unwrap(), stage);
-            assert_eq!(
-                serde_json::to_value(stage).unwrap(),
-                serde_json::Value::String(stage.as_str().into())
-            );
-        }
-        for state in [
-            BuildState::Pending,
-            BuildState::Running,
-            BuildState::Serving,
-            BuildState::Stopped,
-            BuildState::Done,
-        ] {
-            assert_eq!(state.as_str().parse::<BuildState>().unwrap(), state);
-        }
-        for status in [
-            BuildStatus::Success,
-            BuildStatus::Warning,
-            BuildStatus::Failed,
-            BuildStatus::Killed,
-        ] {
-            assert_eq!(status.as_str().parse::<BuildStatus>().unwrap(), status);
-        }
-        let error = "prod".parse::<Stage>().unwrap_err().to_string();
-        assert!(error.contains("'production'"), "{error}");
-    }
+        .transpose()?)
 }

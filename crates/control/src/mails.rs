@@ -1,20 +1,8 @@
 //! Mail caught from non-production builds, stored per build.
 
-use serde::Serialize;
 use tokio_postgres::Client;
 
-use crate::ControlError;
-
-/// One caught mail as listed (`slipway mails BUILD --json`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct MailSummary {
-    pub id: i64,
-    pub from: String,
-    pub to: Vec<String>,
-    pub subject: String,
-    /// The `Date` header as sent, if any.
-    pub date: Option<String>,
-}
+use crate::{ControlError, MailSummary};
 
 /// A mail to store: the SMTP envelope, the headers shown, the raw message.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! Projects: a repository, the Odoo it runs on, and how it is built.
 
 use serde::Serialize;
+use time::OffsetDateTime;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Row};
 
@@ -8,8 +9,8 @@ use crate::builds::{build_columns, build_from_row};
 use crate::error::violated_constraint;
 use crate::{Build, ControlError};
 
-/// A project as stored. The webhook secret is never serialized.
-#[derive(Clone, PartialEq, Serialize)]
+/// A project as stored. Its `Debug` hides the webhook secret.
+#[derive(Clone, PartialEq)]
 pub struct Project {
     pub id: i64,
     pub name: String,
@@ -17,11 +18,9 @@ pub struct Project {
     /// The Odoo version (or image) the project builds on, e.g. `17.0`.
     pub odoo: String,
     pub production_branch: String,
-    #[serde(skip_serializing)]
     pub webhook_secret: String,
-    #[serde(flatten)]
     pub settings: ProjectSettings,
-    pub created_at: String,
+    pub created_at: OffsetDateTime,
 }
 
 impl std::fmt::Debug for Project {
@@ -89,11 +88,11 @@ impl std::str::FromStr for StagingSource {
         match text {
             "production" => Ok(StagingSource::Production),
             "previous" => Ok(StagingSource::Previous),
-            other => Err(ControlError::Invalid {
+            other => Err(ControlError::Invalid(slipway_api::InvalidValue {
                 what: "staging source",
                 value: other.to_string(),
                 expected: "'production' 'previous'",
-            }),
+            })),
         }
     }
 }
@@ -147,7 +146,7 @@ pub struct ProjectUpdate {
 
 /// A removed project and the builds that had an instance (running or serving)
 /// when it was removed: their sandboxes and databases are the caller's to clean.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RemovedProject {
     pub project: Project,
     pub live_builds: Vec<Build>,
@@ -158,9 +157,7 @@ macro_rules! project_columns {
         concat!(
             "id, name, repo_url, odoo, production_branch, webhook_secret, poll_interval_s, ",
             "quiet_period_s, dev_builds_kept, modules, test_tags, ignore_rules, update_all, staging_source, ",
-            "commit_url, ",
-            $crate::utc!("created_at"),
-            " AS created_at"
+            "commit_url, created_at"
         )
     };
 }

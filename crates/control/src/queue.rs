@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use serde::Serialize;
+use time::OffsetDateTime;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio_postgres::{Client, Config, Connection, NoTls};
@@ -449,24 +450,18 @@ where
 }
 
 /// A worker process, as registered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Worker {
     pub name: String,
     pub host: String,
     pub max_builds: i32,
-    pub started_at: String,
-    pub last_seen: String,
+    pub started_at: OffsetDateTime,
+    pub last_seen: OffsetDateTime,
 }
 
 macro_rules! worker_columns {
     () => {
-        concat!(
-            "name, host, max_builds, ",
-            $crate::utc!("started_at"),
-            " AS started_at, ",
-            $crate::utc!("last_seen"),
-            " AS last_seen"
-        )
+        "name, host, max_builds, started_at, last_seen"
     };
 }
 

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
 use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Row};
 
@@ -45,13 +45,12 @@ pub struct SessionLifetime {
 }
 
 /// A live web session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebSession {
     pub id: i64,
     pub user: User,
-    #[serde(skip_serializing)]
     pub csrf_token: String,
-    pub expires_at: String,
+    pub expires_at: OffsetDateTime,
 }
 
 /// Uses of a session closer together than this do not move its expiry: a page
@@ -113,8 +112,7 @@ pub async fn session_by_token(
                 "  AND s.last_seen_at < now() - $4::float8 * interval '1 second'",
                 " RETURNING s.id, s.expires_at",
                 ") SELECT s.id AS session_id, s.csrf_token, ",
-                crate::utc!("coalesce(t.expires_at, s.expires_at)"),
-                " AS expires_at, ",
+                "coalesce(t.expires_at, s.expires_at) AS expires_at, ",
                 user_columns!(),
                 " FROM live JOIN sessions s ON s.id = live.id",
                 " LEFT JOIN touched t ON t.id = s.id",
@@ -155,12 +153,12 @@ pub async fn purge_expired(client: &Client) -> Result<u64, ControlError> {
 }
 
 /// An API token as listed (the token itself is shown once, at creation).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiToken {
     pub id: i64,
     pub name: String,
-    pub created_at: String,
-    pub last_used_at: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub last_used_at: Option<OffsetDateTime>,
 }
 
 fn api_token_from_row(row: &Row) -> Result<ApiToken, ControlError> {
@@ -174,13 +172,7 @@ fn api_token_from_row(row: &Row) -> Result<ApiToken, ControlError> {
 
 macro_rules! api_token_columns {
     () => {
-        concat!(
-            "id, name, ",
-            $crate::utc!("created_at"),
-            " AS created_at, ",
-            $crate::utc!("last_used_at"),
-            " AS last_used_at"
-        )
+        "id, name, created_at, last_used_at"
     };
 }
 

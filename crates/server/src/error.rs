@@ -68,7 +68,7 @@ impl From<ControlError> for ApiError {
             | LeaseLost { .. }
             | UserExists(_)
             | NotRestartable { .. } => StatusCode::CONFLICT,
-            InvalidProjectName(_) | InvalidSetting(_) | InvalidLogin(_) | Invalid { .. } => {
+            InvalidProjectName(_) | InvalidSetting(_) | InvalidLogin(_) | Invalid(_) => {
                 StatusCode::BAD_REQUEST
             }
             _ => return ApiError::internal("control database error", error),
@@ -77,12 +77,18 @@ impl From<ControlError> for ApiError {
     }
 }
 
+/// A word of a request that is not one of its list's (a stage, a role).
+impl From<slipway_api::InvalidValue> for ApiError {
+    fn from(error: slipway_api::InvalidValue) -> ApiError {
+        ControlError::from(error).into()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(serde_json::json!({ "error": self.message })),
-        )
-            .into_response()
+        let body = slipway_api::ErrorBody {
+            error: self.message,
+        };
+        (self.status, Json(body)).into_response()
     }
 }

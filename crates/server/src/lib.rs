@@ -15,12 +15,9 @@ pub mod ui;
 pub mod watcher;
 
 pub use addresses::Addresses;
+/// Adds a project of `slipway.toml` as the API adds one.
+pub use api::projects::add_project;
 pub use error::ApiError;
-
-/// What `slipway.toml` and the CLI share with the API.
-pub mod api_types {
-    pub use crate::api::projects::{add_project, NewProjectBody};
-}
 pub use watcher::{PollRequests, Watcher};
 
 use std::sync::Arc;

@@ -4,42 +4,34 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Subcommand;
-use serde_json::json;
+use slipway_api::{Branch, BranchRequest, Promotion, SetStage};
 
 use super::table;
-use crate::client::{encode, Client, ServerArgs};
+use crate::client::{encode, print_json, Client, ServerArgs};
 
 pub fn list(project: &str, json: bool, server: &ServerArgs) -> Result<ExitCode> {
     let client = Client::connect(server)?;
-    let branches = client.get(&format!("/api/v1/projects/{}/branches", encode(project)))?;
+    let branches: Vec<Branch> =
+        client.get_json(&format!("/api/v1/projects/{}/branches", encode(project)))?;
     if json {
-        println!("{branches}");
+        print_json(&branches);
         return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<Vec<String>> = branches
-        .as_array()
-        .into_iter()
-        .flatten()
+        .iter()
         .map(|b| {
-            let last = &b["last_build"];
-            let build = if last.is_null() {
-                "-".to_string()
-            } else {
+            let build = table::optional(b.last_build.as_ref().map(|last| {
                 format!(
                     "#{} {} {}",
-                    last["id"],
-                    table::cell(&last["state"]),
-                    table::cell(&last["status"])
+                    last.id,
+                    last.state,
+                    table::optional(last.status)
                 )
-            };
-            let head = b["head"]
-                .as_str()
-                .map(|h| h[..h.len().min(12)].to_string())
-                .unwrap_or_else(|| "-".into());
+            }));
             vec![
-                table::cell(&b["name"]),
-                table::cell(&b["stage"]),
-                head,
+                b.name.clone(),
+                b.stage.to_string(),
+                table::optional(b.head.as_deref().map(table::short_commit)),
                 build,
             ]
         })
@@ -70,15 +62,23 @@ pub fn run(command: BranchCommand, server: &ServerArgs) -> Result<ExitCode> {
         } => {
             client.put(
                 &format!("/api/v1/projects/{}/stage", encode(&project)),
-                json!({"branch": branch, "stage": stage}),
+                &SetStage {
+                    branch: branch.clone(),
+                    stage: stage.clone(),
+                },
             )?;
             println!("{project}/{branch} is now {stage}");
         }
         BranchCommand::Promote { project, branch } => {
             let path = format!("/api/v1/projects/{}/promote", encode(&project));
-            let promotion = client.post(&path, json!({"branch": branch}))?;
+            let promotion: Promotion = client.post_json(
+                &path,
+                &BranchRequest {
+                    branch: branch.clone(),
+                },
+            )?;
             println!("{project}/{branch} is now production");
-            if let Some(demoted) = promotion["demoted"].as_str() {
+            if let Some(demoted) = promotion.demoted {
                 println!("{project}/{demoted} is now staging");
             }
         }

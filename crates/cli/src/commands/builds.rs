@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
-use serde_json::json;
+use slipway_api::{BranchRequest, Build, BuildDetail, BuildState};
 
 use super::table;
-use crate::client::{encode, Client, ServerArgs};
+use crate::client::{encode, print_json, Client, ServerArgs};
 
 const FOLLOW_PAUSE: Duration = Duration::from_millis(500);
 
@@ -24,33 +24,27 @@ pub fn list(
     if let Some(branch) = branch {
         path.push_str(&format!("?branch={}", encode(branch)));
     }
-    let builds = client.get(&path)?;
+    let builds: Vec<Build> = client.get_json(&path)?;
     if json {
-        println!("{builds}");
+        print_json(&builds);
         return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<Vec<String>> = builds
-        .as_array()
-        .into_iter()
-        .flatten()
+        .iter()
         .map(|b| {
-            let commit = b["commit"]
-                .as_str()
-                .map(|c| c[..c.len().min(12)].to_string())
-                .unwrap_or_default();
             vec![
-                table::cell(&b["id"]),
-                table::cell(&b["branch"]),
-                if b["duplicate"] == true {
+                b.id.to_string(),
+                b.branch.clone(),
+                if b.duplicate {
                     "duplicate".to_string()
                 } else {
-                    table::cell(&b["stage"])
+                    b.stage.to_string()
                 },
-                commit,
-                table::cell(&b["state"]),
-                table::cell(&b["status"]),
-                table::cell(&b["created_at"]),
-                table::cell(&b["url"]),
+                table::short_commit(&b.commit).to_string(),
+                b.state.to_string(),
+                table::optional(b.status),
+                slipway_api::timestamp::format(b.created_at),
+                table::optional(b.url.as_deref()),
             ]
         })
         .collect();
@@ -65,17 +59,19 @@ pub fn list(
 
 pub fn rebuild(project: &str, branch: &str, server: &ServerArgs) -> Result<ExitCode> {
     let client = Client::connect(server)?;
-    let build = client.post(
+    let build: Build = client.post_json(
         &format!("/api/v1/projects/{}/rebuild", encode(project)),
-        json!({"branch": branch}),
+        &BranchRequest {
+            branch: branch.to_string(),
+        },
     )?;
-    println!("build #{} of {project}/{branch} queued", build["id"]);
+    println!("build #{} of {project}/{branch} queued", build.id);
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn start(build: i64, server: &ServerArgs) -> Result<ExitCode> {
     let client = Client::connect(server)?;
-    client.post(&format!("/api/v1/builds/{build}/start"), json!({}))?;
+    client.post_empty::<Build>(&format!("/api/v1/builds/{build}/start"))?;
     println!("build #{build}: start requested; its worker serves it again in a moment");
     Ok(ExitCode::SUCCESS)
 }
@@ -94,8 +90,11 @@ pub fn logs(build: i64, follow: bool, server: &ServerArgs) -> Result<ExitCode> {
         if !follow {
             return Ok(ExitCode::SUCCESS);
         }
-        let state = client.get(&format!("/api/v1/builds/{build}"))?;
-        let finished = !matches!(state["state"].as_str(), Some("pending" | "running"));
+        let detail: BuildDetail = client.get_json(&format!("/api/v1/builds/{build}"))?;
+        let finished = !matches!(
+            detail.build.state,
+            BuildState::Pending | BuildState::Running
+        );
         // Once finished, read until nothing is left: the last lines may have come
         // after the previous read.
         if finished && text.is_empty() {

@@ -6,24 +6,25 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
-use serde_json::Value;
+use slipway_api::{Build, BuildDetail, MailSummary, Production};
 
 use super::table;
-use crate::client::{encode, Client, ServerArgs};
+use crate::client::{encode, print_json, Client, ServerArgs};
 
 /// `slipway production NAME [--json]`.
 pub fn production(project: &str, json: bool, server: &ServerArgs) -> Result<ExitCode> {
     let client = Client::connect(server)?;
-    let production = client.get(&format!("/api/v1/projects/{}/production", encode(project)))?;
+    let production: Production =
+        client.get_json(&format!("/api/v1/projects/{}/production", encode(project)))?;
     if json {
-        println!("{production}");
+        print_json(&production);
     } else {
         println!(
             "production of {project}: build #{} at {} ({}), {}",
-            production["build"],
-            production["commit"].as_str().unwrap_or_default(),
-            table::cell(&production["status"]),
-            production["url"].as_str().unwrap_or_default()
+            production.build,
+            production.commit,
+            table::optional(production.status),
+            production.url
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -32,14 +33,11 @@ pub fn production(project: &str, json: bool, server: &ServerArgs) -> Result<Exit
 /// `slipway duplicate NAME`: queues a test duplicate of production.
 pub fn duplicate(project: &str, server: &ServerArgs) -> Result<ExitCode> {
     let client = Client::connect(server)?;
-    let build = client.post(
-        &format!("/api/v1/projects/{}/duplicate", encode(project)),
-        Value::Null,
-    )?;
+    let build: Build =
+        client.post_empty(&format!("/api/v1/projects/{}/duplicate", encode(project)))?;
     println!(
         "build #{} queued: a neutralized duplicate of {project}'s production at {}",
-        build["id"],
-        build["commit"].as_str().unwrap_or_default()
+        build.id, build.commit
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -47,28 +45,20 @@ pub fn duplicate(project: &str, server: &ServerArgs) -> Result<ExitCode> {
 /// `slipway mails BUILD [--json]`.
 pub fn mails(build: i64, json: bool, server: &ServerArgs) -> Result<ExitCode> {
     let client = Client::connect(server)?;
-    let mails = client.get(&format!("/api/v1/builds/{build}/mails"))?;
+    let mails: Vec<MailSummary> = client.get_json(&format!("/api/v1/builds/{build}/mails"))?;
     if json {
-        println!("{mails}");
+        print_json(&mails);
         return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<Vec<String>> = mails
-        .as_array()
-        .into_iter()
-        .flatten()
+        .iter()
         .map(|mail| {
-            let to: Vec<&str> = mail["to"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
             vec![
-                table::cell(&mail["id"]),
-                table::cell(&mail["date"]),
-                table::cell(&mail["from"]),
-                to.join(", "),
-                table::cell(&mail["subject"]),
+                mail.id.to_string(),
+                table::optional(mail.date.as_deref()),
+                mail.from.clone(),
+                mail.to.join(", "),
+                mail.subject.clone(),
             ]
         })
         .collect();
@@ -103,8 +93,8 @@ pub fn dump(build: i64, out: &Path, format: &str, server: &ServerArgs) -> Result
 /// configuration for the role's password, which never crosses the API).
 pub fn psql(build: i64, args: &[String], server: &ServerArgs) -> Result<ExitCode> {
     let client = Client::connect(server)?;
-    let view = client.get(&format!("/api/v1/builds/{build}"))?;
-    let database = view["database"].as_str().ok_or_else(|| {
+    let detail: BuildDetail = client.get_json(&format!("/api/v1/builds/{build}"))?;
+    let database = detail.database.as_deref().ok_or_else(|| {
         anyhow!("build #{build} has no database (it was never kept, or it was collected after being stopped)")
     })?;
     let engine_id = slipway_engine::build_of_database(database).ok_or_else(|| {

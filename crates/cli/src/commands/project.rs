@@ -4,10 +4,10 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Subcommand;
-use serde_json::json;
+use slipway_api::{AddedProject, NewProject, Project};
 
 use super::table;
-use crate::client::{encode, Client, ServerArgs};
+use crate::client::{encode, print_json, Client, ServerArgs};
 
 #[derive(Subcommand)]
 pub enum ProjectCommand {
@@ -73,47 +73,42 @@ pub fn run(command: ProjectCommand, server: &ServerArgs) -> Result<ExitCode> {
             staging_source,
             commit_url,
         } => {
-            let project = client.post(
+            let added: AddedProject = client.post_json(
                 "/api/v1/projects",
-                json!({
-                    "name": name,
-                    "repo": repo,
-                    "odoo": odoo,
-                    "production_branch": production_branch,
-                    "poll_interval_s": poll_interval,
-                    "quiet_period_s": quiet_period,
-                    "dev_builds_kept": dev_builds_kept,
-                    "update_all": update_all,
-                    "staging_source": staging_source,
-                    "commit_url": commit_url,
-                }),
+                &NewProject {
+                    name: name.clone(),
+                    repo,
+                    odoo,
+                    production_branch,
+                    poll_interval_s: poll_interval,
+                    quiet_period_s: quiet_period,
+                    dev_builds_kept,
+                    modules: None,
+                    test_tags: None,
+                    ignore_rules: None,
+                    update_all: Some(update_all),
+                    staging_source,
+                    commit_url,
+                },
             )?;
             println!(
                 "project {} added: {} branch(es) found",
-                project["name"].as_str().unwrap_or(&name),
-                project["branches"]
+                added.project.name, added.branches
             );
-            if let Some(secret) = project["webhook_secret"].as_str() {
-                println!("webhook: POST {}/hooks/github/{name} (or /hooks/gitlab/{name}) with secret {secret}", client.base());
-            }
+            println!(
+                "webhook: POST {}/hooks/github/{name} (or /hooks/gitlab/{name}) with secret {}",
+                client.base(),
+                added.webhook_secret
+            );
         }
         ProjectCommand::List { json } => {
-            let projects = client.get("/api/v1/projects")?;
+            let projects: Vec<Project> = client.get_json("/api/v1/projects")?;
             if json {
-                println!("{projects}");
+                print_json(&projects);
             } else {
                 let rows: Vec<Vec<String>> = projects
-                    .as_array()
                     .into_iter()
-                    .flatten()
-                    .map(|p| {
-                        vec![
-                            table::cell(&p["name"]),
-                            table::cell(&p["odoo"]),
-                            table::cell(&p["production_branch"]),
-                            table::cell(&p["repo"]),
-                        ]
-                    })
+                    .map(|p| vec![p.name, p.odoo, p.production_branch, p.repo])
                     .collect();
                 table::print(&["name", "odoo", "production", "repository"], &rows);
             }

@@ -16,6 +16,7 @@ use slipway_server::{AppState, ServerParts};
 use slipway_worker::{Worker, WorkerConfig};
 use tokio::sync::watch;
 
+use crate::client::ServerFile;
 use crate::setup;
 use slipway_engine::Layout;
 
@@ -82,7 +83,7 @@ pub struct StandaloneWorkerArgs {
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     #[serde(default, rename = "project")]
-    projects: Vec<slipway_server::api_types::NewProjectBody>,
+    projects: Vec<slipway_api::NewProject>,
 }
 
 pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
@@ -258,7 +259,7 @@ async fn declare_projects(state: &Arc<AppState>, path: &Path) -> Result<()> {
             continue;
         }
         let name = project.name.clone();
-        slipway_server::api_types::add_project(state, project)
+        slipway_server::add_project(state, project)
             .await
             .map_err(|error| {
                 anyhow::anyhow!("{}: project '{name}': {}", path.display(), error.message)
@@ -279,11 +280,11 @@ fn write_server_file(layout: &Layout, url: &str, token: &str) -> Result<PathBuf>
         .mode(0o600)
         .open(&path)
         .with_context(|| format!("writing {}", path.display()))?;
-    file.write_all(
-        serde_json::json!({"url": url, "token": token})
-            .to_string()
-            .as_bytes(),
-    )?;
+    let contents = ServerFile {
+        url: url.to_string(),
+        token: token.to_string(),
+    };
+    file.write_all(&serde_json::to_vec(&contents).expect("the server file serializes"))?;
     Ok(path)
 }
 

@@ -3,18 +3,19 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
+use slipway_api::ServerStatus;
 
 use crate::client::{Client, ServerArgs};
 
 pub fn run(server: &ServerArgs) -> Result<ExitCode> {
     let client = Client::connect(server)?;
-    let status = client.get("/api/v1/status")?;
+    let status: ServerStatus = client.get_json("/api/v1/status")?;
     println!(
         "slipway {} at {} · {} worker(s) · {} project(s)",
-        status["version"].as_str().unwrap_or("?"),
+        status.version,
         client.base(),
-        status["workers"],
-        status["projects"]
+        status.workers,
+        status.projects
     );
     Ok(ExitCode::SUCCESS)
 }

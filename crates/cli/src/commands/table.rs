@@ -21,11 +21,28 @@ pub fn print(headers: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-/// A JSON value as a table cell ("-" for null).
-pub fn cell(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::Null => "-".to_string(),
-        serde_json::Value::String(text) => text.clone(),
-        other => other.to_string(),
+/// A cell of something that may be absent ("-" then).
+pub fn optional(value: Option<impl std::fmt::Display>) -> String {
+    value.map_or_else(|| "-".to_string(), |value| value.to_string())
+}
+
+/// A commit's first 12 characters, enough to tell it.
+pub fn short_commit(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absent_cells_show_a_dash_and_commits_their_first_twelve_characters() {
+        assert_eq!(optional(None::<&str>), "-");
+        assert_eq!(optional(Some(7)), "7");
+        assert_eq!(
+            short_commit("0123456789abcdef0123456789abcdef01234567"),
+            "0123456789ab"
+        );
+        assert_eq!(short_commit("abc"), "abc");
     }
 }

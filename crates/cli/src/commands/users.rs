@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
-use serde_json::json;
+use slipway_api::{AddedUser, CreatedToken, NewPassword, NewToken, NewUser, SetRole, User};
 
 use super::table;
-use crate::client::{encode, Client, ServerArgs};
+use crate::client::{encode, print_json, Client, ServerArgs};
 
 #[derive(Subcommand)]
 pub enum UserCommand {
@@ -65,9 +65,13 @@ pub fn run(command: UserCommand, server: &ServerArgs) -> Result<ExitCode> {
     match command {
         UserCommand::Add { login, admin } => {
             let password = read_password()?;
-            client.post(
+            client.post_json::<AddedUser>(
                 "/api/v1/users",
-                json!({"login": login, "password": password, "admin": admin}),
+                &NewUser {
+                    login: login.clone(),
+                    password,
+                    admin,
+                },
             )?;
             println!(
                 "user {login} added{}",
@@ -75,34 +79,21 @@ pub fn run(command: UserCommand, server: &ServerArgs) -> Result<ExitCode> {
             );
         }
         UserCommand::List { json } => {
-            let users = client.get("/api/v1/users")?;
+            let users: Vec<User> = client.get_json("/api/v1/users")?;
             if json {
-                println!("{users}");
+                print_json(&users);
             } else {
                 let rows: Vec<Vec<String>> = users
-                    .as_array()
                     .into_iter()
-                    .flatten()
                     .map(|user| {
-                        let roles: Vec<String> = user["roles"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .map(|r| {
-                                format!(
-                                    "{}: {}",
-                                    table::cell(&r["project"]),
-                                    table::cell(&r["role"])
-                                )
-                            })
+                        let roles: Vec<String> = user
+                            .roles
+                            .iter()
+                            .map(|r| format!("{}: {}", r.project, r.role))
                             .collect();
                         vec![
-                            table::cell(&user["login"]),
-                            if user["admin"] == true {
-                                "yes".into()
-                            } else {
-                                "".into()
-                            },
+                            user.login,
+                            if user.admin { "yes" } else { "" }.to_string(),
                             roles.join(", "),
                         ]
                     })
@@ -118,7 +109,7 @@ pub fn run(command: UserCommand, server: &ServerArgs) -> Result<ExitCode> {
             let password = read_password()?;
             client.put(
                 &format!("/api/v1/users/{}/password", encode(&login)),
-                json!({ "password": password }),
+                &NewPassword { password },
             )?;
             println!("password of {login} changed; its sessions ended");
         }
@@ -136,17 +127,17 @@ pub fn run(command: UserCommand, server: &ServerArgs) -> Result<ExitCode> {
                 client.delete(&path)?;
                 println!("{login} has no role in {project} any more");
             } else {
-                client.put(&path, json!({ "role": role }))?;
+                client.put(&path, &SetRole { role: role.clone() })?;
                 println!("{login} is {role} of {project}");
             }
         }
         UserCommand::Token { login, name } => {
-            let created = client.post(
+            let created: CreatedToken = client.post_json(
                 &format!("/api/v1/users/{}/tokens", encode(&login)),
-                json!({ "name": name }),
+                &NewToken { name },
             )?;
             // The token alone on stdout, for scripts.
-            println!("{}", created["token"].as_str().unwrap_or_default());
+            println!("{}", created.token);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -17,7 +17,8 @@ async fn projects_are_added_listed_and_found_by_name() {
     let added = add_project(&client, &new).await.unwrap();
     assert_eq!(added.name, "shop-eu_2");
     assert_eq!(added.settings, new.settings);
-    assert!(added.created_at.ends_with('Z') && added.created_at.contains('T'));
+    let age = time::OffsetDateTime::now_utc() - added.created_at;
+    assert!(age.abs() < time::Duration::minutes(1), "{age}");
     project(&client, "alpha").await;
 
     assert_eq!(get_project(&client, "shop-eu_2").await.unwrap(), added);
@@ -33,13 +34,12 @@ async fn projects_are_added_listed_and_found_by_name() {
     let error = get_project(&client, "nope").await.unwrap_err();
     assert!(matches!(&error, ControlError::UnknownProject(name) if name == "nope"));
 
-    // The webhook secret is neither serialized nor printed.
-    let json = serde_json::to_string(&added).unwrap();
+    // The webhook secret is never printed.
+    let printed = format!("{added:?}");
     assert!(
-        !json.contains("s3cret") && json.contains("\"poll_interval_s\":60"),
-        "{json}"
+        !printed.contains("s3cret") && printed.contains("poll_interval_s: 60"),
+        "{printed}"
     );
-    assert!(!format!("{added:?}").contains("s3cret"));
 }
 
 #[tokio::test]

@@ -1,11 +1,11 @@
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
-use serde::Deserialize;
-use serde_json::{json, Value};
 use slipway_access::{allows, Action};
+use slipway_api::{Branch, BranchRequest, BranchStage, Promotion, SetStage};
 use slipway_control::Stage;
 
-use super::BuildView;
+use super::build_answer;
 use crate::auth::{authorize_management, visible_project, Caller};
 use crate::{ApiError, SharedState};
 
@@ -15,29 +15,24 @@ pub async fn list(
     State(state): State<SharedState>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<Branch>>, ApiError> {
     let session = state.control.session().await?;
     let (_, principal) = visible_project(&session, &caller, &name).await?;
     let branches = slipway_control::list_branches(&session, &name).await?;
-    let list: Vec<Value> = branches
-        .iter()
-        .filter(|branch| allows(&principal, Action::View, branch.stage))
-        .map(|branch| {
-            json!({
-                "name": branch.name,
-                "stage": branch.stage.as_str(),
-                "head": branch.head,
-                "last_build": branch.last_build.as_ref().map(|build| BuildView::new(build, &state.proxy.addresses)),
+    Ok(Json(
+        branches
+            .into_iter()
+            .filter(|branch| allows(&principal, Action::View, branch.stage))
+            .map(|branch| Branch {
+                last_build: branch
+                    .last_build
+                    .map(|build| build_answer(&build, &state.proxy.addresses)),
+                name: branch.name,
+                stage: branch.stage,
+                head: branch.head,
             })
-        })
-        .collect();
-    Ok(Json(Value::Array(list)))
-}
-
-#[derive(Deserialize)]
-pub struct StageBody {
-    pub branch: String,
-    pub stage: String,
+            .collect(),
+    ))
 }
 
 /// `PUT /api/v1/projects/{name}/stage` `{"branch", "stage"}`, with Odoo.sh's rules.
@@ -45,9 +40,9 @@ pub async fn set_stage(
     State(state): State<SharedState>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
-    body: Result<Json<StageBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Json(body) = body.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    body: Result<Json<SetStage>, JsonRejection>,
+) -> Result<Json<BranchStage>, ApiError> {
+    let body = super::body(body)?;
     let stage: Stage = body.stage.parse()?;
     let mut session = state.control.session().await?;
     authorize_management(&session, &caller, &name).await?;
@@ -63,14 +58,10 @@ pub async fn set_stage(
         let project = slipway_control::get_project(&session, &name).await?;
         crate::queueing::queue_restaged(&session, &project, &branch).await?;
     }
-    Ok(Json(
-        json!({"name": branch.name, "stage": branch.stage.as_str()}),
-    ))
-}
-
-#[derive(Deserialize)]
-pub struct PromoteBody {
-    pub branch: String,
+    Ok(Json(BranchStage {
+        name: branch.name,
+        stage: branch.stage,
+    }))
 }
 
 /// `POST /api/v1/projects/{name}/promote` `{"branch"}`: a staging branch becomes
@@ -79,15 +70,15 @@ pub async fn promote(
     State(state): State<SharedState>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
-    body: Result<Json<PromoteBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Json(body) = body.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    body: Result<Json<BranchRequest>, JsonRejection>,
+) -> Result<Json<Promotion>, ApiError> {
+    let body = super::body(body)?;
     let mut session = state.control.session().await?;
     authorize_management(&session, &caller, &name).await?;
     let promotion =
         slipway_control::promote_to_production(&mut session, &name, &body.branch).await?;
-    Ok(Json(json!({
-        "production": promotion.promoted.name,
-        "demoted": promotion.demoted.map(|branch| branch.name),
-    })))
+    Ok(Json(Promotion {
+        production: promotion.promoted.name,
+        demoted: promotion.demoted.map(|branch| branch.name),
+    }))
 }

@@ -1,12 +1,13 @@
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
-use serde_json::Value;
 use slipway_access::{allows, Action};
+use slipway_api::{BranchRequest, Build, BuildDetail};
 use slipway_report::StoredReport;
 
-use super::BuildView;
+use super::build_answer;
 use crate::auth::{authorize_build, authorize_project, visible_project, Caller};
 use crate::{ApiError, SharedState};
 
@@ -26,7 +27,7 @@ pub async fn list(
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Vec<BuildView>>, ApiError> {
+) -> Result<Json<Vec<Build>>, ApiError> {
     let session = state.control.session().await?;
     let (project, principal) = visible_project(&session, &caller, &name).await?;
     let limit = query.limit.unwrap_or(LIST_LIMIT).clamp(1, LIST_LIMIT);
@@ -36,7 +37,7 @@ pub async fn list(
         builds
             .iter()
             .filter(|build| allows(&principal, Action::View, build.stage))
-            .map(|build| BuildView::new(build, &state.proxy.addresses))
+            .map(|build| build_answer(build, &state.proxy.addresses))
             .collect(),
     ))
 }
@@ -46,19 +47,17 @@ pub async fn get(
     State(state): State<SharedState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BuildDetail>, ApiError> {
     let session = state.control.session().await?;
     let (build, _) = authorize_build(&session, &caller, id, Action::View).await?;
-    let mut view = serde_json::to_value(BuildView::new(&build, &state.proxy.addresses))
-        .expect("build view serializes");
-    view["reason"] = build.reason.clone().into();
-    let readable = build.report.as_ref().and_then(StoredReport::readable);
-    view["report"] = serde_json::to_value(readable).expect("a report serializes");
-    // A kept report that cannot be read is said to be so, not shown as null.
-    view["report_unreadable"] = matches!(build.report, Some(StoredReport::Unreadable(_))).into();
-    // For `slipway psql` and dumps: the database, while it exists.
-    view["database"] = build.live_database().into();
-    Ok(Json(view))
+    Ok(Json(BuildDetail {
+        build: build_answer(&build, &state.proxy.addresses),
+        database: build.live_database().map(str::to_string),
+        // A kept report that cannot be read is said to be so, not shown as null.
+        report_unreadable: matches!(build.report, Some(StoredReport::Unreadable(_))),
+        report: build.report.and_then(|report| report.readable().cloned()),
+        reason: build.reason,
+    }))
 }
 
 /// `POST /api/v1/builds/{id}/start`: a stopped build (development, staging or
@@ -67,20 +66,15 @@ pub async fn start(
     State(state): State<SharedState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
-) -> Result<(StatusCode, Json<BuildView>), ApiError> {
+) -> Result<(StatusCode, Json<Build>), ApiError> {
     let session = state.control.session().await?;
     authorize_build(&session, &caller, id, Action::Restart).await?;
     let build = slipway_control::request_restart(&session, id).await?;
     tracing::info!(build = id, by = caller.login(), "start requested");
     Ok((
         StatusCode::ACCEPTED,
-        Json(BuildView::new(&build, &state.proxy.addresses)),
+        Json(build_answer(&build, &state.proxy.addresses)),
     ))
-}
-
-#[derive(Deserialize)]
-pub struct RebuildBody {
-    pub branch: String,
 }
 
 /// `POST /api/v1/projects/{name}/rebuild` `{"branch"}`: refused while the branch
@@ -89,9 +83,9 @@ pub async fn rebuild(
     State(state): State<SharedState>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
-    body: Result<Json<RebuildBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<(StatusCode, Json<BuildView>), ApiError> {
-    let Json(body) = body.map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    body: Result<Json<BranchRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<Build>), ApiError> {
+    let body = super::body(body)?;
     let session = state.control.session().await?;
     visible_project(&session, &caller, &name).await?;
     let stage = slipway_control::list_branches(&session, &name)
@@ -107,6 +101,6 @@ pub async fn rebuild(
     let build = slipway_control::rebuild(&session, &name, &body.branch).await?;
     Ok((
         StatusCode::CREATED,
-        Json(BuildView::new(&build, &state.proxy.addresses)),
+        Json(build_answer(&build, &state.proxy.addresses)),
     ))
 }

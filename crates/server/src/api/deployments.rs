@@ -3,30 +3,20 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde::Serialize;
 use slipway_access::Action;
+use slipway_api::{Build, Production};
 use slipway_control::Stage;
 
-use super::BuildView;
+use super::build_answer;
 use crate::auth::{authorize_project, Caller};
 use crate::{ApiError, SharedState};
-
-/// `slipway production NAME --json`.
-#[derive(Serialize)]
-pub struct ProductionView {
-    pub build: i64,
-    pub commit: String,
-    pub status: Option<&'static str>,
-    /// The stable address of production (through the proxy).
-    pub url: String,
-}
 
 /// `GET /api/v1/projects/{name}/production`: the serving production build.
 pub async fn production(
     State(state): State<SharedState>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
-) -> Result<Json<ProductionView>, ApiError> {
+) -> Result<Json<Production>, ApiError> {
     let session = state.control.session().await?;
     let (project, _) =
         authorize_project(&session, &caller, &name, Action::View, Stage::Production).await?;
@@ -37,10 +27,10 @@ pub async fn production(
                 slipway_control::ControlError::NoProduction(name.clone()).to_string(),
             )
         })?;
-    Ok(Json(ProductionView {
+    Ok(Json(Production {
         build: build.id,
         commit: build.commit,
-        status: build.status.map(|status| status.as_str()),
+        status: build.status,
         url: state.proxy.production_url(&project.name),
     }))
 }
@@ -50,7 +40,7 @@ pub async fn duplicate(
     State(state): State<SharedState>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
-) -> Result<(StatusCode, Json<BuildView>), ApiError> {
+) -> Result<(StatusCode, Json<Build>), ApiError> {
     let session = state.control.session().await?;
     authorize_project(
         &session,
@@ -63,6 +53,6 @@ pub async fn duplicate(
     let build = slipway_control::enqueue_duplicate(&session, &name).await?;
     Ok((
         StatusCode::CREATED,
-        Json(BuildView::new(&build, &state.proxy.addresses)),
+        Json(build_answer(&build, &state.proxy.addresses)),
     ))
 }

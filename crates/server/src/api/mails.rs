@@ -5,7 +5,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use slipway_access::Action;
-use slipway_control::MailSummary;
+use slipway_api::MailSummary;
 
 use crate::auth::{authorize_build, Caller};
 use crate::{ApiError, SharedState};

@@ -1,4 +1,5 @@
-//! The JSON API, one file per resource.
+//! The JSON API, one file per resource. Its answers and request bodies are
+//! the types of `slipway_api`.
 
 pub mod branches;
 pub mod builds;
@@ -10,45 +11,32 @@ pub mod projects;
 pub mod status;
 pub mod users;
 
-use serde::Serialize;
-use slipway_control::Build;
+use slipway_control::{Build, BuildState};
 
 use crate::addresses::Addresses;
 
-/// A build as the API shows it (the `slipway builds --json` contract).
-#[derive(Serialize)]
-pub struct BuildView {
-    pub id: i64,
-    pub branch: String,
-    pub stage: &'static str,
-    /// Only shown (true) for test duplicates of production.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub duplicate: bool,
-    pub commit: String,
-    pub state: &'static str,
-    pub status: Option<&'static str>,
-    pub created_at: String,
-    pub finished_at: Option<String>,
-    /// The build's address through slipway's proxy, which applies the roles;
-    /// never the loopback port its Odoo listens on.
-    pub url: Option<String>,
+/// A build as the API shows it.
+pub fn build_answer(build: &Build, addresses: &Addresses) -> slipway_api::Build {
+    slipway_api::Build {
+        id: build.id,
+        branch: build.branch.clone(),
+        stage: build.stage,
+        duplicate: build.duplicate,
+        commit: build.commit.clone(),
+        state: build.state,
+        status: build.status,
+        created_at: build.created_at,
+        finished_at: build.finished_at,
+        // Only a serving build has an address worth following; never the
+        // loopback port its Odoo listens on.
+        url: (build.state == BuildState::Serving).then(|| addresses.build_url(build.id)),
+    }
 }
 
-impl BuildView {
-    pub fn new(build: &Build, addresses: &Addresses) -> BuildView {
-        let serving = build.state == slipway_control::BuildState::Serving;
-        BuildView {
-            id: build.id,
-            branch: build.branch.clone(),
-            stage: build.stage.as_str(),
-            duplicate: build.duplicate,
-            commit: build.commit.clone(),
-            state: build.state.as_str(),
-            status: build.status.map(|status| status.as_str()),
-            created_at: build.created_at.clone(),
-            finished_at: build.finished_at.clone(),
-            // Only a serving build has an address worth following.
-            url: serving.then(|| addresses.build_url(build.id)),
-        }
-    }
+/// A request body, or a 400 saying what is wrong with it.
+pub fn body<T>(
+    body: Result<axum::Json<T>, axum::extract::rejection::JsonRejection>,
+) -> Result<T, crate::ApiError> {
+    body.map(|axum::Json(body)| body)
+        .map_err(|rejection| crate::ApiError::bad_request(rejection.body_text()))
 }

@@ -3,9 +3,8 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde::Deserialize;
-use serde_json::{json, Value};
-use slipway_control::{NewProject, ProjectSettings};
+use slipway_api::{AddedProject, NewProject, Project};
+use slipway_control::ProjectSettings;
 
 use crate::auth::{require_admin, visible_project, Caller};
 use crate::{ApiError, SharedState};
@@ -13,50 +12,30 @@ use crate::{ApiError, SharedState};
 /// `git ls-remote` of a new project's repository may take this long.
 const LIST_TIMEOUT: Duration = Duration::from_secs(60);
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewProjectBody {
-    pub name: String,
-    pub repo: String,
-    pub odoo: String,
-    pub production_branch: String,
-    #[serde(default)]
-    pub poll_interval_s: Option<i32>,
-    #[serde(default)]
-    pub quiet_period_s: Option<i32>,
-    #[serde(default)]
-    pub dev_builds_kept: Option<i32>,
-    #[serde(default)]
-    pub modules: Option<Vec<String>>,
-    #[serde(default)]
-    pub test_tags: Option<String>,
-    #[serde(default)]
-    pub ignore_rules: Option<Vec<String>>,
-    /// Production and staging updates run `-u all`.
-    #[serde(default)]
-    pub update_all: Option<bool>,
-    /// `production` (a fresh copy per staging build) or `previous`.
-    #[serde(default)]
-    pub staging_source: Option<String>,
-    /// Where a commit's changes are shown, `{commit}` standing for its hash.
-    #[serde(default)]
-    pub commit_url: Option<String>,
-}
-
 /// `GET /api/v1/projects`: the projects the caller has a role in.
 pub async fn list(
     State(state): State<SharedState>,
     Extension(caller): Extension<Caller>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<Project>>, ApiError> {
     let session = state.control.session().await?;
     let projects = slipway_control::list_projects(&session).await?;
     let mut list = Vec::new();
-    for p in projects {
-        if caller.principal(&session, p.id).await?.sees_project() {
-            list.push(json!({"name": p.name, "repo": slipway_redact::redact(&p.repo_url), "odoo": p.odoo, "production_branch": p.production_branch}));
+    for project in projects {
+        if caller.principal(&session, project.id).await?.sees_project() {
+            list.push(project_answer(project));
         }
     }
-    Ok(Json(Value::Array(list)))
+    Ok(Json(list))
+}
+
+/// A project as the API shows it: its repository's credentials redacted.
+fn project_answer(project: slipway_control::Project) -> Project {
+    Project {
+        repo: slipway_redact::redact(&project.repo_url).into_owned(),
+        name: project.name,
+        odoo: project.odoo,
+        production_branch: project.production_branch,
+    }
 }
 
 /// `POST /api/v1/projects`: checked against the repository before anything is
@@ -64,8 +43,8 @@ pub async fn list(
 pub async fn add(
     State(state): State<SharedState>,
     Extension(caller): Extension<Caller>,
-    body: Result<Json<NewProjectBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    body: Result<Json<NewProject>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<AddedProject>), ApiError> {
     require_admin(&caller, "add or remove projects")?;
     let Json(body) = body.map_err(|rejection| {
         ApiError::bad_request(format!("invalid project: {}", rejection.body_text()))
@@ -77,7 +56,7 @@ pub async fn add(
 /// Validates and stores a project, records its branches and queues its first
 /// builds (production, then staging: [`crate::queueing`]). Shared with
 /// `slipway.toml` at start.
-pub async fn add_project(state: &SharedState, body: NewProjectBody) -> Result<Value, ApiError> {
+pub async fn add_project(state: &SharedState, body: NewProject) -> Result<AddedProject, ApiError> {
     body.odoo
         .parse::<slipway_image::OdooVersion>()
         .map_err(|error| ApiError::bad_request(error.to_string()))?;
@@ -107,7 +86,7 @@ pub async fn add_project(state: &SharedState, body: NewProjectBody) -> Result<Va
         ),
     };
     let defaults = ProjectSettings::default();
-    let new = NewProject {
+    let new = slipway_control::NewProject {
         name: body.name.clone(),
         repo_url: body.repo.clone(),
         odoo: body.odoo.clone(),
@@ -131,14 +110,11 @@ pub async fn add_project(state: &SharedState, body: NewProjectBody) -> Result<Va
     let changes = slipway_control::sync_branches(&mut session, project.id, &heads).await?;
     tracing::info!(project = %project.name, branches = changes.created.len(), "project added");
     crate::queueing::queue_new_project(&session, &project, &changes.created).await?;
-    Ok(json!({
-        "name": project.name,
-        "repo": slipway_redact::redact(&project.repo_url),
-        "odoo": project.odoo,
-        "production_branch": project.production_branch,
-        "branches": changes.created.len(),
-        "webhook_secret": project.webhook_secret,
-    }))
+    Ok(AddedProject {
+        branches: changes.created.len(),
+        webhook_secret: project.webhook_secret.clone(),
+        project: project_answer(project),
+    })
 }
 
 /// `DELETE /api/v1/projects/{name}`.

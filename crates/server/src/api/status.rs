@@ -1,6 +1,6 @@
 use axum::extract::State;
 use axum::{Extension, Json};
-use serde_json::{json, Value};
+use slipway_api::ServerStatus;
 
 use crate::auth::Caller;
 use crate::{ApiError, SharedState};
@@ -10,14 +10,14 @@ use crate::{ApiError, SharedState};
 pub async fn status(
     State(state): State<SharedState>,
     Extension(caller): Extension<Caller>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ServerStatus>, ApiError> {
     let session = state.control.session().await?;
     let workers = slipway_control::list_workers(&session).await?;
     let projects = slipway_control::list_projects(&session).await?;
-    Ok(Json(json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "workers": workers.len(),
-        "projects": projects.len(),
-        "caller": caller.login(),
-    })))
+    Ok(Json(ServerStatus {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        workers: workers.len(),
+        projects: projects.len(),
+        caller: caller.login().to_string(),
+    }))
 }

@@ -2,13 +2,17 @@
 //! slipway's administrators (and the host); a person may change their own
 //! password and make their own tokens.
 
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde::Deserialize;
-use serde_json::{json, Value};
-use slipway_control::{Role, SecretHash};
+use slipway_api::{
+    AddedUser, CreatedToken, NewPassword, NewToken, NewUser, ProjectRole, Role, RoleGiven, SetRole,
+    User,
+};
+use slipway_control::SecretHash;
 
+use super::body;
 use crate::auth::{authorize_management, new_token, require_admin, Caller};
 use crate::{ApiError, SharedState};
 
@@ -37,46 +41,38 @@ async fn hash(password: String) -> Result<String, ApiError> {
         })
 }
 
-fn body<T>(body: Result<Json<T>, axum::extract::rejection::JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(body)| body)
-        .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
-}
-
 /// `GET /api/v1/users`: every account with its roles.
 pub async fn list(
     State(state): State<SharedState>,
     Extension(caller): Extension<Caller>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<User>>, ApiError> {
     require_admin(&caller, "manage accounts")?;
     let session = state.control.session().await?;
     let mut list = Vec::new();
     for user in slipway_control::list_users(&session).await? {
         let roles = slipway_control::memberships(&session, user.id).await?;
-        list.push(json!({
-            "login": user.login,
-            "admin": user.is_admin,
-            "created_at": user.created_at,
-            "roles": roles.iter().map(|m| json!({"project": m.project, "role": m.role})).collect::<Vec<_>>(),
-        }));
+        list.push(User {
+            login: user.login,
+            admin: user.is_admin,
+            created_at: user.created_at,
+            roles: roles
+                .into_iter()
+                .map(|membership| ProjectRole {
+                    project: membership.project,
+                    role: membership.role,
+                })
+                .collect(),
+        });
     }
-    Ok(Json(Value::Array(list)))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewUser {
-    login: String,
-    password: String,
-    #[serde(default)]
-    admin: bool,
+    Ok(Json(list))
 }
 
 /// `POST /api/v1/users` `{"login", "password", "admin"?}`.
 pub async fn add(
     State(state): State<SharedState>,
     Extension(caller): Extension<Caller>,
-    new: Result<Json<NewUser>, axum::extract::rejection::JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    new: Result<Json<NewUser>, JsonRejection>,
+) -> Result<(StatusCode, Json<AddedUser>), ApiError> {
     require_admin(&caller, "manage accounts")?;
     let new = body(new)?;
     let password_hash = hash(new.password).await?;
@@ -85,7 +81,10 @@ pub async fn add(
     tracing::info!(login = %user.login, admin = user.is_admin, by = caller.login(), "account added");
     Ok((
         StatusCode::CREATED,
-        Json(json!({"login": user.login, "admin": user.is_admin})),
+        Json(AddedUser {
+            login: user.login,
+            admin: user.is_admin,
+        }),
     ))
 }
 
@@ -102,19 +101,13 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewPassword {
-    password: String,
-}
-
 /// `PUT /api/v1/users/{login}/password` `{"password"}`: every session of the
 /// account ends.
 pub async fn set_password(
     State(state): State<SharedState>,
     Extension(caller): Extension<Caller>,
     Path(login): Path<String>,
-    new: Result<Json<NewPassword>, axum::extract::rejection::JsonRejection>,
+    new: Result<Json<NewPassword>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     admin_or_self(&caller, &login)?;
     let new = body(new)?;
@@ -125,19 +118,13 @@ pub async fn set_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewToken {
-    name: String,
-}
-
 /// `POST /api/v1/users/{login}/tokens` `{"name"}` → `{"token"}`, shown once.
 pub async fn create_token(
     State(state): State<SharedState>,
     Extension(caller): Extension<Caller>,
     Path(login): Path<String>,
-    new: Result<Json<NewToken>, axum::extract::rejection::JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    new: Result<Json<NewToken>, JsonRejection>,
+) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     admin_or_self(&caller, &login)?;
     let new = body(new)?;
     let session = state.control.session().await?;
@@ -153,14 +140,12 @@ pub async fn create_token(
     tracing::info!(%login, name = %created.name, by = caller.login(), "API token created");
     Ok((
         StatusCode::CREATED,
-        Json(json!({"id": created.id, "name": created.name, "token": token})),
+        Json(CreatedToken {
+            id: created.id,
+            name: created.name,
+            token,
+        }),
     ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RoleBody {
-    role: String,
 }
 
 /// `PUT /api/v1/projects/{name}/members/{login}` `{"role"}`.
@@ -168,14 +153,18 @@ pub async fn set_role(
     State(state): State<SharedState>,
     Extension(caller): Extension<Caller>,
     Path((name, login)): Path<(String, String)>,
-    role: Result<Json<RoleBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+    role: Result<Json<SetRole>, JsonRejection>,
+) -> Result<Json<RoleGiven>, ApiError> {
     let role: Role = body(role)?.role.parse()?;
     let session = state.control.session().await?;
     authorize_management(&session, &caller, &name).await?;
     slipway_control::set_role(&session, &name, &login, Some(role)).await?;
     tracing::info!(project = %name, %login, %role, by = caller.login(), "role given");
-    Ok(Json(json!({"project": name, "login": login, "role": role})))
+    Ok(Json(RoleGiven {
+        project: name,
+        login,
+        role,
+    }))
 }
 
 /// `DELETE /api/v1/projects/{name}/members/{login}`.

@@ -20,9 +20,28 @@ use crate::SharedState;
 struct AccountPage {
     chrome: Chrome,
     memberships: Vec<Membership>,
-    tokens: Vec<ApiToken>,
+    tokens: Vec<TokenRow>,
     created: Option<String>,
     server: String,
+}
+
+/// An API token as its row shows it: times as the API writes them.
+struct TokenRow {
+    id: i64,
+    name: String,
+    created_at: String,
+    last_used_at: Option<String>,
+}
+
+impl TokenRow {
+    fn new(token: ApiToken) -> TokenRow {
+        TokenRow {
+            id: token.id,
+            name: token.name,
+            created_at: slipway_api::timestamp::format(token.created_at),
+            last_used_at: token.last_used_at.map(slipway_api::timestamp::format),
+        }
+    }
 }
 
 async fn account_page(
@@ -33,7 +52,11 @@ async fn account_page(
     let session = state.control.session().await?;
     let user_id = viewer.session.user.id;
     let memberships = slipway_control::memberships(&session, user_id).await?;
-    let tokens = slipway_control::list_api_tokens(&session, user_id).await?;
+    let tokens = slipway_control::list_api_tokens(&session, user_id)
+        .await?
+        .into_iter()
+        .map(TokenRow::new)
+        .collect();
     Ok(render(
         state,
         &AccountPage {

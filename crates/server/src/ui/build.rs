@@ -140,13 +140,12 @@ impl BuildStatus {
     ) -> BuildStatus {
         let waited = build
             .started_at
-            .as_deref()
-            .and_then(|started| time::seconds_between(&build.created_at, started))
+            .and_then(|started| time::seconds_between(build.created_at, started))
             .map(time::duration);
-        let took = match (&build.started_at, &build.finished_at) {
+        let took = match (build.started_at, build.finished_at) {
             (Some(started), Some(finished)) => time::seconds_between(started, finished),
             (Some(started), None) if build.state == BuildState::Running => {
-                time::parse_utc(started).map(|started| (time::now() - started).max(0))
+                Some(time::seconds_since(started))
             }
             _ => None,
         }
@@ -161,9 +160,9 @@ impl BuildStatus {
             commit_url: commit_link(project, &build.commit),
             class: build_class(build.state, build.status),
             label: build_label(build.state, build.status),
-            created: time::display(&build.created_at),
-            started: build.started_at.as_deref().map(time::display),
-            finished: build.finished_at.as_deref().map(time::display),
+            created: time::display(build.created_at),
+            started: build.started_at.map(time::display),
+            finished: build.finished_at.map(time::display),
             waited,
             took,
             reason: build.reason.clone(),

@@ -121,7 +121,7 @@ impl CellView {
         if build.duplicate {
             title.push_str(" · test duplicate");
         }
-        title.push_str(&format!(" · {}", super::time::display(&build.created_at)));
+        title.push_str(&format!(" · {}", super::time::display(build.created_at)));
         CellView {
             id: build.id,
             class: build_class(build.state, build.status),
@@ -192,7 +192,7 @@ mod tests {
                 commit_url: commit_url.map(str::to_string),
                 ..ProjectSettings::default()
             },
-            created_at: String::new(),
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
         }
     }
 

@@ -1,0 +1,39 @@
+//! Branches and their stages: `GET /projects/{name}/branches`,
+//! `PUT /projects/{name}/stage`, `POST /projects/{name}/promote`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Build, Stage};
+
+/// A branch with its last build.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Branch {
+    pub name: String,
+    pub stage: Stage,
+    /// The last commit seen on it.
+    pub head: Option<String>,
+    pub last_build: Option<Build>,
+}
+
+/// `PUT /projects/{name}/stage`. The stage is the caller's text, checked by
+/// the server (which names the stages when it is wrong).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetStage {
+    pub branch: String,
+    pub stage: String,
+}
+
+/// A branch's stage after it changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BranchStage {
+    pub name: String,
+    pub stage: Stage,
+}
+
+/// The answer to a promotion: the new production branch, and the former
+/// one, now staging.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Promotion {
+    pub production: String,
+    pub demoted: Option<String>,
+}

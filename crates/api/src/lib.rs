@@ -1,0 +1,43 @@
+//! The shapes of slipway's JSON API under `/api/v1` (docs/api.md), one type
+//! per answer and request body: `slipway serve` answers them, the CLI reads
+//! them. Times are [`time::OffsetDateTime`], written as [`timestamp`] says.
+
+mod accounts;
+mod branches;
+mod builds;
+mod mails;
+mod projects;
+pub mod timestamp;
+mod vocabulary;
+
+use serde::{Deserialize, Serialize};
+
+pub use accounts::{
+    AddedUser, CreatedToken, NewPassword, NewToken, NewUser, ProjectRole, RoleGiven, SetRole, User,
+};
+pub use branches::{Branch, BranchStage, Promotion, SetStage};
+pub use builds::{BranchRequest, Build, BuildDetail};
+pub use mails::MailSummary;
+pub use projects::{AddedProject, NewProject, Production, Project};
+pub use slipway_report::Report;
+pub use vocabulary::{BuildState, BuildStatus, InvalidValue, Role, Stage};
+
+/// What a refused or failed call answers, with its status code: what went
+/// wrong and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+/// `GET /status`: the server answers, with a few counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerStatus {
+    pub version: String,
+    pub workers: usize,
+    pub projects: usize,
+    /// The token's login, or `(host)` for the host's token.
+    pub caller: String,
+}
+
+#[cfg(test)]
+mod tests;

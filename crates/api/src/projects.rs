@@ -1,0 +1,62 @@
+//! Projects: `GET /projects`, `POST /projects` (also what a project of
+//! `slipway.toml` declares), and production, `GET /projects/{name}/production`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::BuildStatus;
+
+/// A project as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Project {
+    pub name: String,
+    /// The repository's URL, its credentials redacted.
+    pub repo: String,
+    pub odoo: String,
+    pub production_branch: String,
+}
+
+/// `POST /projects`, and a `[[project]]` of `slipway.toml`. Text fields that
+/// name a choice (Odoo version, staging source) are checked by the server,
+/// which says what it accepts. Absent or null settings take the defaults. (No
+/// `Debug`: a repository URL may hold credentials.)
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewProject {
+    pub name: String,
+    pub repo: String,
+    pub odoo: String,
+    pub production_branch: String,
+    pub poll_interval_s: Option<i32>,
+    pub quiet_period_s: Option<i32>,
+    pub dev_builds_kept: Option<i32>,
+    pub modules: Option<Vec<String>>,
+    pub test_tags: Option<String>,
+    pub ignore_rules: Option<Vec<String>>,
+    /// Production and staging updates run `-u all`.
+    pub update_all: Option<bool>,
+    /// `production` (a fresh copy per staging build) or `previous`.
+    pub staging_source: Option<String>,
+    /// Where a commit's changes are shown, `{commit}` standing for its hash.
+    pub commit_url: Option<String>,
+}
+
+/// The answer to `POST /projects`. (No `Debug`: it holds the webhook secret.)
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddedProject {
+    #[serde(flatten)]
+    pub project: Project,
+    /// How many branches the repository has.
+    pub branches: usize,
+    /// For the push webhooks of GitHub and GitLab.
+    pub webhook_secret: String,
+}
+
+/// The build serving production (`slipway production NAME --json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Production {
+    pub build: i64,
+    pub commit: String,
+    pub status: Option<BuildStatus>,
+    /// The stable address of production (through the proxy).
+    pub url: String,
+}
