@@ -416,9 +416,27 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    run_git(dir, args, &[], limit)
+}
+
+/// Runs git in `dir` with slipway's predictable environment (see
+/// [`git_command`]) plus `envs`, killed with everything it started after
+/// `limit`. Credentials reach git through `envs` (`GIT_CONFIG_*`), never
+/// through its command line, which every process of the host can read.
+pub fn run_git<I, S>(
+    dir: Option<&Path>,
+    args: I,
+    envs: &[(String, String)],
+    limit: Duration,
+) -> Result<Output, CheckoutError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     use std::io::Read;
     use std::os::unix::process::CommandExt;
     let mut command = git_command(dir, args);
+    command.envs(envs.iter().map(|(key, value)| (key, value)));
     command
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -461,7 +479,8 @@ where
     })
 }
 
-fn checked(output: Output, what: &str) -> Result<Output, CheckoutError> {
+/// `output` when git succeeded, else its error (`what` names the command).
+pub fn checked(output: Output, what: &str) -> Result<Output, CheckoutError> {
     if output.status.success() {
         Ok(output)
     } else {

@@ -52,7 +52,7 @@ fn a_repository_without_commit_says_so() {
 }
 
 #[test]
-fn an_unknown_odoo_version_lists_the_known_ones() {
+fn a_series_without_a_debian_package_asks_for_odoo_s_source() {
     let temp = tempfile::tempdir().unwrap();
     let repo = repository(temp.path(), "passing");
     let output = slipway()
@@ -64,7 +64,20 @@ fn an_unknown_odoo_version_lists_the_known_ones() {
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
     assert!(
-        message.contains("unknown Odoo version '16.0'") && message.contains("14.0 and 19.0"),
+        message.contains("no package of Odoo 16.0 (only of 14.0 and 19.0)")
+            && message.contains("--odoo-repo"),
+        "{message}"
+    );
+    let output = slipway()
+        .arg("ci")
+        .arg(&repo)
+        .args(["--odoo", "sixteen"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.contains("unknown Odoo version 'sixteen'") && message.contains("16.0"),
         "{message}"
     );
 }
@@ -289,7 +302,8 @@ fn ci_builds_a_missing_image_itself_and_says_so() {
         .unwrap();
     let message = stderr(&output);
     assert!(
-        message.contains("The Odoo 19.0 image is not built yet: building it now"),
+        message.contains("image odoo-19.0-")
+            && message.contains("is not built yet: building it now"),
         "{message}"
     );
     // The mirror is dead: the build stops there, as an infrastructure error.

@@ -413,7 +413,19 @@ fn stage_rules_and_bad_input_are_refused_with_clear_messages() {
             "--odoo",
             "16.0",
         ],
-        "unknown Odoo version '16.0'",
+        "Odoo 16.0 has no Debian package (only 14.0 and 19.0)",
+    );
+    refused(
+        &[
+            "project",
+            "add",
+            "demo",
+            "--repo",
+            repo.to_str().unwrap(),
+            "--odoo",
+            "sixteen",
+        ],
+        "unknown Odoo version 'sixteen'",
     );
     refused(
         &[

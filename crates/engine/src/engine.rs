@@ -1,12 +1,16 @@
 //! The shared machinery every build runs on, and a build before it runs.
 
+use std::time::Instant;
+
 use slipway_image::{Image, ImageStore};
 use slipway_postgres::{random_secret, Cluster};
 use slipway_sandbox::Sandbox;
 
 use crate::host::HostAccount;
 use crate::odoo::OdooHost;
-use crate::{BuildError, Layout, Tracker};
+use crate::odoo_install::OdooInstall;
+use crate::serving::ServedBuild;
+use crate::{BuildError, BuildReport, Layout, Tracker};
 
 /// Prefix of every build's database and role; the rest is its engine id.
 const BUILD_DATABASE_PREFIX: &str = "slipway_b_";
@@ -119,6 +123,26 @@ impl Engine {
         }
     }
 
+    /// Ends a run: the build is kept when its report passes `keep` (it serves
+    /// later), else everything it made is removed; the report gets the run's
+    /// duration.
+    pub(crate) async fn conclude(
+        &self,
+        build: &PreparedBuild,
+        result: Result<BuildReport, BuildError>,
+        keep: impl FnOnce(&BuildReport) -> bool,
+        started: Instant,
+    ) -> Result<BuildReport, BuildError> {
+        match &result {
+            Ok(report) if keep(report) => build.tracker.keep(),
+            _ => self.discard_quietly(build).await,
+        }
+        result.map(|mut report| {
+            report.duration_s = started.elapsed().as_secs_f64();
+            report
+        })
+    }
+
     /// Drops a kept build's database, role and files.
     pub async fn drop_kept(&self, build_id: &str) -> Result<(), BuildError> {
         let database = build_database(build_id);
@@ -136,16 +160,24 @@ impl Engine {
         self.account
     }
 
-    pub(crate) fn odoo_host<'a>(&'a self, image: &'a Image) -> OdooHost<'a> {
+    pub(crate) fn odoo_host<'a>(&'a self, odoo: &'a OdooInstall) -> OdooHost<'a> {
         OdooHost {
             sandbox: self.sandbox.as_ref(),
-            image,
+            odoo,
             account: self.account,
             endpoint: &self.cluster.endpoint,
         }
     }
 
-    pub(crate) fn image_named(&self, name: &str) -> Result<Image, BuildError> {
+    /// The Odoo a kept build runs (its runtime must still be there).
+    pub(crate) fn odoo_of(&self, served: &ServedBuild) -> Result<OdooInstall, BuildError> {
+        Ok(OdooInstall {
+            runtime: self.image_named(&served.image)?,
+            sources: served.sources.clone(),
+        })
+    }
+
+    fn image_named(&self, name: &str) -> Result<Image, BuildError> {
         for image in self.images.list()?.into_iter().flatten() {
             if image.meta.name == name {
                 return Ok(image);

@@ -20,6 +20,19 @@ pub enum BuildError {
     #[error(transparent)]
     Addons(#[from] slipway_addons::DiscoveryError),
 
+    #[error(transparent)]
+    Source(#[from] slipway_sources::SourceError),
+
+    #[error("{tree} is not an Odoo source tree ({why}): give the address of Odoo's repository (odoo/odoo or a fork of it) with --odoo-repo")]
+    NotOdoo { tree: String, why: String },
+
+    #[error("{tree} is Odoo {found} (odoo/release.py), not {asked}: give --odoo {found}, or a revision of the {asked} series with --odoo-rev")]
+    SeriesMismatch {
+        tree: String,
+        asked: String,
+        found: String,
+    },
+
     #[error("no Odoo addons found in {0}: an addon is a directory holding a __manifest__.py")]
     NoAddons(PathBuf),
 

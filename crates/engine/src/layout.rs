@@ -21,6 +21,8 @@ pub const SYSTEM_HOME: &str = "/var/cache/slipway";
 /// <home>/pip/            pip's download cache
 /// <home>/pydeps/         installed Python requirements, one directory per content
 /// <home>/repos/          the platform's mirrors of its projects' repositories
+/// <home>/mirrors/        one bare mirror per repository of Odoo's sources
+/// <home>/trees/          one read-only tree per (source repository, commit)
 /// <home>/dumps/          dumps being written for download
 /// <home>/server.json     the running `slipway serve`'s address and token
 /// <home>/slipway.toml    projects as code, read at start
@@ -97,6 +99,16 @@ impl Layout {
     /// One log file of build `id`.
     pub fn log(&self, id: &str, file: LogFile) -> PathBuf {
         self.logs(id).join(file.file_name())
+    }
+
+    /// One bare mirror per repository of Odoo's sources (slipway_sources).
+    pub fn mirrors(&self) -> PathBuf {
+        self.home.join("mirrors")
+    }
+
+    /// One read-only tree per (source repository, commit).
+    pub fn trees(&self) -> PathBuf {
+        self.home.join("trees")
     }
 
     /// The platform's mirrors of its projects' repositories.

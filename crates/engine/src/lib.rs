@@ -2,7 +2,9 @@
 //! server that installed it into its own database and ran its tests, and the
 //! verdict from its log, out.
 //!
-//! A build is a recipe ([`recipes`]) of steps ([`steps`], one file each):
+//! A build is a recipe ([`recipes`]) of steps ([`steps`], one file each),
+//! on an Odoo prepared first ([`Engine::prepare_odoo`]: Debian's package, or
+//! sources at exact commits on a runtime built from them):
 //!
 //! - development ([`Engine::run_development`]): code checked out and planned →
 //!   Python requirements → template database (outside dependencies) → the
@@ -24,6 +26,7 @@ pub mod locks;
 mod logs;
 mod modules;
 mod odoo;
+mod odoo_install;
 mod recipes;
 mod report;
 mod resources;
@@ -39,12 +42,14 @@ pub use error::BuildError;
 pub use layout::{BuildDir, Layout, SYSTEM_HOME};
 pub use locks::{lock as lock_file, LockMode};
 pub use logs::LogFile;
+pub use odoo_install::{OdooInstall, SourceTree};
 pub use recipes::deployment::{DeploymentRequest, Origin, Staged, StagedDeployment};
 pub use recipes::development::DevelopmentRequest;
 pub use report::{BuildReport, KeptBuild, TemplateUse};
 pub use resources::{prune_logs, reap_orphans, Resources, Tracker, LOG_RETENTION};
 pub use serving::{free_port, http_status, OdooServer, ServedBuild};
 pub use steps::neutralize::Neutralize;
+pub use steps::odoo_sources::{OdooRequest, TREE_RETENTION};
 pub use steps::update_plan::{plan_update, UpdatePlan, INSTALLED_CHECKSUMS};
 
 /// What a build reports while it runs, for a progress display.

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use slipway_addons::{discover, Addon, AddonIndex, DependencyError};
-use slipway_image::Image;
+
+use crate::odoo_install::OdooInstall;
 
 use crate::BuildError;
 
@@ -109,19 +110,24 @@ pub fn plan(
     }))
 }
 
-/// The image's own addons. Parsed once per image and cached beside the
-/// templates: an image never changes once built.
-pub fn core_addons(image: &Image, cache_dir: &Path) -> Result<Vec<Addon>, BuildError> {
-    let cache = cache_dir.join(format!(
-        ".core-addons-{}-{}.json",
-        image.meta.name, image.meta.built_at_unix
-    ));
+/// Odoo's addons (the image's, or the sources' in addons-path order; the
+/// first of a name wins, as in Odoo). Parsed once per Odoo and cached beside
+/// the templates: an image or a commit never changes.
+pub fn core_addons(odoo: &OdooInstall, cache_dir: &Path) -> Result<Vec<Addon>, BuildError> {
+    let cache = cache_dir.join(format!(".core-addons-{}.json", odoo.identity()));
     if let Ok(text) = std::fs::read_to_string(&cache) {
         if let Ok(addons) = serde_json::from_str(&text) {
             return Ok(addons);
         }
     }
-    let addons = discover(&image.core_addons_dir())?;
+    let mut addons: Vec<Addon> = Vec::new();
+    for dir in odoo.addons_dirs_on_host() {
+        for addon in discover(&dir)? {
+            if !addons.iter().any(|known| known.name == addon.name) {
+                addons.push(addon);
+            }
+        }
+    }
     std::fs::create_dir_all(cache_dir).map_err(BuildError::io("creating", cache_dir))?;
     let text = serde_json::to_string(&addons).expect("addons serialize");
     let temp = cache.with_extension("tmp");
@@ -130,16 +136,14 @@ pub fn core_addons(image: &Image, cache_dir: &Path) -> Result<Vec<Addon>, BuildE
     Ok(addons)
 }
 
-/// Content checksums of the image's modules in `modules`, cached per image.
+/// Content checksums of Odoo's modules in `modules`, cached per Odoo.
 pub fn core_checksums(
-    image: &Image,
+    odoo: &OdooInstall,
     modules: &[String],
     cache_dir: &Path,
 ) -> Result<Vec<(String, String)>, BuildError> {
-    let cache = cache_dir.join(format!(
-        ".core-checksums-{}-{}.json",
-        image.meta.name, image.meta.built_at_unix
-    ));
+    let cache = cache_dir.join(format!(".core-checksums-{}.json", odoo.identity()));
+    let mut addons = None;
     let mut known: BTreeMap<String, String> = std::fs::read_to_string(&cache)
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok())
@@ -150,7 +154,17 @@ pub fn core_checksums(
         let checksum = match known.get(module) {
             Some(checksum) => checksum.clone(),
             None => {
-                let dir = image.core_addons_dir().join(module);
+                let addons = match &addons {
+                    Some(addons) => addons,
+                    None => addons.insert(core_addons(odoo, cache_dir)?),
+                };
+                let dir = addons
+                    .iter()
+                    .find(|addon| &addon.name == module)
+                    .map(|addon| addon.path.clone())
+                    .ok_or_else(|| {
+                        BuildError::Host(format!("module {module} is not one of Odoo's addons"))
+                    })?;
                 let checksum =
                     slipway_addons::tree_checksum(&dir).map_err(BuildError::io("reading", &dir))?;
                 known.insert(module.clone(), checksum.clone());

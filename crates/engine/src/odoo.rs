@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use slipway_image::Image;
+use crate::odoo_install::OdooInstall;
 use slipway_odoo_log::{Analysis, IgnoreRules, LogAnalyzer};
 use slipway_postgres::Endpoint;
 use slipway_sandbox::{Exit, HostUser, Mount, Network, Sandbox, SandboxSpec};
@@ -23,7 +23,7 @@ const SOCKET_MOUNT: &str = "/run/postgresql";
 /// What every Odoo run of one build shares.
 pub struct OdooHost<'a> {
     pub sandbox: &'a dyn Sandbox,
-    pub image: &'a Image,
+    pub odoo: &'a OdooInstall,
     pub account: Option<HostAccount>,
     pub endpoint: &'a Endpoint,
 }
@@ -69,6 +69,7 @@ impl OdooHost<'_> {
         if let Some(pydeps) = run.pydeps_dir {
             mounts.push(Mount::read_only(pydeps, PYDEPS_MOUNT));
         }
+        mounts.extend(self.odoo.mounts());
         // A socket endpoint needs no network at all; a TCP one needs the host's.
         let network = match self.endpoint {
             Endpoint::Socket { dir, .. } => {
@@ -91,13 +92,13 @@ impl OdooHost<'_> {
             env.push(("PYTHONPATH".to_string(), PYDEPS_MOUNT.to_string()));
         }
         SandboxSpec {
-            rootfs: self.image.rootfs(),
+            rootfs: self.odoo.runtime.rootfs(),
             mounts,
             env,
             workdir: DATA_MOUNT.into(),
             network,
-            uid: self.image.meta.odoo_uid,
-            gid: self.image.meta.odoo_gid,
+            uid: self.odoo.runtime.meta.odoo_uid,
+            gid: self.odoo.runtime.meta.odoo_gid,
             run_as: self.account.map(|a| HostUser {
                 uid: a.uid,
                 gid: a.gid,
@@ -114,7 +115,7 @@ impl OdooHost<'_> {
         rules: IgnoreRules,
         observer: &dyn Observer,
     ) -> Result<OdooOutcome, BuildError> {
-        let argv = odoo_argv(&run)?;
+        let argv = odoo_argv(self.odoo.launcher(), &run)?;
         let spec = self.spec(&run, run.network);
         let log = OpenLog::create(run.log_file)?;
         self.execute(&spec, &argv, run.time_limit, log, rules, observer)
@@ -170,8 +171,8 @@ impl OdooHost<'_> {
 }
 
 /// `odoo [command] --config … <args>` for one run.
-fn odoo_argv(run: &OdooRun<'_>) -> Result<Vec<String>, BuildError> {
-    let mut argv = vec!["/usr/bin/odoo".to_string()];
+fn odoo_argv(launcher: Vec<String>, run: &OdooRun<'_>) -> Result<Vec<String>, BuildError> {
+    let mut argv = launcher;
     argv.extend(run.command.map(str::to_string));
     argv.extend(["--config".to_string(), CONFIG_MOUNT.to_string()]);
     argv.extend(run.args.iter().cloned());
@@ -221,17 +222,20 @@ mod tests {
     use super::*;
 
     fn run(network: Network, command: Option<&'static str>) -> Vec<String> {
-        odoo_argv(&OdooRun {
-            data_dir: Path::new("/data"),
-            source_dir: None,
-            pydeps_dir: None,
-            config_file: Path::new("/odoo.conf"),
-            command,
-            args: vec!["--stop-after-init".to_string()],
-            time_limit: Duration::from_secs(1),
-            log_file: Path::new("/dev/null"),
-            network,
-        })
+        odoo_argv(
+            vec!["/usr/bin/odoo".to_string()],
+            &OdooRun {
+                data_dir: Path::new("/data"),
+                source_dir: None,
+                pydeps_dir: None,
+                config_file: Path::new("/odoo.conf"),
+                command,
+                args: vec!["--stop-after-init".to_string()],
+                time_limit: Duration::from_secs(1),
+                log_file: Path::new("/dev/null"),
+                network,
+            },
+        )
         .unwrap()
     }
 

@@ -1,9 +1,9 @@
 use std::path::PathBuf;
 
+use crate::odoo_install::{OdooInstall, SourceTree};
 use serde::Serialize;
-use slipway_image::Image;
 use slipway_odoo_log::{Problem, Status, TestCounts};
-use slipway_report::{Report, ReportedProblem, RunReport};
+use slipway_report::{Report, ReportedProblem, ReportedSource, RunReport};
 
 /// How the build's database came to be.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -48,16 +48,23 @@ pub struct BuildReport {
     pub log: PathBuf,
     pub template: TemplateUse,
     pub kept: Option<KeptBuild>,
+    /// The source trees Odoo ran from (none for Debian's packaged Odoo).
+    pub sources: Vec<SourceTree>,
 }
 
 impl BuildReport {
     /// A failed report until the build says otherwise.
-    pub(crate) fn starting(id: &str, commit: &str, image: &Image, log: PathBuf) -> BuildReport {
+    pub(crate) fn starting(
+        id: &str,
+        commit: &str,
+        odoo: &OdooInstall,
+        log: PathBuf,
+    ) -> BuildReport {
         BuildReport {
             id: id.to_string(),
             status: Status::Failed,
             commit: commit.to_string(),
-            odoo: image.meta.odoo.to_string(),
+            odoo: odoo.series().to_string(),
             modules: Vec::new(),
             tests: Default::default(),
             failed_tests: Vec::new(),
@@ -68,6 +75,7 @@ impl BuildReport {
             log,
             template: TemplateUse::NotReached,
             kept: None,
+            sources: odoo.sources.clone(),
         }
     }
 
@@ -101,6 +109,15 @@ impl BuildReport {
             warnings: self.warnings.clone(),
             duration_s: (self.duration_s * 1000.0).round() / 1000.0,
             log: self.log.clone(),
+            sources: self
+                .sources
+                .iter()
+                .map(|tree| ReportedSource {
+                    name: tree.name.clone(),
+                    url: tree.url.clone(),
+                    commit: tree.commit.clone(),
+                })
+                .collect(),
         }
     }
 

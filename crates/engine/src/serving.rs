@@ -11,13 +11,18 @@ use slipway_sandbox::{Mount, Network, Running};
 use crate::connect;
 use crate::layout::BuildDir;
 use crate::odoo::{OdooRun, CONFIG_MOUNT};
+use crate::odoo_install::SourceTree;
 use crate::{BuildError, Engine, Layout, LogFile};
 
 /// What it takes to start Odoo again on a kept build.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServedBuild {
     pub database: String,
+    /// The runtime image's name.
     pub image: String,
+    /// The source trees Odoo runs from; none for Debian's packaged Odoo.
+    #[serde(default)]
+    pub sources: Vec<SourceTree>,
     pub data_dir: PathBuf,
     pub source_dir: PathBuf,
     pub pydeps_dir: Option<PathBuf>,
@@ -59,9 +64,8 @@ impl ServedBuild {
     }
 
     /// Odoo's command line serving this build on `port`.
-    pub(crate) fn argv(&self, port: u16) -> Vec<String> {
-        [
-            "/usr/bin/odoo",
+    pub(crate) fn argv(&self, launcher: Vec<String>, port: u16) -> Vec<String> {
+        let options = [
             "--config",
             CONFIG_MOUNT,
             "--database",
@@ -70,10 +74,10 @@ impl ServedBuild {
             "127.0.0.1",
             "--http-port",
             &port.to_string(),
-        ]
-        .iter()
-        .map(|word| word.to_string())
-        .collect()
+        ];
+        let mut argv = launcher;
+        argv.extend(options.iter().map(|word| word.to_string()));
+        argv
     }
 }
 
@@ -149,8 +153,8 @@ impl Engine {
     /// `server.log`.
     pub async fn serve(&self, build_id: &str, port: u16) -> Result<OdooServer, BuildError> {
         let served = ServedBuild::read(self.layout(), build_id)?;
-        let image = self.image_named(&served.image)?;
-        let host = self.odoo_host(&image);
+        let odoo = self.odoo_of(&served)?;
+        let host = self.odoo_host(&odoo);
         let config_file = &served.config_file;
         let config =
             std::fs::read_to_string(config_file).map_err(BuildError::io("reading", config_file))?;
@@ -162,7 +166,7 @@ impl Engine {
         let mut spec = host.spec(&served.run(), Network::Host);
         spec.mounts
             .push(Mount::read_only(&addons, connect::ADDONS_MOUNT));
-        let mut argv = served.argv(port);
+        let mut argv = served.argv(odoo.launcher(), port);
         argv.extend(connect::server_options(config_file, &config)?);
         let mut running = self.sandbox().spawn(&spec, &argv)?;
         // Appended to, next to the build's other logs.

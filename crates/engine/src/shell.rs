@@ -17,8 +17,8 @@ impl Engine {
     /// own namespace: the database is reached through its socket.
     pub fn terminal_spec(&self, build_id: &str, label: i64) -> Result<SandboxSpec, BuildError> {
         let served = ServedBuild::read(self.layout(), build_id)?;
-        let image = self.image_named(&served.image)?;
-        let host = self.odoo_host(&image);
+        let odoo = self.odoo_of(&served)?;
+        let host = self.odoo_host(&odoo);
         let text = std::fs::read_to_string(&served.config_file)
             .map_err(BuildError::io("reading", &served.config_file))?;
         let option = |key: &str| {

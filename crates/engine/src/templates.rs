@@ -10,9 +10,9 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::odoo_install::OdooInstall;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use slipway_image::Image;
 use slipway_postgres::Cluster;
 
 use crate::locks::LockMode;
@@ -39,7 +39,7 @@ impl TemplateKey {
     /// `module_checksums`: (module, content checksum) of every module in the set.
     pub fn new(
         instance: &str,
-        image: &Image,
+        odoo: &OdooInstall,
         module_checksums: &[(String, String)],
     ) -> TemplateKey {
         let mut sorted = module_checksums.to_vec();
@@ -47,8 +47,15 @@ impl TemplateKey {
         let mut hasher = Sha256::new();
         hasher.update(format!(
             "slipway-template {TEMPLATE_FORMAT}\nimage {} {} {}\ndemo true\n",
-            image.meta.name, image.meta.odoo_package_version, image.meta.built_at_unix
+            odoo.runtime.meta.name,
+            odoo.runtime.meta.odoo_package_version,
+            odoo.runtime.meta.built_at_unix
         ));
+        // Odoo's own code outside its addons (the ORM) shapes a database too:
+        // another commit of a source is another template.
+        for tree in &odoo.sources {
+            hasher.update(format!("source {} {}\n", tree.name, tree.commit));
+        }
         for (module, checksum) in &sorted {
             hasher.update(format!("module {module} {checksum}\n"));
         }
@@ -249,10 +256,12 @@ pub fn link_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use slipway_image::{ImageMeta, OdooVersion};
+    use slipway_image::{Image, ImageMeta, OdooVersion};
 
-    fn image(built_at_unix: u64) -> Image {
-        Image {
+    use crate::odoo_install::SourceTree;
+
+    fn image(built_at_unix: u64) -> OdooInstall {
+        OdooInstall::packaged(Image {
             dir: "/nonexistent".into(),
             meta: ImageMeta {
                 name: "odoo-14.0-0123".into(),
@@ -260,6 +269,7 @@ mod tests {
                 recipe_id: "0123".into(),
                 odoo_package_version: "14.0.0".into(),
                 python_version: "3.9".into(),
+                python: None,
                 odoo_uid: 101,
                 odoo_gid: 101,
                 core_addons_path: "/usr/lib/python3/dist-packages/odoo/addons".into(),
@@ -267,7 +277,7 @@ mod tests {
                 build_seconds: 1.0,
                 size_bytes: 1,
             },
-        }
+        })
     }
 
     fn modules(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -279,7 +289,7 @@ mod tests {
 
     #[test]
     fn key_ignores_order_but_not_content_module_set_or_image() {
-        let key = |image: Image, pairs: &[(&str, &str)]| {
+        let key = |image: OdooInstall, pairs: &[(&str, &str)]| {
             TemplateKey::new("a1b2c3", &image, &modules(pairs))
         };
         let base = key(image(1), &[("base", "a"), ("mail", "b")]);
@@ -294,6 +304,23 @@ mod tests {
             key(image(2), &[("base", "a"), ("mail", "b")]).hash
         );
         assert_eq!(base.modules, vec!["base", "mail"]);
+        // Odoo from source: another commit is another template, even with
+        // the same addons (the ORM outside them shapes the database).
+        let at = |commit: &str| {
+            let mut odoo = image(1);
+            odoo.sources.push(SourceTree {
+                kind: slipway_sources::SourceKind::Odoo,
+                name: "odoo".into(),
+                url: "https://example.com/odoo.git".into(),
+                commit: commit.repeat(40),
+                branch: None,
+                path: "/trees/odoo".into(),
+            });
+            key(odoo, &[("base", "a"), ("mail", "b")])
+        };
+        assert_ne!(at("1").hash, at("2").hash);
+        assert_ne!(at("1").hash, base.hash);
+        assert_eq!(at("1").hash, at("1").hash);
         assert!(slipway_postgres::validate_identifier(&base.database()).is_ok());
     }
 

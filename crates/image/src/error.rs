@@ -1,14 +1,29 @@
 use std::path::PathBuf;
 
+use crate::OdooVersion;
+
 /// Why an image could not be found, built or read.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
-    #[error("unknown Odoo version '{0}': slipway builds images for 14.0 and 19.0")]
+    #[error("unknown Odoo version '{0}': expected a series such as 16.0 or saas-17.2")]
     UnknownVersion(String),
 
     #[error(
-        "building an image needs root (debootstrap and chroot); run `sudo slipway image build {0}`"
+        "Debian has no package of Odoo {0} (only of 14.0 and 19.0): build it from source \
+         with `--odoo-repo <a clone of odoo/odoo>`"
     )]
+    NotPackaged(OdooVersion),
+
+    #[error("{tree} is not an Odoo source tree: {reason}")]
+    NotOdooSource { tree: PathBuf, reason: String },
+
+    #[error(
+        "Odoo {series} wants Python {wanted} (its odoo/release.py) and no Debian release \
+         slipway builds on has one: bullseye has 3.9, bookworm 3.11, trixie 3.13"
+    )]
+    NoDebianRelease { series: OdooVersion, wanted: String },
+
+    #[error("building image {0} needs root (debootstrap and chroot): run slipway with sudo")]
     NeedsRoot(String),
 
     #[error("`{program}` not found on this host: install it (`apt-get install {package}`)")]
@@ -52,5 +67,14 @@ impl ImageError {
             path,
             source,
         }
+    }
+
+    /// Points a failed step's log at `kept`, where the log was kept when the build
+    /// directory it was in was removed.
+    pub(crate) fn with_log(mut self, kept: Option<PathBuf>) -> ImageError {
+        if let (ImageError::StepFailed { log, .. }, Some(kept)) = (&mut self, kept) {
+            *log = kept;
+        }
+        self
     }
 }

@@ -1,88 +1,21 @@
-//! What goes into an Odoo runtime image, as data. The image id is a hash of this
-//! recipe, so changing a package list or a suite yields a new image instead of
-//! silently reusing an old one.
+//! What goes into a packaged image (Debian's own Odoo package), as data. The image
+//! id is a hash of this recipe, so changing a package list or a suite yields a new
+//! image instead of silently reusing an old one.
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::ImageError;
+use crate::{AptSetup, AptSource, DebianRelease, ImageError, OdooVersion};
 
 /// Bumped when the way an image is assembled changes in a way the recipe data does
 /// not show (e.g. a new file written into the root filesystem).
 const RECIPE_FORMAT: u32 = 1;
 
-/// The Odoo series slipway can build images for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum OdooVersion {
-    #[serde(rename = "14.0")]
-    V14,
-    #[serde(rename = "19.0")]
-    V19,
-}
-
-impl OdooVersion {
-    pub const ALL: [OdooVersion; 2] = [OdooVersion::V14, OdooVersion::V19];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OdooVersion::V14 => "14.0",
-            OdooVersion::V19 => "19.0",
-        }
-    }
-
-    /// Major number, for version-dependent behaviour (e.g. 16.0+ has `odoo neutralize`).
-    pub fn major(self) -> u32 {
-        match self {
-            OdooVersion::V14 => 14,
-            OdooVersion::V19 => 19,
-        }
-    }
-
-    /// Since 19.0 a new database gets no demo data unless asked with `--with-demo`.
-    pub fn demo_is_opt_in(self) -> bool {
-        self.major() >= 19
-    }
-}
-
-impl fmt::Display for OdooVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for OdooVersion {
-    type Err = ImageError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "14.0" | "14" => Ok(OdooVersion::V14),
-            "19.0" | "19" => Ok(OdooVersion::V19),
-            other => Err(ImageError::UnknownVersion(other.to_string())),
-        }
-    }
-}
-
-/// One apt source line of the image.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AptSource {
-    pub suite: &'static str,
-    /// sid's Release file on the mirror is expired; apt must not reject it.
-    pub skip_valid_until: bool,
-}
-
-/// Everything that decides the content of an image.
+/// Everything that decides the content of a packaged image: Debian's own Odoo
+/// package on the release it was made for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recipe {
     pub odoo: OdooVersion,
-    /// The release debootstrap installs.
-    pub base_suite: &'static str,
-    pub sources: Vec<AptSource>,
-    /// A suite whose packages are available only when asked for by name
-    /// (`package/suite`), pinned low so nothing else is taken from it.
-    pub low_priority_suite: Option<&'static str>,
+    pub apt: AptSetup,
     /// Packages installed with `--no-install-recommends`; `name/suite` takes one
     /// package from the low-priority suite.
     pub packages: Vec<&'static str>,
@@ -91,26 +24,14 @@ pub struct Recipe {
 }
 
 impl Recipe {
-    pub fn for_version(odoo: OdooVersion) -> Recipe {
+    /// The packaged image of `odoo`; an error for a series Debian has no package of.
+    pub fn for_version(odoo: OdooVersion) -> Result<Recipe, ImageError> {
         // pip installs a repository's requirements.txt into the build (not the
         // image); psql/pg_dump serve Odoo's database manager and the web shell.
         match odoo {
-            // bullseye-security returns 404 for some files on the mirror we can
-            // reach, so only bullseye and bullseye-updates are used.
-            OdooVersion::V14 => Recipe {
+            OdooVersion::V14 => Ok(Recipe {
                 odoo,
-                base_suite: "bullseye",
-                sources: vec![
-                    AptSource {
-                        suite: "bullseye",
-                        skip_valid_until: false,
-                    },
-                    AptSource {
-                        suite: "bullseye-updates",
-                        skip_valid_until: false,
-                    },
-                ],
-                low_priority_suite: None,
+                apt: AptSetup::for_release(DebianRelease::BULLSEYE),
                 packages: vec![
                     "odoo-14",
                     "python3-pip",
@@ -118,55 +39,37 @@ impl Recipe {
                     "ca-certificates",
                 ],
                 odoo_package: "odoo-14",
-            },
+            }),
             // odoo-19 exists only in sid, and a sid root filesystem breaks at
             // import (Python 3.14 + pytz). trixie (Python 3.13) with only odoo-19
             // taken from sid works.
-            OdooVersion::V19 => Recipe {
-                odoo,
-                base_suite: "trixie",
-                sources: vec![
-                    AptSource {
-                        suite: "trixie",
-                        skip_valid_until: false,
-                    },
-                    AptSource {
-                        suite: "trixie-updates",
-                        skip_valid_until: false,
-                    },
-                    AptSource {
-                        suite: "sid",
-                        skip_valid_until: true,
-                    },
-                ],
-                low_priority_suite: Some("sid"),
-                packages: vec![
-                    "odoo-19/sid",
-                    "python3-pip",
-                    "postgresql-client",
-                    "ca-certificates",
-                ],
-                odoo_package: "odoo-19",
-            },
+            OdooVersion::V19 => {
+                let mut apt = AptSetup::for_release(DebianRelease::TRIXIE);
+                apt.sources.push(AptSource {
+                    suite: "sid",
+                    skip_valid_until: true,
+                });
+                apt.low_priority_suite = Some("sid");
+                Ok(Recipe {
+                    odoo,
+                    apt,
+                    packages: vec![
+                        "odoo-19/sid",
+                        "python3-pip",
+                        "postgresql-client",
+                        "ca-certificates",
+                    ],
+                    odoo_package: "odoo-19",
+                })
+            }
+            other => Err(ImageError::NotPackaged(other)),
         }
     }
 
-    /// The canonical text the id is hashed from. The mirror is deliberately not part
-    /// of it: the same suites from another mirror make the same image.
+    /// The canonical text the id is hashed from.
     pub fn canonical_text(&self) -> String {
-        let mut text = format!(
-            "slipway-image-recipe {RECIPE_FORMAT}\nodoo {}\nbase {}\n",
-            self.odoo, self.base_suite
-        );
-        for source in &self.sources {
-            text.push_str(&format!(
-                "source {} valid-until-check={}\n",
-                source.suite, !source.skip_valid_until
-            ));
-        }
-        if let Some(suite) = self.low_priority_suite {
-            text.push_str(&format!("low-priority {suite}\n"));
-        }
+        let mut text = format!("slipway-image-recipe {RECIPE_FORMAT}\nodoo {}\n", self.odoo);
+        text.push_str(&self.apt.canonical_lines());
         for package in &self.packages {
             text.push_str(&format!("package {package}\n"));
         }
@@ -175,62 +78,55 @@ impl Recipe {
 
     /// Short content hash of the recipe: the image's cache key.
     pub fn id(&self) -> String {
-        let digest = Sha256::digest(self.canonical_text().as_bytes());
-        hex::encode(&digest[..8])
+        short_hash(&self.canonical_text())
     }
 
     /// Directory name of the image in the store, e.g. `odoo-14.0-1a2b3c4d5e6f7a8b`.
     pub fn image_name(&self) -> String {
         format!("odoo-{}-{}", self.odoo, self.id())
     }
+}
 
-    /// `/etc/apt/sources.list` of the image.
-    pub fn sources_list(&self, mirror: &str) -> String {
-        let mut text = String::new();
-        for source in &self.sources {
-            let options = if source.skip_valid_until {
-                "[check-valid-until=no] "
-            } else {
-                ""
-            };
-            text.push_str(&format!("deb {options}{mirror} {} main\n", source.suite));
-        }
-        text
-    }
-
-    /// `/etc/apt/preferences.d/slipway` of the image, if a suite is pinned low.
-    pub fn apt_preferences(&self) -> Option<String> {
-        self.low_priority_suite
-            .map(|suite| format!("Package: *\nPin: release n={suite}\nPin-Priority: 100\n"))
-    }
+/// The first 16 hex digits of the SHA-256 of `text`: an image id.
+pub(crate) fn short_hash(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    hex::encode(&digest[..8])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn packaged(odoo: OdooVersion) -> Recipe {
+        Recipe::for_version(odoo).unwrap()
+    }
+
     #[test]
-    fn versions_parse_and_unknown_ones_are_named() {
-        assert_eq!("14.0".parse::<OdooVersion>().unwrap(), OdooVersion::V14);
-        assert_eq!("19".parse::<OdooVersion>().unwrap(), OdooVersion::V19);
-        let error = "16.0".parse::<OdooVersion>().unwrap_err().to_string();
-        assert!(
-            error.contains("16.0") && error.contains("14.0") && error.contains("19.0"),
-            "{error}"
+    fn packaged_recipe_ids_are_those_of_the_images_already_built() {
+        // Changing these orphans every cached image: bump RECIPE_FORMAT on purpose
+        // instead.
+        assert_eq!(packaged(OdooVersion::V14).id(), "03a0ee1edb5ce6ca");
+        assert_eq!(packaged(OdooVersion::V19).id(), "818b0520307e1fa2");
+        assert_eq!(
+            packaged(OdooVersion::V14).image_name(),
+            "odoo-14.0-03a0ee1edb5ce6ca"
         );
     }
 
     #[test]
-    fn recipe_id_is_stable_and_differs_between_versions() {
-        let v14 = Recipe::for_version(OdooVersion::V14);
-        assert_eq!(v14.id(), Recipe::for_version(OdooVersion::V14).id());
-        assert_ne!(v14.id(), Recipe::for_version(OdooVersion::V19).id());
-        assert_eq!(v14.id().len(), 16);
+    fn a_series_without_a_debian_package_points_to_building_from_source() {
+        let error = Recipe::for_version(OdooVersion::new(16, 0)).unwrap_err();
+        let message = error.to_string();
+        assert!(matches!(error, ImageError::NotPackaged(_)));
+        assert!(
+            message.contains("16.0") && message.contains("--odoo-repo"),
+            "{message}"
+        );
     }
 
     #[test]
     fn recipe_id_changes_with_the_package_list() {
-        let mut recipe = Recipe::for_version(OdooVersion::V14);
+        let mut recipe = packaged(OdooVersion::V14);
         let before = recipe.id();
         recipe.packages.push("python3-phonenumbers");
         assert_ne!(before, recipe.id());
@@ -238,13 +134,14 @@ mod tests {
 
     #[test]
     fn v19_takes_only_odoo_from_sid_and_tolerates_its_expired_release() {
-        let recipe = Recipe::for_version(OdooVersion::V19);
-        let sources = recipe.sources_list("http://deb.debian.org/debian");
+        let recipe = packaged(OdooVersion::V19);
+        let sources = recipe.apt.sources_list("http://deb.debian.org/debian");
         assert!(
             sources.contains("deb [check-valid-until=no] http://deb.debian.org/debian sid main")
         );
         assert!(sources.contains("deb http://deb.debian.org/debian trixie main"));
         assert!(recipe
+            .apt
             .apt_preferences()
             .unwrap()
             .contains("Pin-Priority: 100"));
@@ -258,7 +155,9 @@ mod tests {
 
     #[test]
     fn v14_never_uses_bullseye_security() {
-        let sources = Recipe::for_version(OdooVersion::V14).sources_list("http://m/debian");
+        let sources = packaged(OdooVersion::V14)
+            .apt
+            .sources_list("http://m/debian");
         assert!(!sources.contains("security"), "{sources}");
     }
 }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::builder::{self, BuildOptions, Progress};
-use crate::{ImageError, OdooVersion, Recipe};
+use crate::builder::{self, BuildOptions, Progress, Target};
+use crate::{ImageError, OdooVersion, Recipe, RuntimeRecipe};
 
 const META_FILE: &str = "image.json";
 const ROOTFS_DIR: &str = "rootfs";
@@ -20,14 +20,20 @@ pub struct ImageMeta {
     pub name: String,
     pub odoo: OdooVersion,
     pub recipe_id: String,
-    /// Exact version of the Debian package that carries Odoo.
+    /// Exact version of the Debian package that carries Odoo; empty for a runtime.
     pub odoo_package_version: String,
     pub python_version: String,
+    /// A runtime's Python (its venv, `/opt/odoo-venv/bin/python3`), which runs the
+    /// mounted source tree's `odoo-bin`. `None` for a packaged image, whose Odoo is
+    /// `/usr/bin/odoo`.
+    #[serde(default)]
+    pub python: Option<String>,
     /// The image's own `odoo` system user: the sandbox maps the build to it so that
     /// Odoo finds itself in `/etc/passwd`.
     pub odoo_uid: u32,
     pub odoo_gid: u32,
-    /// Where Odoo's own addons live inside the image.
+    /// Where Odoo's own addons live inside the image; empty for a runtime (they
+    /// are in the source tree).
     pub core_addons_path: String,
     pub built_at_unix: u64,
     pub build_seconds: f64,
@@ -68,9 +74,18 @@ impl ImageStore {
         &self.root
     }
 
-    /// The complete image for this recipe, if it was built.
+    /// The complete packaged image for this recipe, if it was built.
     pub fn find(&self, recipe: &Recipe) -> Result<Option<Image>, ImageError> {
-        let dir = self.root.join(recipe.image_name());
+        self.find_named(&recipe.image_name())
+    }
+
+    /// The complete runtime image for this recipe, if it was built.
+    pub fn find_runtime(&self, recipe: &RuntimeRecipe) -> Result<Option<Image>, ImageError> {
+        self.find_named(&recipe.image_name())
+    }
+
+    fn find_named(&self, image_name: &str) -> Result<Option<Image>, ImageError> {
+        let dir = self.root.join(image_name);
         if !dir.exists() {
             return Ok(None);
         }
@@ -101,39 +116,57 @@ impl ImageStore {
         Ok(images)
     }
 
-    /// The image for `recipe`, built first if missing. Concurrent callers wait for
-    /// one another (file lock) instead of building the same image twice.
+    /// The packaged image for `recipe`, built first if missing. Concurrent callers
+    /// wait for one another (file lock) instead of building the same image twice.
     pub fn ensure(
         &self,
         recipe: &Recipe,
         options: &BuildOptions,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<Image, ImageError> {
-        if let Some(image) = self.find(recipe)? {
+        self.ensure_built(Target::Packaged(recipe), options, progress)
+    }
+
+    /// The runtime image for `recipe`: built unless it exists (as `ensure` does
+    /// for packaged images, with the same locking).
+    pub fn build_runtime(
+        &self,
+        recipe: &RuntimeRecipe,
+        options: &BuildOptions,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Image, ImageError> {
+        self.ensure_built(Target::Runtime(recipe), options, progress)
+    }
+
+    fn ensure_built(
+        &self,
+        target: Target<'_>,
+        options: &BuildOptions,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Image, ImageError> {
+        let image_name = target.image_name();
+        if let Some(image) = self.find_named(&image_name)? {
             return Ok(image);
         }
         fs::create_dir_all(&self.root).map_err(ImageError::io("creating", &self.root))?;
-        let lock_path = self.root.join(format!(".lock-{}", recipe.image_name()));
+        let lock_path = self.root.join(format!(".lock-{image_name}"));
         let lock = File::create(&lock_path).map_err(ImageError::io("creating", &lock_path))?;
         lock.lock().map_err(ImageError::io("locking", &lock_path))?;
         // Someone else may have finished it while we waited for the lock.
-        if let Some(image) = self.find(recipe)? {
+        if let Some(image) = self.find_named(&image_name)? {
             return Ok(image);
         }
-        self.remove_abandoned_builds(recipe)?;
-        let final_dir = self.root.join(recipe.image_name());
-        let build_dir = self.root.join(format!(
-            "{BUILD_PREFIX}{}-{}",
-            recipe.image_name(),
-            std::process::id()
-        ));
-        let meta = builder::build(recipe, &build_dir, options, progress);
-        let meta = match meta {
+        self.remove_abandoned_builds(&image_name)?;
+        let final_dir = self.root.join(&image_name);
+        let build_dir = self
+            .root
+            .join(format!("{BUILD_PREFIX}{image_name}-{}", std::process::id()));
+        let meta = match builder::build(target, &build_dir, options, progress) {
             Ok(meta) => meta,
             Err(error) => {
-                keep_failed_log(&build_dir, &self.root, recipe);
+                let kept = self.keep_failed_log(&build_dir, &image_name);
                 let _ = fs::remove_dir_all(&build_dir);
-                return Err(error);
+                return Err(error.with_log(kept));
             }
         };
         fs::rename(&build_dir, &final_dir).map_err(ImageError::io("renaming", &build_dir))?;
@@ -144,10 +177,10 @@ impl ImageStore {
         })
     }
 
-    /// Build directories of this recipe left by a process that no longer runs
-    /// (crash, SIGKILL, power loss). Safe because we hold the recipe's lock.
-    fn remove_abandoned_builds(&self, recipe: &Recipe) -> Result<(), ImageError> {
-        let prefix = format!("{BUILD_PREFIX}{}-", recipe.image_name());
+    /// Build directories of this image left by a process that no longer runs
+    /// (crash, SIGKILL, power loss). Safe because we hold the image's lock.
+    fn remove_abandoned_builds(&self, image_name: &str) -> Result<(), ImageError> {
+        let prefix = format!("{BUILD_PREFIX}{image_name}-");
         let entries = fs::read_dir(&self.root).map_err(ImageError::io("reading", &self.root))?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -162,16 +195,19 @@ impl ImageStore {
 
     /// The failed image log of a recipe, where `ensure` leaves it for the user.
     pub fn failed_log_path(&self, recipe: &Recipe) -> PathBuf {
-        self.root
-            .join(format!("{}.failed.log", recipe.image_name()))
+        self.failed_log_of(&recipe.image_name())
     }
-}
 
-fn keep_failed_log(build_dir: &Path, root: &Path, recipe: &Recipe) {
-    let log = build_dir.join(builder::LOG_FILE);
-    let kept = root.join(format!("{}.failed.log", recipe.image_name()));
-    if log.exists() {
-        let _ = fs::copy(&log, kept);
+    fn failed_log_of(&self, image_name: &str) -> PathBuf {
+        self.root.join(format!("{image_name}.failed.log"))
+    }
+
+    /// Copies the log of a failed build out of its directory (which is removed);
+    /// `None` if there was none to keep.
+    fn keep_failed_log(&self, build_dir: &Path, image_name: &str) -> Option<PathBuf> {
+        let log = build_dir.join(builder::LOG_FILE);
+        let kept = self.failed_log_of(image_name);
+        fs::copy(&log, &kept).ok().map(|_| kept)
     }
 }
 
@@ -220,6 +256,7 @@ mod tests {
             recipe_id: "0123456789abcdef".into(),
             odoo_package_version: "14.0.0+dfsg.2-7".into(),
             python_version: "3.9.2".into(),
+            python: None,
             odoo_uid: 101,
             odoo_gid: 101,
             core_addons_path: "/usr/lib/python3/dist-packages/odoo/addons".into(),
@@ -239,7 +276,7 @@ mod tests {
     fn an_interrupted_build_directory_is_not_an_image() {
         let temp = tempfile::tempdir().unwrap();
         let store = ImageStore::new(temp.path());
-        let recipe = Recipe::for_version(OdooVersion::V14);
+        let recipe = Recipe::for_version(OdooVersion::V14).unwrap();
         let half = temp
             .path()
             .join(format!("{BUILD_PREFIX}{}-4242", recipe.image_name()));
@@ -252,7 +289,7 @@ mod tests {
     fn a_complete_image_is_found_and_listed() {
         let temp = tempfile::tempdir().unwrap();
         let store = ImageStore::new(temp.path());
-        let recipe = Recipe::for_version(OdooVersion::V14);
+        let recipe = Recipe::for_version(OdooVersion::V14).unwrap();
         fake_complete_image(&store, &recipe);
         let image = store.find(&recipe).unwrap().unwrap();
         assert_eq!(image.meta.odoo, OdooVersion::V14);
@@ -263,7 +300,7 @@ mod tests {
     fn image_without_metadata_is_reported_damaged() {
         let temp = tempfile::tempdir().unwrap();
         let store = ImageStore::new(temp.path());
-        let recipe = Recipe::for_version(OdooVersion::V19);
+        let recipe = Recipe::for_version(OdooVersion::V19).unwrap();
         fs::create_dir_all(temp.path().join(recipe.image_name()).join("rootfs")).unwrap();
         let error = store.find(&recipe).unwrap_err().to_string();
         assert!(
@@ -276,7 +313,7 @@ mod tests {
     fn ensure_returns_an_existing_image_without_building() {
         let temp = tempfile::tempdir().unwrap();
         let store = ImageStore::new(temp.path());
-        let recipe = Recipe::for_version(OdooVersion::V14);
+        let recipe = Recipe::for_version(OdooVersion::V14).unwrap();
         fake_complete_image(&store, &recipe);
         let options = BuildOptions {
             mirror: "http://invalid.invalid/debian".into(),
@@ -285,5 +322,54 @@ mod tests {
             .ensure(&recipe, &options, &mut |_| panic!("must not build"))
             .unwrap();
         assert_eq!(image.meta.name, recipe.image_name());
+    }
+
+    #[test]
+    fn metadata_written_before_runtimes_existed_still_parses() {
+        let text = r#"{
+  "name": "odoo-14.0-03a0ee1edb5ce6ca",
+  "odoo": "14.0",
+  "recipe_id": "03a0ee1edb5ce6ca",
+  "odoo_package_version": "14.0.0+dfsg.2-7+deb11u2",
+  "python_version": "3.9.2",
+  "odoo_uid": 101,
+  "odoo_gid": 101,
+  "core_addons_path": "/usr/lib/python3/dist-packages/odoo/addons",
+  "built_at_unix": 1796637719,
+  "build_seconds": 84.478709586,
+  "size_bytes": 1620377600
+}"#;
+        let meta: ImageMeta = serde_json::from_str(text).unwrap();
+        assert_eq!(meta.odoo, OdooVersion::V14);
+        assert_eq!(meta.python, None);
+    }
+
+    #[test]
+    fn a_runtime_is_found_by_its_own_recipe() {
+        let temp = tempfile::tempdir().unwrap();
+        let tree = temp.path().join("odoo");
+        for (path, content) in [
+            ("odoo-bin", ""),
+            ("odoo/release.py", "version_info = ('saas~17', 2, 0, FINAL, 0, '')\nMIN_PY_VERSION = (3, 10)\nMAX_PY_VERSION = (3, 12)\n"),
+        ] {
+            fs::create_dir_all(tree.join(path).parent().unwrap()).unwrap();
+            fs::write(tree.join(path), content).unwrap();
+        }
+        let recipe = RuntimeRecipe::from_source(&tree).unwrap();
+        let store = ImageStore::new(temp.path().join("images"));
+        assert!(store.find_runtime(&recipe).unwrap().is_none());
+        let dir = store.root().join(recipe.image_name());
+        fs::create_dir_all(dir.join("rootfs/usr/bin")).unwrap();
+        let mut runtime = meta(&recipe.image_name(), 10);
+        runtime.python = Some(crate::VENV_PYTHON.into());
+        write_meta(&dir, &runtime).unwrap();
+        let image = store.find_runtime(&recipe).unwrap().unwrap();
+        assert_eq!(
+            image.meta.python.as_deref(),
+            Some("/opt/odoo-venv/bin/python3")
+        );
+        assert!(image
+            .dir
+            .ends_with(format!("runtime-saas-17.2-{}", recipe.id())));
     }
 }

@@ -37,6 +37,21 @@ pub struct RunReport {
     /// The Odoo log of the run.
     #[serde(default)]
     pub log: PathBuf,
+    /// The repositories Odoo ran from, at their exact commits (Odoo itself,
+    /// enterprise, more addons); empty for Debian's packaged Odoo.
+    #[serde(default)]
+    pub sources: Vec<ReportedSource>,
+}
+
+/// One repository Odoo ran from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportedSource {
+    /// `odoo`, `enterprise`, or the repository's name.
+    pub name: String,
+    /// Its address, never with credentials.
+    pub url: String,
+    /// 40 hex digits.
+    pub commit: String,
 }
 
 /// Something that made the run fail, as reported.
@@ -118,6 +133,11 @@ mod tests {
                 warnings: vec![],
                 duration_s: 12.5,
                 log: "/var/lib/slipway/logs/odoo.log".into(),
+                sources: vec![ReportedSource {
+                    name: "odoo".into(),
+                    url: "https://git.example.com/odoo/odoo.git".into(),
+                    commit: "89abcdef0123456789abcdef0123456789abcdef".into(),
+                }],
             },
             failed_tests: vec!["TestDemo.test_fail".into()],
         }
@@ -139,6 +159,8 @@ mod tests {
                 "warnings": [],
                 "duration_s": 12.5,
                 "log": "/var/lib/slipway/logs/odoo.log",
+                "sources": [{"name": "odoo", "url": "https://git.example.com/odoo/odoo.git",
+                             "commit": "89abcdef0123456789abcdef0123456789abcdef"}],
                 "failed_tests": ["TestDemo.test_fail"],
             })
         );

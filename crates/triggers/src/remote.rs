@@ -13,6 +13,7 @@ use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use slipway_redact::redact;
+use slipway_sources::Remote;
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 
@@ -72,7 +73,11 @@ pub async fn list_branches(
     if url.trim().is_empty() {
         return Err(RemoteError::EmptyUrl);
     }
-    let output = match run_ls_remote(url, timeout).await {
+    let remote = Remote::parse(url).map_err(|error| RemoteError::Unreachable {
+        url: shown.clone(),
+        reason: error.to_string(),
+    })?;
+    let output = match run_ls_remote(&remote, timeout).await {
         Ok(Some(output)) => output,
         Ok(None) => {
             return Err(RemoteError::Timeout {
@@ -177,7 +182,7 @@ const KEPT_VARIABLES: &[&str] = &[
 ];
 
 /// Runs `git ls-remote`; `Ok(None)` when it did not finish within `timeout`.
-async fn run_ls_remote(url: &str, timeout: Duration) -> io::Result<Option<GitOutput>> {
+async fn run_ls_remote(remote: &Remote, timeout: Duration) -> io::Result<Option<GitOutput>> {
     let mut command = Command::new("git");
     command
         .env_clear()
@@ -186,6 +191,9 @@ async fn run_ls_remote(url: &str, timeout: Duration) -> io::Result<Option<GitOut
                 .iter()
                 .filter_map(|name| std::env::var_os(name).map(|value| (name, value))),
         )
+        // Credentials through the environment: a command line is readable by
+        // every process of the host.
+        .envs(remote.git_env())
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("LC_ALL", "C")
         // ssh asks through SSH_ASKPASS instead of the terminal (if any), and
@@ -212,7 +220,7 @@ async fn run_ls_remote(url: &str, timeout: Duration) -> io::Result<Option<GitOut
             "--heads",
             "--quiet",
             "--",
-            url,
+            remote.plain(),
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -576,7 +584,7 @@ mod tests {
             matches!(error, RemoteError::Unreachable { .. }),
             "{error:?}"
         );
-        assert!(error.to_string().contains("not allowed"), "{error}");
+        assert!(error.to_string().contains("remote helper"), "{error}");
         assert!(!file.exists());
     }
 

@@ -55,7 +55,7 @@ impl Worker {
         prepared: &PreparedBuild,
         state: &DeploymentState,
     ) -> Result<Deployed, RunError> {
-        let (project, mirror, image) = self.code_inputs(build).await?;
+        let (project, mirror, odoo) = self.code_inputs(build).await?;
         let session = self.control.session().await?;
         let production = slipway_control::production_build(&session, project.id).await?;
         let is_production = build.stage == Stage::Production && !build.duplicate;
@@ -107,7 +107,7 @@ impl Worker {
             repo: mirror,
             commit: build.commit.clone(),
             submodules: slipway_checkout::SubmoduleSources::RemoteOnly,
-            image,
+            odoo,
             modules: project.settings.modules.clone(),
             origin,
             neutralize,

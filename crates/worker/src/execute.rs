@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use slipway_control::{Build, BuildState, BuildStatus, ControlError, Outcome, Project, Stage};
 use slipway_engine::{BuildReport, DevelopmentRequest, PreparedBuild, Silent};
-use slipway_image::{BuildOptions, OdooVersion, Recipe};
+use slipway_engine::{OdooInstall, OdooRequest};
+use slipway_image::BuildOptions;
 use slipway_odoo_log::Status;
+use slipway_sources::{Mirrors, Remote};
 use tokio::sync::watch;
 
 use crate::deploy::{Deployed, DeploymentState};
@@ -141,7 +143,7 @@ impl Worker {
         build: &Build,
         prepared: &PreparedBuild,
     ) -> Result<BuildReport, RunError> {
-        let (project, mirror, image) = self.code_inputs(build).await?;
+        let (project, mirror, odoo) = self.code_inputs(build).await?;
         let session = self.control.session().await?;
         let mail = self.mail_route(&session, build).await?;
         drop(session);
@@ -150,7 +152,7 @@ impl Worker {
             commit: build.commit.clone(),
             subdir: PathBuf::new(),
             submodules: slipway_checkout::SubmoduleSources::RemoteOnly,
-            image,
+            odoo,
             modules: project.settings.modules.clone(),
             test_tags: project.settings.test_tags.clone(),
             use_template: true,
@@ -168,47 +170,42 @@ impl Worker {
             .await?)
     }
 
-    /// The build's project, its fetched mirror and its Odoo image.
+    /// The build's project, its fetched mirror and its Odoo.
     pub(crate) async fn code_inputs(
         &self,
         build: &Build,
-    ) -> Result<(Project, PathBuf, slipway_image::Image), RunError> {
+    ) -> Result<(Project, PathBuf, OdooInstall), RunError> {
         let session = self.control.session().await?;
         let project = slipway_control::get_project_by_id(&session, build.project_id).await?;
         drop(session);
-        let mirror = self.update_mirror(&project).await?;
-        let odoo: OdooVersion = project.odoo.parse()?;
-        let store = self.engine.images().clone();
-        let image = tokio::task::spawn_blocking(move || {
-            store.ensure(
-                &Recipe::for_version(odoo),
-                &BuildOptions::default(),
-                &mut |_| {},
-            )
-        })
-        .await??;
-        Ok((project, mirror, image))
+        let mirror = self.update_mirror(&project, &build.commit).await?;
+        let request = OdooRequest {
+            series: project.odoo.parse()?,
+            sources: Vec::new(),
+            image_options: BuildOptions::default(),
+        };
+        let odoo = self.engine.prepare_odoo(&request, &Silent).await?;
+        Ok((project, mirror, odoo))
     }
 
-    /// The project's bare mirror, fetched. One fetch at a time per project.
-    async fn update_mirror(&self, project: &Project) -> Result<PathBuf, RunError> {
-        let repos = self.engine.layout().repos();
-        let mirror = repos.join(format!("{}.git", project.id));
-        let _lock = slipway_engine::lock_file(
-            &repos.join(format!(".{}.lock", project.id)),
-            slipway_engine::LockMode::Exclusive,
-        )
-        .await?;
-        let (url, target) = (project.repo_url.clone(), mirror.clone());
-        tokio::task::spawn_blocking(move || slipway_checkout::update_mirror(&url, &target))
+    /// The project's bare mirror, holding `commit` (fetched only when it
+    /// lacks it). Shared by every project on the same repository; its
+    /// credentials reach git through its environment, never its config.
+    async fn update_mirror(&self, project: &Project, commit: &str) -> Result<PathBuf, RunError> {
+        let mirrors = Mirrors::new(self.engine.layout().repos());
+        let fetch_failed = |error: &dyn std::fmt::Display| {
+            RunError::Fetch(
+                slipway_redact::redact(&format!("fetching {}: {error}", project.repo_url))
+                    .into_owned(),
+            )
+        };
+        let remote = Remote::parse(&project.repo_url).map_err(|error| fetch_failed(&error))?;
+        let (resolving, commit) = (mirrors.clone(), commit.to_string());
+        let remote_for_fetch = remote.clone();
+        tokio::task::spawn_blocking(move || resolving.resolve(&remote_for_fetch, &commit))
             .await?
-            .map_err(|e| {
-                RunError::Fetch(
-                    slipway_redact::redact(&format!("fetching {}: {e}", project.repo_url))
-                        .into_owned(),
-                )
-            })?;
-        Ok(mirror)
+            .map_err(|error| fetch_failed(&error))?;
+        Ok(mirrors.path_of(&remote))
     }
 
     /// Records the outcome: a good build starts serving, a bad one is cleaned up.

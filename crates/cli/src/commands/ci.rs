@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use slipway_engine::{BuildReport, DevelopmentRequest, Engine, TemplateUse};
-use slipway_image::{BuildOptions, OdooVersion, Recipe};
+use slipway_engine::{BuildReport, DevelopmentRequest, OdooRequest, TemplateUse};
+use slipway_image::{BuildOptions, OdooVersion};
 use slipway_odoo_log::Status;
 
+use super::sources::SourceArgs;
 use crate::progress::Progress;
 use crate::{absolute, setup};
 
@@ -26,9 +27,12 @@ pub struct CiArgs {
     /// The git repository to build (its HEAD commit; uncommitted changes are ignored).
     #[arg(default_value = ".")]
     path: PathBuf,
-    /// Odoo version: 14.0 or 19.0.
-    #[arg(long, value_name = "VERSION")]
+    /// Odoo series (`17.0`): Debian's packaged Odoo of it (14.0, 19.0), or
+    /// the series the Odoo of --odoo-repo must be.
+    #[arg(long, value_name = "SERIES")]
     odoo: String,
+    #[command(flatten)]
+    sources: SourceArgs,
     /// Modules to install and test (default: every installable addon found).
     #[arg(long, value_delimiter = ',', value_name = "a,b")]
     modules: Option<Vec<String>>,
@@ -58,7 +62,8 @@ pub struct CiArgs {
 }
 
 pub async fn run(args: CiArgs) -> Result<ExitCode> {
-    let odoo: OdooVersion = args.odoo.parse()?;
+    let series: OdooVersion = args.odoo.parse()?;
+    let sources = args.sources.specs(series)?;
     let repo = absolute(args.path.clone());
     let head = slipway_checkout::resolve_head(&repo)?;
     if head.has_uncommitted_changes {
@@ -75,13 +80,26 @@ pub async fn run(args: CiArgs) -> Result<ExitCode> {
         tracing::info!(reaped, "cleaned up after interrupted builds");
     }
     engine.prune_logs();
-    let image = ensure_image(&engine, odoo, &args.mirror, &progress).await?;
+    let odoo = engine
+        .prepare_odoo(
+            &OdooRequest {
+                series,
+                sources,
+                image_options: BuildOptions {
+                    mirror: args.mirror.clone(),
+                },
+            },
+            progress.as_ref(),
+        )
+        .await;
+    progress.finish();
+    let odoo = odoo?;
     let request = DevelopmentRequest {
         repo,
         commit: head.commit,
         subdir: head.subdir,
         submodules: slipway_checkout::SubmoduleSources::LocalAllowed,
-        image,
+        odoo,
         modules: args.modules.clone(),
         test_tags: args.test_tags.clone(),
         use_template: !args.no_template,
@@ -135,39 +153,6 @@ pub async fn run(args: CiArgs) -> Result<ExitCode> {
         Status::Success | Status::Warning => ExitCode::SUCCESS,
         Status::Failed => ExitCode::from(EXIT_FAILED),
     })
-}
-
-async fn ensure_image(
-    engine: &Engine,
-    odoo: OdooVersion,
-    mirror: &str,
-    progress: &Arc<Progress>,
-) -> Result<slipway_image::Image> {
-    let recipe = Recipe::for_version(odoo);
-    if let Some(image) = engine.images().find(&recipe)? {
-        return Ok(image);
-    }
-    eprintln!("The Odoo {odoo} image is not built yet: building it now (a few minutes, once).");
-    let store = engine.images().clone();
-    let options = BuildOptions {
-        mirror: mirror.to_string(),
-    };
-    let reporter = progress.clone();
-    let image = tokio::task::spawn_blocking(move || {
-        store.ensure(&recipe, &options, &mut |step| {
-            use slipway_engine::Observer;
-            if step.detail.is_empty() {
-                reporter.event(slipway_engine::Event::Step(&format!(
-                    "image {}/{}: {}",
-                    step.step, step.steps, step.title
-                )));
-            }
-        })
-    })
-    .await
-    .expect("image build does not panic")?;
-    progress.finish();
-    Ok(image)
 }
 
 async fn interrupted() -> &'static str {

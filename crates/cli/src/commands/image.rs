@@ -29,7 +29,7 @@ pub async fn run(command: ImageCommand) -> Result<ExitCode> {
     match command {
         ImageCommand::Build { version, mirror } => {
             let odoo: OdooVersion = version.parse()?;
-            let recipe = Recipe::for_version(odoo);
+            let recipe = Recipe::for_version(odoo)?;
             if let Some(image) = store.find(&recipe)? {
                 println!(
                     "{} is already built ({})",

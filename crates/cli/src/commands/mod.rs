@@ -7,6 +7,7 @@ pub mod kept;
 pub mod postgres;
 pub mod project;
 pub mod serve;
+mod sources;
 pub mod status;
 mod table;
 pub mod templates;

@@ -18,7 +18,7 @@ pub enum ProjectCommand {
         /// Any git URL: a local path, https://, ssh://, git@host:path.
         #[arg(long)]
         repo: String,
-        /// Odoo version: 14.0 or 19.0.
+        /// Odoo series of Debian's packaged Odoo: 14.0 or 19.0.
         #[arg(long)]
         odoo: String,
         /// The branch whose builds are production.

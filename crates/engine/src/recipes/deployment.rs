@@ -15,10 +15,10 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use slipway_image::Image;
 use slipway_odoo_log::{Analysis, IgnoreRules, Status};
 
 use crate::config::ServiceOptions;
+use crate::odoo_install::OdooInstall;
 use crate::report::{BuildReport, TemplateUse};
 use crate::steps::code::{Code, CodeSpec};
 use crate::steps::database::Origin as DatabaseOrigin;
@@ -35,7 +35,8 @@ pub struct DeploymentRequest {
     pub repo: PathBuf,
     pub commit: String,
     pub submodules: slipway_checkout::SubmoduleSources,
-    pub image: Image,
+    /// The Odoo it runs.
+    pub odoo: OdooInstall,
     /// `None`: every installable addon of the repository.
     pub modules: Option<Vec<String>>,
     pub origin: Origin,
@@ -112,15 +113,14 @@ impl Engine {
             Origin::CopyOf { .. } => LogFile::Update,
         };
         let log_file = self.layout().log(&build.id, log);
-        let mut report =
-            BuildReport::starting(&build.id, &request.commit, &request.image, log_file);
+        let mut report = BuildReport::starting(&build.id, &request.commit, &request.odoo, log_file);
         report.template = TemplateUse::Disabled;
         let spec = CodeSpec {
             repo: &request.repo,
             commit: &request.commit,
             subdir: Path::new(""),
             submodules: request.submodules,
-            image: &request.image,
+            odoo: &request.odoo,
             modules: request.modules.as_deref(),
         };
         let Some(code) = self.check_out(build, &spec, &mut report, observer).await? else {
@@ -132,7 +132,7 @@ impl Engine {
                 build,
                 &source,
                 Path::new(""),
-                &request.image,
+                &request.odoo,
                 &mut report,
                 observer,
             )
@@ -163,16 +163,9 @@ impl Engine {
         let clock = StepClock::new(observer);
         let result = self.deploy_steps(build, request, staged, &clock).await;
         clock.switch(None);
-        match &result {
-            Ok(report) if report.status != Status::Failed && report.kept.is_some() => {
-                build.tracker.keep()
-            }
-            _ => self.discard_quietly(build).await,
-        }
-        result.map(|mut report| {
-            report.duration_s = started.elapsed().as_secs_f64();
-            report
-        })
+        let servable =
+            |report: &BuildReport| report.status != Status::Failed && report.kept.is_some();
+        self.conclude(build, result, servable, started).await
     }
 
     /// database (new or copied) → [neutralize] → plan → Odoo installs and
@@ -190,7 +183,7 @@ impl Engine {
             mut report,
             ..
         } = staged;
-        let image = &request.image;
+        let odoo = &request.odoo;
         let origin = match &request.origin {
             Origin::New => DatabaseOrigin::New { settled: true },
             Origin::CopyOf { build_id } => DatabaseOrigin::CopyOf {
@@ -202,10 +195,10 @@ impl Engine {
             .prepare_database(build, &code.dir, origin, observer)
             .await?;
         let files = RunFiles::of_build(&code.dir, &pydeps, &database);
-        let addons = addons_path(image, &code.plan);
-        self.write_config(image, &files.config, &database, &addons, &request.service)?;
+        let addons = addons_path(odoo, &code.plan);
+        self.write_config(odoo, &files.config, &database, &addons, &request.service)?;
         if let Some(neutralize) = &request.neutralize {
-            self.neutralize_copy(build, image, &files, neutralize, &request.service, observer)
+            self.neutralize_copy(build, odoo, &files, neutralize, &request.service, observer)
                 .await?;
         }
 
@@ -237,7 +230,7 @@ impl Engine {
                 network: network_for(&request.service),
                 rules: IgnoreRules::new(&request.ignore_rules)?,
             };
-            let outcome = self.run_odoo(image, &files, job, observer).await?;
+            let outcome = self.run_odoo(odoo, &files, job, observer).await?;
             report.odoo_seconds += outcome.seconds;
             outcome.analysis
         };
@@ -252,7 +245,7 @@ impl Engine {
         report.record_verdict(analysis);
         if report.status != Status::Failed {
             record_checksums(self.cluster(), &database.name, &code.repo_addons).await?;
-            report.kept = Some(self.keep(image, &code.dir, &files, &database)?);
+            report.kept = Some(self.keep(odoo, &code.dir, &files, &database)?);
         }
         Ok(report)
     }

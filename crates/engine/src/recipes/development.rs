@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use slipway_image::Image;
 use slipway_odoo_log::IgnoreRules;
 
 use crate::config::ServiceOptions;
+use crate::odoo_install::OdooInstall;
 use crate::report::{BuildReport, TemplateUse};
 use crate::steps::code::CodeSpec;
 use crate::steps::database::Origin;
@@ -25,7 +25,8 @@ pub struct DevelopmentRequest {
     /// Where submodules may come from: local paths for a developer's own
     /// checkout, network URLs only for server builds.
     pub submodules: slipway_checkout::SubmoduleSources,
-    pub image: Image,
+    /// The Odoo it runs.
+    pub odoo: OdooInstall,
     /// `None`: every installable addon of the repository.
     pub modules: Option<Vec<String>>,
     /// `None`: the selected modules' own tests (`/module,...`).
@@ -53,17 +54,10 @@ impl Engine {
         clock.switch(Some("starting"));
         let result = self.development_steps(build, request, &clock).await;
         clock.switch(Some("cleaning up"));
-        let keep = request.keep && matches!(&result, Ok(report) if report.kept.is_some());
-        if keep {
-            build.tracker.keep();
-        } else {
-            self.discard_quietly(build).await;
-        }
+        let kept = |report: &BuildReport| request.keep && report.kept.is_some();
+        let result = self.conclude(build, result, kept, started).await;
         clock.switch(None);
-        result.map(|mut report| {
-            report.duration_s = started.elapsed().as_secs_f64();
-            report
-        })
+        result
     }
 
     /// checkout → requirements → [template] → database → Odoo installs and
@@ -75,15 +69,15 @@ impl Engine {
         observer: &dyn Observer,
     ) -> Result<BuildReport, BuildError> {
         let rules = IgnoreRules::new(&request.ignore_rules)?;
-        let image = &request.image;
+        let odoo = &request.odoo;
         let log_file = self.layout().log(&build.id, LogFile::Tests);
-        let mut report = BuildReport::starting(&build.id, &request.commit, image, log_file);
+        let mut report = BuildReport::starting(&build.id, &request.commit, odoo, log_file);
         let spec = CodeSpec {
             repo: &request.repo,
             commit: &request.commit,
             subdir: &request.subdir,
             submodules: request.submodules,
-            image,
+            odoo,
             modules: request.modules.as_deref(),
         };
         let Some(code) = self.check_out(build, &spec, &mut report, observer).await? else {
@@ -91,14 +85,7 @@ impl Engine {
         };
         let source = code.dir.source();
         let Some(pydeps) = self
-            .install_requirements(
-                build,
-                &source,
-                &request.subdir,
-                image,
-                &mut report,
-                observer,
-            )
+            .install_requirements(build, &source, &request.subdir, odoo, &mut report, observer)
             .await?
         else {
             return Ok(report);
@@ -106,7 +93,7 @@ impl Engine {
 
         let template = if request.use_template && !code.plan.external.is_empty() {
             Some(
-                self.ensure_template(build, image, &code.plan, observer)
+                self.ensure_template(build, odoo, &code.plan, observer)
                     .await?,
             )
         } else {
@@ -128,8 +115,8 @@ impl Engine {
         };
 
         let files = RunFiles::of_build(&code.dir, &pydeps, &database);
-        let addons = addons_path(image, &code.plan);
-        self.write_config(image, &files.config, &database, &addons, &request.service)?;
+        let addons = addons_path(odoo, &code.plan);
+        self.write_config(odoo, &files.config, &database, &addons, &request.service)?;
         let job = Job {
             database: &database.name,
             task: Task::InstallAndTest {
@@ -141,7 +128,7 @@ impl Engine {
             network: network_for(&request.service),
             rules,
         };
-        let outcome = self.run_odoo(image, &files, job, observer).await?;
+        let outcome = self.run_odoo(odoo, &files, job, observer).await?;
         report.odoo_seconds += outcome.seconds;
         tracing::info!(build = %build.id, exit = %outcome.exit, seconds = outcome.seconds, "Odoo finished");
 
@@ -155,7 +142,7 @@ impl Engine {
         .await?;
         report.record_verdict(analysis);
         if request.keep {
-            report.kept = Some(self.keep(image, &code.dir, &files, &database)?);
+            report.kept = Some(self.keep(odoo, &code.dir, &files, &database)?);
         }
         Ok(report)
     }

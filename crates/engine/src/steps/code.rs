@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::odoo_install::OdooInstall;
 use slipway_addons::Addon;
-use slipway_image::Image;
 
 use crate::layout::BuildDir;
 use crate::modules::{self, ModulePlan};
@@ -20,7 +20,7 @@ pub(crate) struct CodeSpec<'a> {
     /// Sub-folder of the repository whose addons are built ("" for all).
     pub subdir: &'a Path,
     pub submodules: slipway_checkout::SubmoduleSources,
-    pub image: &'a Image,
+    pub odoo: &'a OdooInstall,
     /// `None`: every installable addon of the repository.
     pub modules: Option<&'a [String]>,
 }
@@ -70,7 +70,7 @@ impl Engine {
         let repo_addons = modules::repository_addons(&source.join(spec.subdir))
             .map_err(|error| user_paths(error, spec.repo, spec.subdir, &source))?;
         let selected = modules::select(&repo_addons, spec.modules)?;
-        let core_addons = modules::core_addons(spec.image, &self.layout().templates())?;
+        let core_addons = modules::core_addons(spec.odoo, &self.layout().templates())?;
         report.modules = selected.clone();
         let plan = match modules::plan(&source, &repo_addons, &core_addons, selected)? {
             Ok(plan) => plan,

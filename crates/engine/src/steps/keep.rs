@@ -4,9 +4,8 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use slipway_image::Image;
-
 use crate::layout::BuildDir;
+use crate::odoo_install::OdooInstall;
 use crate::report::KeptBuild;
 use crate::serving::ServedBuild;
 use crate::steps::database::Database;
@@ -17,25 +16,26 @@ impl Engine {
     /// Records the build as servable and says how to start it.
     pub(crate) fn keep(
         &self,
-        image: &Image,
+        odoo: &OdooInstall,
         dir: &BuildDir,
         files: &RunFiles<'_>,
         database: &Database,
     ) -> Result<KeptBuild, BuildError> {
         let served = ServedBuild {
             database: database.name.clone(),
-            image: image.meta.name.clone(),
+            image: odoo.runtime.meta.name.clone(),
+            sources: odoo.sources.clone(),
             data_dir: database.data.clone(),
             source_dir: dir.source(),
             pydeps_dir: files.pydeps.map(ToOwned::to_owned),
             config_file: files.config.clone(),
         };
         served.write(dir)?;
-        let host = self.odoo_host(image);
+        let host = self.odoo_host(odoo);
         let spec = host.spec(&served.run(), slipway_sandbox::Network::Host);
         // Served on the host's loopback: take a port nobody uses right now.
         let http_port = crate::serving::free_port()?;
-        let argv = served.argv(http_port);
+        let argv = served.argv(odoo.launcher(), http_port);
         let command = self.sandbox().command_line(&spec, &argv)?;
         let mut script =
             String::from("#!/bin/sh\n# Starts Odoo on a build kept by `slipway ci --keep`.\nexec");

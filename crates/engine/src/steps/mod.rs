@@ -11,6 +11,7 @@ pub(crate) mod database;
 pub(crate) mod keep;
 pub(crate) mod neutralize;
 pub(crate) mod odoo_run;
+pub(crate) mod odoo_sources;
 pub(crate) mod requirements;
 pub(crate) mod template;
 pub(crate) mod update_plan;

@@ -7,11 +7,11 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use slipway_image::Image;
 use slipway_odoo_log::IgnoreRules;
 use slipway_sandbox::Network;
 
 use crate::config::ServiceOptions;
+use crate::odoo_install::OdooInstall;
 use crate::steps::odoo_run::{Job, RunFiles, Task};
 use crate::steps::verdict::command_failure;
 use crate::{BuildError, Engine, Event, LogFile, Observer, PreparedBuild};
@@ -33,7 +33,7 @@ impl Engine {
     pub(crate) async fn neutralize_copy(
         &self,
         build: &PreparedBuild,
-        image: &Image,
+        odoo: &OdooInstall,
         files: &RunFiles<'_>,
         neutralize: &Neutralize,
         service: &ServiceOptions,
@@ -42,7 +42,7 @@ impl Engine {
         observer.event(Event::Step("neutralizing the copy"));
         let database = &build.database();
         let log_file = &self.layout().log(&build.id, LogFile::Neutralize);
-        if image.meta.odoo.major() >= ODOO_NEUTRALIZE_SINCE {
+        if odoo.series().major() >= ODOO_NEUTRALIZE_SINCE {
             let job = Job {
                 database,
                 task: Task::Neutralize,
@@ -51,7 +51,7 @@ impl Engine {
                 network: Network::Isolated,
                 rules: IgnoreRules::none(),
             };
-            let outcome = self.run_odoo(image, files, job, observer).await?;
+            let outcome = self.run_odoo(odoo, files, job, observer).await?;
             if let Some(failure) = command_failure(&outcome) {
                 return Err(BuildError::Host(format!(
                     "Odoo's neutralization of the copy failed ({failure}); log: {}",

@@ -6,7 +6,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use slipway_image::Image;
 use slipway_odoo_log::IgnoreRules;
 use slipway_postgres::random_secret;
 use slipway_sandbox::Network;
@@ -15,6 +14,7 @@ use crate::config::{OdooConfig, ServiceOptions};
 use crate::layout::BuildDir;
 use crate::modules::ModulePlan;
 use crate::odoo::{OdooOutcome, OdooRun, DATA_MOUNT, SOURCE_MOUNT};
+use crate::odoo_install::OdooInstall;
 use crate::steps::database::Database;
 use crate::steps::requirements::Pydeps;
 use crate::steps::update_plan::UpdatePlan;
@@ -72,10 +72,10 @@ pub(crate) struct Job<'a> {
 }
 
 impl Engine {
-    /// Runs Odoo of `image` on `files` for `job`, to completion or its limit.
+    /// Runs `odoo` on `files` for `job`, to completion or its limit.
     pub(crate) async fn run_odoo(
         &self,
-        image: &Image,
+        odoo: &OdooInstall,
         files: &RunFiles<'_>,
         job: Job<'_>,
         observer: &dyn Observer,
@@ -83,8 +83,8 @@ impl Engine {
         if let Some(step) = job.task.describe() {
             observer.event(Event::Step(&step));
         }
-        let (command, args) = job.task.command_line(job.database, image);
-        self.odoo_host(image)
+        let (command, args) = job.task.command_line(job.database, odoo);
+        self.odoo_host(odoo)
             .run(
                 OdooRun {
                     data_dir: files.data,
@@ -107,13 +107,13 @@ impl Engine {
     /// nothing else.
     pub(crate) fn write_config(
         &self,
-        image: &Image,
+        odoo: &OdooInstall,
         path: &Path,
         database: &Database,
         addons_path: &[String],
         service: &ServiceOptions,
     ) -> Result<(), BuildError> {
-        let host = self.odoo_host(image);
+        let host = self.odoo_host(odoo);
         let (db_host, db_port) = host.database_address();
         OdooConfig {
             db_host: &db_host,
@@ -133,9 +133,13 @@ impl Engine {
 
 impl Task<'_> {
     /// Odoo's command (none: the server) and its options after `--config`.
-    fn command_line(&self, database: &str, image: &Image) -> (Option<&'static str>, Vec<String>) {
+    fn command_line(
+        &self,
+        database: &str,
+        odoo: &OdooInstall,
+    ) -> (Option<&'static str>, Vec<String>) {
         let mut args = vec!["--database".to_string(), database.to_string()];
-        let odoo = &image.meta.odoo;
+        let odoo = odoo.series();
         match self {
             Task::InstallAndTest { modules, test_tags } => {
                 args.extend(["--init".to_string(), modules.join(",")]);
@@ -207,14 +211,19 @@ pub(crate) fn test_tags(given: Option<&str>, plan: &ModulePlan) -> String {
     })
 }
 
-/// Odoo's addons path inside the sandbox: the image's addons, then every
-/// directory of the checkout that holds addons.
-pub(crate) fn addons_path(image: &Image, plan: &ModulePlan) -> Vec<String> {
-    let mut path = vec![image.meta.core_addons_path.clone()];
-    for dir in &plan.repo_addons_dirs {
-        let inside = Path::new(SOURCE_MOUNT).join(dir);
-        path.push(inside.to_string_lossy().trim_end_matches('/').to_string());
-    }
+/// Odoo's addons path inside the sandbox, in Odoo.sh's order: every
+/// directory of the checkout that holds addons (the project's modules win
+/// over others of the same name), then Odoo's ([`OdooInstall::addons_path`]).
+pub(crate) fn addons_path(odoo: &OdooInstall, plan: &ModulePlan) -> Vec<String> {
+    let mut path: Vec<String> = plan
+        .repo_addons_dirs
+        .iter()
+        .map(|dir| {
+            let inside = Path::new(SOURCE_MOUNT).join(dir);
+            inside.to_string_lossy().trim_end_matches('/').to_string()
+        })
+        .collect();
+    path.extend(odoo.addons_path());
     path
 }
 

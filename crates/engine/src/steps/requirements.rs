@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::odoo_install::OdooInstall;
 use sha2::{Digest, Sha256};
-use slipway_image::Image;
 use slipway_odoo_log::IgnoreRules;
 use slipway_sandbox::{HostUser, Mount, Network, SandboxSpec};
 
@@ -24,18 +24,6 @@ const CA_BUNDLE_MOUNT: &str = "/run/slipway/ca-certificates.crt";
 /// proxy's certificate authority.
 const HOST_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 const PIP_TIME_LIMIT: Duration = Duration::from_secs(15 * 60);
-/// Settings of slipway's own environment that pip inside the sandbox needs too.
-const PASSED_THROUGH: &[&str] = &[
-    "PIP_INDEX_URL",
-    "PIP_EXTRA_INDEX_URL",
-    "PIP_TRUSTED_HOST",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
-];
 const TAIL_LINES: usize = 15;
 
 /// Every `requirements.txt` of the checkout (sub-folders and submodules too,
@@ -82,7 +70,7 @@ impl Engine {
         build: &PreparedBuild,
         source: &Path,
         subdir: &Path,
-        image: &Image,
+        odoo: &OdooInstall,
         report: &mut BuildReport,
         observer: &dyn Observer,
     ) -> Result<Option<Pydeps>, BuildError> {
@@ -94,7 +82,7 @@ impl Engine {
             return Ok(Some(Pydeps(None)));
         }
         let log_file = self.layout().log(&build.id, LogFile::Requirements);
-        let host = self.odoo_host(image);
+        let host = self.odoo_host(odoo);
         match install(self.layout(), &host, source, &files, &log_file, observer).await? {
             Installed::Ready(dir) => Ok(Some(Pydeps(Some(dir)))),
             Installed::Failed(message) => {
@@ -124,7 +112,7 @@ async fn install(
     log_file: &Path,
     observer: &dyn Observer,
 ) -> Result<Installed, BuildError> {
-    let key = cache_key(host.image, checkout, files)?;
+    let key = cache_key(&host.odoo.runtime, checkout, files)?;
     let root = layout.pydeps();
     let ready = root.join(&key);
     if ready.is_dir() {
@@ -238,19 +226,20 @@ fn pip_spec(host: &OdooHost<'_>, checkout: &Path, target: &Path, cache: &Path) -
         mounts.push(Mount::read_only(HOST_CA_BUNDLE, CA_BUNDLE_MOUNT));
         env.push(("PIP_CERT".to_string(), CA_BUNDLE_MOUNT.to_string()));
     }
-    for name in PASSED_THROUGH {
+    // Settings of slipway's own environment that pip inside the sandbox needs too.
+    for name in slipway_image::PIP_ENVIRONMENT {
         if let Ok(value) = std::env::var(name) {
             env.push((name.to_string(), value));
         }
     }
     SandboxSpec {
-        rootfs: host.image.rootfs(),
+        rootfs: host.odoo.runtime.rootfs(),
         mounts,
         env,
         workdir: "/tmp".into(),
         network: Network::Host,
-        uid: host.image.meta.odoo_uid,
-        gid: host.image.meta.odoo_gid,
+        uid: host.odoo.runtime.meta.odoo_uid,
+        gid: host.odoo.runtime.meta.odoo_gid,
         run_as: host.account.map(|a| HostUser {
             uid: a.uid,
             gid: a.gid,
@@ -259,7 +248,11 @@ fn pip_spec(host: &OdooHost<'_>, checkout: &Path, target: &Path, cache: &Path) -
     }
 }
 
-fn cache_key(image: &Image, checkout: &Path, files: &[PathBuf]) -> Result<String, BuildError> {
+fn cache_key(
+    image: &slipway_image::Image,
+    checkout: &Path,
+    files: &[PathBuf],
+) -> Result<String, BuildError> {
     let mut hasher = Sha256::new();
     hasher.update(format!(
         "slipway-pydeps 1\n{} {}\n",

@@ -1,11 +1,10 @@
 //! Step: the template database. A development build's outside dependencies
 //! (the Odoo modules its addons need that the repository does not have) are
-//! installed once per image and module set, into a template database that
+//! installed once per Odoo (runtime and source commits) and module set, into a template database that
 //! builds copy at file level ([`crate::templates`] keeps them).
 
 use std::time::{Duration, Instant};
 
-use slipway_image::Image;
 use slipway_odoo_log::IgnoreRules;
 use slipway_postgres::random_secret;
 use slipway_sandbox::Network;
@@ -15,6 +14,7 @@ use crate::host::hand_over;
 use crate::layout::filestore_in;
 use crate::locks::LockMode;
 use crate::modules::{self, ModulePlan};
+use crate::odoo_install::OdooInstall;
 use crate::report::TemplateUse;
 use crate::steps::database::Database;
 use crate::steps::odoo_run::{Job, RunFiles, Task};
@@ -38,13 +38,13 @@ impl Engine {
     pub(crate) async fn ensure_template(
         &self,
         build: &PreparedBuild,
-        image: &Image,
+        odoo: &OdooInstall,
         plan: &ModulePlan,
         observer: &dyn Observer,
     ) -> Result<Template, BuildError> {
-        let checksums = modules::core_checksums(image, &plan.external, &self.layout().templates())?;
+        let checksums = modules::core_checksums(odoo, &plan.external, &self.layout().templates())?;
         let templates = Templates::new(self.layout())?;
-        let key = TemplateKey::new(templates.instance(), image, &checksums);
+        let key = TemplateKey::new(templates.instance(), odoo, &checksums);
         let reused = |key: TemplateKey| Template {
             used: TemplateUse::Reused {
                 hash: key.hash.clone(),
@@ -74,14 +74,14 @@ impl Engine {
         )));
         let started = Instant::now();
         let odoo_seconds = self
-            .build_template(build, &templates, &key, image, observer)
+            .build_template(build, &templates, &key, odoo, observer)
             .await?;
         let seconds = started.elapsed().as_secs_f64();
         templates.write_meta(
             &key,
             &TemplateMeta {
                 hash: key.hash.clone(),
-                image: image.meta.name.clone(),
+                image: odoo.runtime.meta.name.clone(),
                 modules: key.modules.clone(),
                 created_unix: templates::now_unix(),
                 seconds_to_build: seconds,
@@ -114,7 +114,7 @@ impl Engine {
         build: &PreparedBuild,
         templates: &Templates,
         key: &TemplateKey,
-        image: &Image,
+        odoo: &OdooInstall,
         observer: &dyn Observer,
     ) -> Result<f64, BuildError> {
         let cluster = self.cluster();
@@ -143,9 +143,9 @@ impl Engine {
             pydeps: None,
             config: dir.join("odoo.conf"),
         };
-        let addons_path = [image.meta.core_addons_path.clone()];
+        let addons_path = odoo.addons_path();
         self.write_config(
-            image,
+            odoo,
             &files.config,
             &database,
             &addons_path,
@@ -163,7 +163,7 @@ impl Engine {
             network: Network::Isolated,
             rules: IgnoreRules::none(),
         };
-        let outcome = self.run_odoo(image, &files, job, observer).await?;
+        let outcome = self.run_odoo(odoo, &files, job, observer).await?;
         let mut analysis = outcome.analysis;
         check_installed(cluster, &database.name, &key.modules, &mut analysis).await?;
         if let Some(first) = failure(&analysis) {

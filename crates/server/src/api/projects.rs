@@ -57,9 +57,17 @@ pub async fn add(
 /// builds (production, then staging: [`crate::queueing`]). Shared with
 /// `slipway.toml` at start.
 pub async fn add_project(state: &SharedState, body: NewProject) -> Result<AddedProject, ApiError> {
-    body.odoo
+    let series = body
+        .odoo
         .parse::<slipway_image::OdooVersion>()
         .map_err(|error| ApiError::bad_request(error.to_string()))?;
+    // A project builds on Debian's packaged Odoo; Odoo from source is
+    // `slipway ci --odoo-repo` only, for now.
+    if !series.is_packaged() {
+        return Err(ApiError::bad_request(format!(
+            "Odoo {series} has no Debian package (only 14.0 and 19.0): a project builds on one of those; Odoo from source is `slipway ci --odoo-repo` only for now"
+        )));
+    }
     slipway_triggers::validate_branch_name(&body.production_branch)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     // The engine compiles the rules per build; a broken one is refused now.
