@@ -71,12 +71,7 @@ fn a_pinned_build_runs_its_commit_and_a_followed_one_the_branch_head(series: &st
     );
 
     // One runtime image for both commits, one tree per commit.
-    let runtimes: Vec<_> = std::fs::read_dir(common::images())
-        .unwrap()
-        .flatten()
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with(&format!("runtime-{series}-")))
-        .collect();
+    let runtimes = runtime_images(&format!("runtime-{series}-"));
     assert_eq!(runtimes.len(), 1, "{runtimes:?}");
     for commit in [&odoo.first, &odoo.second] {
         let trees: Vec<_> = glob_trees(commit);
@@ -244,4 +239,95 @@ fn bad_sources_are_named_with_what_to_do() {
         "http://127.0.0.1:9/odoo.git could not be reached",
     );
     refused(&["--odoo", "17.0"], "--odoo-repo");
+}
+
+/// A second project on the same Odoo commit takes everything the first one
+/// made: the mirror, the tree, the runtime and the template database.
+#[test]
+fn a_second_project_on_the_same_odoo_commit_reuses_everything() {
+    let odoo = upstream("19.0");
+    let temp = tempfile::tempdir().unwrap();
+    let url = odoo.repo.to_str().unwrap();
+    let pinned = ["--odoo-repo", url, "--odoo-rev", &odoo.first];
+    let first = ci_json(&repository(temp.path(), "passing"), "19.0", &pinned);
+    assert_eq!(first.json["status"], "success", "{}", first.stderr());
+    let mirrors = std::fs::read_dir(home().join("mirrors")).unwrap().count();
+
+    let other = temp.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let second = ci_json(&repository(&other, "warns_at_install"), "19.0", &pinned);
+    let stderr = second.stderr();
+    assert_ne!(second.json["status"], "failed", "{}\n{stderr}", second.json);
+    assert_eq!(source(&second, "odoo")["commit"], odoo.first.as_str());
+    assert!(stderr.contains("reusing template database"), "{stderr}");
+    assert!(!stderr.contains("building template database"), "{stderr}");
+    assert!(!stderr.contains("is not built yet"), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(home().join("mirrors")).unwrap().count(),
+        mirrors,
+        "no new mirror"
+    );
+    assert_eq!(glob_trees(&odoo.first).len(), 1);
+}
+
+/// A requirements.txt pip cannot satisfy stops the build before Odoo runs,
+/// names the step and what pip said, and leaves no runtime image behind.
+#[test]
+fn a_requirement_pip_cannot_install_is_named_and_nothing_is_cached() {
+    let odoo = upstream("19.0");
+    let temp = tempfile::tempdir().unwrap();
+    let fork = temp.path().join("odoo-fork");
+    let status = std::process::Command::new("git")
+        .args(["clone", "--quiet", "--branch", "19.0"])
+        .arg(&odoo.repo)
+        .arg(&fork)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::write(
+        fork.join("requirements.txt"),
+        "slipway-no-such-package==1.0\n",
+    )
+    .unwrap();
+    git(&fork, &["commit", "-qam", "a requirement nobody has"]);
+
+    let repo = repository(temp.path(), "passing");
+    let output = slipway()
+        .arg("ci")
+        .arg(&repo)
+        .args(["--odoo", "19.0", "--odoo-repo", fork.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("requirements.txt") && stderr.contains("slipway-no-such-package"),
+        "{stderr}"
+    );
+    // The failed runtime is named in the message (its build log); neither it
+    // nor its half-built directory is in the store.
+    let at = stderr
+        .find("runtime-19.0-")
+        .expect("the failed image is named");
+    let name = &stderr[at..at + "runtime-19.0-".len() + 16];
+    assert_eq!(
+        runtime_images(name),
+        Vec::<String>::new(),
+        "a failed runtime was kept"
+    );
+}
+
+/// The runtime images of the store whose name starts with `prefix`,
+/// complete or half-built: directories, not their lock files nor the logs of
+/// failed builds.
+fn runtime_images(prefix: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(common::images())
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(prefix))
+        .collect();
+    names.sort();
+    names
 }

@@ -81,9 +81,19 @@ impl Engine {
         crate::resources::reap_orphans(&self.layout, &self.cluster).await
     }
 
-    /// Removes logs of builds older than [`crate::LOG_RETENTION`].
-    pub fn prune_logs(&self) -> usize {
-        crate::resources::prune_logs(&self.layout, crate::LOG_RETENTION)
+    /// What time makes useless: logs of builds older than
+    /// [`crate::LOG_RETENTION`], source trees no build used for
+    /// [`crate::TREE_RETENTION`].
+    pub fn collect_old(&self) {
+        let logs = crate::resources::prune_logs(&self.layout, crate::LOG_RETENTION);
+        let trees = self.collect_trees();
+        if logs + trees > 0 {
+            tracing::info!(
+                logs,
+                trees,
+                "old build logs and unused source trees removed"
+            );
+        }
     }
 
     /// Gives the build an id and starts its resource record.

@@ -94,7 +94,11 @@ pub(crate) async fn kill_sandbox(child: &mut Child) {
 }
 
 /// Longest wait for bubblewrap to stop before its children are looked for.
-const STOP_WAIT: Duration = Duration::from_millis(100);
+/// A stop is delivered only when bubblewrap leaves the kernel: on a machine
+/// busy with disk writes (an image build beside the tests) that took more
+/// than 100 ms, the children were listed before bubblewrap's last clone and
+/// one sandbox outlived the kill.
+const STOP_WAIT: Duration = Duration::from_secs(2);
 
 /// Kills the children of a running bubblewrap: each is the PID 1 of a
 /// namespace, and all of the sandbox dies with it. Killing bubblewrap alone

@@ -243,7 +243,7 @@ impl Worker {
     /// What earlier runs of this host left: resources of killed builds, old logs.
     async fn engine_housekeeping(&self) -> Result<(), slipway_engine::BuildError> {
         self.engine.reap_orphans().await?;
-        self.engine.prune_logs();
+        self.engine.collect_old();
         Ok(())
     }
 

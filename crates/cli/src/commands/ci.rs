@@ -79,7 +79,7 @@ pub async fn run(args: CiArgs) -> Result<ExitCode> {
     if reaped > 0 {
         tracing::info!(reaped, "cleaned up after interrupted builds");
     }
-    engine.prune_logs();
+    engine.collect_old();
     let odoo = engine
         .prepare_odoo(
             &OdooRequest {

@@ -13,7 +13,7 @@ use slipway_sources::{check_unique, Mirrors, SourceKind, SourceSpec, Trees};
 
 use crate::odoo_install::{OdooInstall, SourceTree};
 use crate::serving::ServedBuild;
-use crate::{BuildError, Engine, Event, Observer};
+use crate::{BuildError, Engine, Event, Layout, Observer};
 
 /// A tree no build used for this long is removed.
 pub const TREE_RETENTION: Duration = Duration::from_secs(24 * 3600);
@@ -155,18 +155,23 @@ impl Engine {
 
     /// Removes the source trees no kept build uses and no build used for
     /// [`TREE_RETENTION`]. Returns how many were removed.
-    pub fn collect_trees(&self) -> usize {
-        let mut in_use: HashSet<PathBuf> = HashSet::new();
-        if let Ok(builds) = std::fs::read_dir(self.layout().builds()) {
-            for build in builds.flatten() {
-                let id = build.file_name().to_string_lossy().into_owned();
-                if let Ok(served) = ServedBuild::read(self.layout(), &id) {
-                    in_use.extend(served.sources.into_iter().map(|tree| tree.path));
-                }
+    pub(crate) fn collect_trees(&self) -> usize {
+        Trees::new(self.layout().trees()).collect(&trees_in_use(self.layout()), TREE_RETENTION)
+    }
+}
+
+/// The trees the kept builds of this data dir run on (their served.json).
+fn trees_in_use(layout: &Layout) -> HashSet<PathBuf> {
+    let mut in_use = HashSet::new();
+    if let Ok(builds) = std::fs::read_dir(layout.builds()) {
+        for build in builds.flatten() {
+            let id = build.file_name().to_string_lossy().into_owned();
+            if let Ok(served) = ServedBuild::read(layout, &id) {
+                in_use.extend(served.sources.into_iter().map(|tree| tree.path));
             }
         }
-        Trees::new(self.layout().trees()).collect(&in_use, TREE_RETENTION)
     }
+    in_use
 }
 
 /// Odoo's own source at most once and first, enterprise at most once,
@@ -184,4 +189,38 @@ fn check_sources(specs: &[SourceSpec]) -> Result<(), BuildError> {
     }
     check_unique(specs)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_build_keeps_its_trees_from_collection() {
+        let temp = tempfile::tempdir().unwrap();
+        let layout = Layout::at(temp.path());
+        let tree = layout.trees().join("odoo-0123").join("a".repeat(40));
+        let served = ServedBuild {
+            database: "slipway_b_s1a1".into(),
+            image: "runtime-19.0-0123".into(),
+            sources: vec![SourceTree {
+                kind: SourceKind::Odoo,
+                name: "odoo".into(),
+                url: "/srv/odoo".into(),
+                commit: "a".repeat(40),
+                branch: Some("19.0".into()),
+                path: tree.clone(),
+            }],
+            data_dir: "/data".into(),
+            source_dir: "/src".into(),
+            pydeps_dir: None,
+            config_file: "/odoo.conf".into(),
+        };
+        let dir = layout.build("s1a1");
+        std::fs::create_dir_all(dir.root()).unwrap();
+        served.write(&dir).unwrap();
+        // A build without served.json (running, or a damaged one) keeps nothing.
+        std::fs::create_dir_all(layout.build("s2a1").root()).unwrap();
+        assert_eq!(trees_in_use(&layout), HashSet::from([tree]));
+    }
 }
