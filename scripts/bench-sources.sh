@@ -16,6 +16,8 @@ slipway="$PWD/target/release/slipway"
 cargo build --release --locked --bin slipway >/dev/null 2>&1
 
 work=$(mktemp -d /tmp/slipway-bench-sources.XXXXXX)
+# PostgreSQL and the sandboxes run as the `slipway` account: it must enter it.
+chmod 755 "$work"
 export SLIPWAY_HOME="$work/home"
 export SLIPWAY_E2E_HOME="$work/standins-home"
 trap 'SLIPWAY_HOME="$work/home" "$slipway" postgres stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT

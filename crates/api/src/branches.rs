@@ -1,5 +1,6 @@
 //! Branches and their stages: `GET /projects/{name}/branches`,
-//! `PUT /projects/{name}/stage`, `POST /projects/{name}/promote`.
+//! `PUT /projects/{name}/stage`, `POST /projects/{name}/promote`, and a
+//! branch's own revision of Odoo, `PUT /projects/{name}/branches/{branch}/odoo`.
 
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +14,10 @@ pub struct Branch {
     /// The last commit seen on it.
     pub head: Option<String>,
     pub last_build: Option<Build>,
+    /// The commit of the project's Odoo repository it builds on instead of
+    /// the project's revision; absent: the project's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub odoo_rev: Option<String>,
 }
 
 /// `PUT /projects/{name}/stage`. The stage is the caller's text, checked by
@@ -36,4 +41,19 @@ pub struct BranchStage {
 pub struct Promotion {
     pub production: String,
     pub demoted: Option<String>,
+}
+
+/// `PUT /projects/{name}/branches/{branch}/odoo`: `latest` (the project's
+/// revision of Odoo) or a full commit id of its Odoo repository, checked by
+/// the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetOdooRev {
+    pub rev: String,
+}
+
+/// A branch's own revision of Odoo after it changed; `None`: the project's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BranchOdooRev {
+    pub name: String,
+    pub odoo_rev: Option<String>,
 }

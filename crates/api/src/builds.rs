@@ -1,11 +1,11 @@
 //! Builds: `GET /projects/{name}/builds`, `GET /builds/{id}`, and the build
-//! that a rebuild, a start or a duplicate answers.
+//! that a rebuild, an Odoo update, a start or a duplicate answers.
 
 use serde::{Deserialize, Serialize};
 use slipway_report::Report;
 use time::OffsetDateTime;
 
-use crate::{timestamp, BuildState, BuildStatus, Stage};
+use crate::{timestamp, BuildSource, BuildState, BuildStatus, Stage};
 
 /// A build (`slipway builds --json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,6 +26,10 @@ pub struct Build {
     /// The build's address through slipway's proxy, which applies the roles;
     /// never the loopback port its Odoo listens on. Only a serving build has one.
     pub url: Option<String>,
+    /// The Odoo repositories at the exact commits it runs; absent for
+    /// Debian's packaged Odoo.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<BuildSource>,
 }
 
 /// One build, `GET /builds/{id}`.
@@ -43,9 +47,17 @@ pub struct BuildDetail {
     pub database: Option<String>,
 }
 
-/// A request about one branch of a project: `POST /projects/{name}/rebuild`,
-/// `POST /projects/{name}/promote`.
+/// A request about one branch of a project: `POST /projects/{name}/promote`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BranchRequest {
     pub branch: String,
+}
+
+/// `POST /projects/{name}/rebuild`: the branch's head again, on the Odoo
+/// commits of its newest build or (`newest_odoo`) on its sources' newest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebuildRequest {
+    pub branch: String,
+    #[serde(default)]
+    pub newest_odoo: bool,
 }

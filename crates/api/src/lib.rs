@@ -7,6 +7,7 @@ mod branches;
 mod builds;
 mod mails;
 mod projects;
+mod sources;
 pub mod timestamp;
 mod vocabulary;
 
@@ -15,12 +16,13 @@ use serde::{Deserialize, Serialize};
 pub use accounts::{
     AddedUser, CreatedToken, NewPassword, NewToken, NewUser, ProjectRole, RoleGiven, SetRole, User,
 };
-pub use branches::{Branch, BranchStage, Promotion, SetStage};
-pub use builds::{BranchRequest, Build, BuildDetail};
+pub use branches::{Branch, BranchOdooRev, BranchStage, Promotion, SetOdooRev, SetStage};
+pub use builds::{BranchRequest, Build, BuildDetail, RebuildRequest};
 pub use mails::MailSummary;
 pub use projects::{AddedProject, NewProject, Production, Project};
 pub use slipway_report::Report;
-pub use vocabulary::{BuildState, BuildStatus, InvalidValue, Role, Stage};
+pub use sources::{BuildSource, OdooSource, SourceKind};
+pub use vocabulary::{BuildState, BuildStatus, InvalidValue, OdooFollow, Role, Stage};
 
 /// What a refused or failed call answers, with its status code: what went
 /// wrong and what to do.

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::BuildStatus;
+use crate::{BuildStatus, OdooFollow, OdooSource};
 
 /// A project as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -13,10 +13,18 @@ pub struct Project {
     pub repo: String,
     pub odoo: String,
     pub production_branch: String,
+    /// The repositories Odoo is built from, their credentials redacted;
+    /// absent: Debian's packaged Odoo.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub odoo_sources: Vec<OdooSource>,
+    /// How development and staging follow those sources; absent for a
+    /// project without sources, which has nothing to follow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub odoo_follow: Option<OdooFollow>,
 }
 
 /// `POST /projects`, and a `[[project]]` of `slipway.toml`. Text fields that
-/// name a choice (Odoo version, staging source) are checked by the server,
+/// name a choice (Odoo version, staging source, Odoo follow policy) are checked by the server,
 /// which says what it accepts. Absent or null settings take the defaults. (No
 /// `Debug`: a repository URL may hold credentials.)
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +46,12 @@ pub struct NewProject {
     pub staging_source: Option<String>,
     /// Where a commit's changes are shown, `{commit}` standing for its hash.
     pub commit_url: Option<String>,
+    /// The repositories Odoo is built from, Odoo's own first; absent or
+    /// empty: Debian's packaged Odoo of the series. URLs may hold credentials.
+    pub odoo_sources: Option<Vec<OdooSource>>,
+    /// `on-change`, `daily` or `never`: what development and staging
+    /// branches do when a followed source moves.
+    pub odoo_follow: Option<String>,
 }
 
 /// The answer to `POST /projects`. (No `Debug`: it holds the webhook secret.)

@@ -28,6 +28,7 @@ fn build() -> Build {
         created_at: datetime!(2026-11-28 06:33:24 UTC),
         finished_at: None,
         url: Some("http://7.slipway.test:8800".into()),
+        sources: Vec::new(),
     }
 }
 
@@ -99,6 +100,7 @@ fn a_branch_carries_its_last_build_or_null() {
         stage: Stage::Production,
         head: None,
         last_build: None,
+        odoo_rev: None,
     };
     wire(
         &branch,
@@ -109,6 +111,48 @@ fn a_branch_carries_its_last_build_or_null() {
         &branch,
         json!({"name": "main", "stage": "production", "head": null,
                "last_build": build_json()}),
+    );
+    branch.odoo_rev = Some("0123456789abcdef0123456789abcdef01234567".into());
+    wire(
+        &branch,
+        json!({"name": "main", "stage": "production", "head": null,
+               "last_build": build_json(),
+               "odoo_rev": "0123456789abcdef0123456789abcdef01234567"}),
+    );
+}
+
+#[test]
+fn a_build_on_odoo_from_source_lists_its_commits() {
+    let mut build = build();
+    build.sources = vec![BuildSource {
+        kind: SourceKind::Odoo,
+        name: "odoo".into(),
+        url: "https://github.com/odoo/odoo.git".into(),
+        commit: "89abcdef0123456789abcdef0123456789abcdef".into(),
+        branch: Some("19.0".into()),
+    }];
+    wire(
+        &build,
+        with(
+            build_json(),
+            json!({"sources": [{"kind": "odoo", "name": "odoo",
+                                "url": "https://github.com/odoo/odoo.git",
+                                "commit": "89abcdef0123456789abcdef0123456789abcdef",
+                                "branch": "19.0"}]}),
+        ),
+    );
+}
+
+#[test]
+fn a_rebuild_keeps_the_odoo_of_the_last_build_unless_asked() {
+    let request: RebuildRequest = serde_json::from_value(json!({"branch": "main"})).unwrap();
+    assert!(!request.newest_odoo);
+    wire(
+        &RebuildRequest {
+            branch: "main".into(),
+            newest_odoo: true,
+        },
+        json!({"branch": "main", "newest_odoo": true}),
     );
 }
 
@@ -138,6 +182,8 @@ fn an_added_project_is_the_project_with_its_branch_count_and_secret() {
             repo: "https://git.example.com/acme.git".into(),
             odoo: "14.0".into(),
             production_branch: "main".into(),
+            odoo_sources: Vec::new(),
+            odoo_follow: None,
         },
         branches: 3,
         webhook_secret: "s3cret".into(),
@@ -147,6 +193,30 @@ fn an_added_project_is_the_project_with_its_branch_count_and_secret() {
                           "webhook_secret": "s3cret"});
     assert_eq!(serde_json::to_value(&added).unwrap(), expected);
     assert!(serde_json::from_value::<AddedProject>(expected).unwrap() == added);
+}
+
+#[test]
+fn a_project_on_odoo_from_source_lists_its_sources_and_how_it_follows_them() {
+    let project = Project {
+        name: "acme".into(),
+        repo: "https://git.example.com/acme.git".into(),
+        odoo: "17.0".into(),
+        production_branch: "main".into(),
+        odoo_sources: vec![OdooSource {
+            kind: SourceKind::Enterprise,
+            url: "https://***@git.example.com/enterprise.git".into(),
+            rev: None,
+        }],
+        odoo_follow: Some(OdooFollow::Daily),
+    };
+    wire(
+        &project,
+        json!({"name": "acme", "repo": "https://git.example.com/acme.git", "odoo": "17.0",
+               "production_branch": "main", "odoo_follow": "daily",
+               "odoo_sources": [{"kind": "enterprise",
+                                 "url": "https://***@git.example.com/enterprise.git",
+                                 "rev": null}]}),
+    );
 }
 
 #[test]
@@ -160,6 +230,17 @@ fn a_new_project_needs_four_fields_and_refuses_unknown_ones() {
                             "staging_source": "previous"});
     let project: NewProject = serde_json::from_value(with_nulls).unwrap();
     assert_eq!(project.staging_source.as_deref(), Some("previous"));
+    let from_source = json!({"name": "acme", "repo": "/srv/acme.git", "odoo": "17.0",
+                             "production_branch": "main", "odoo_follow": "never",
+                             "odoo_sources": [{"kind": "odoo", "url": "/srv/odoo"},
+                                              {"kind": "addons", "url": "/srv/web", "rev": "v2"}]});
+    let project: NewProject = serde_json::from_value(from_source).unwrap();
+    let sources = project.odoo_sources.unwrap();
+    assert_eq!(
+        (sources[0].kind, sources[0].rev.as_deref()),
+        (SourceKind::Odoo, None)
+    );
+    assert_eq!(sources[1].rev.as_deref(), Some("v2"));
     let mut unknown = minimal;
     unknown["poll"] = 5.into();
     assert!(serde_json::from_value::<NewProject>(unknown).is_err());
@@ -199,6 +280,13 @@ fn the_small_answers_have_their_documented_fields() {
             demoted: Some("main".into()),
         },
         json!({"production": "next", "demoted": "main"}),
+    );
+    wire(
+        &BranchOdooRev {
+            name: "feature".into(),
+            odoo_rev: None,
+        },
+        json!({"name": "feature", "odoo_rev": null}),
     );
     wire(
         &MailSummary {

@@ -113,6 +113,26 @@ text_enum!(BuildStatus, "build status", {
     Killed => "killed",
 });
 
+/// What a project's development and staging branches do when a followed
+/// source of Odoo moves (production never changes its Odoo by itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum OdooFollow {
+    /// Build again at once.
+    #[default]
+    OnChange,
+    /// Build again at most once a day.
+    Daily,
+    /// Wait for the branch's next push or a rebuild.
+    Never,
+}
+
+text_enum!(OdooFollow, "Odoo follow policy", {
+    OnChange => "on-change",
+    Daily => "daily",
+    Never => "never",
+});
+
 text_enum!(Role, "role", {
     Admin => "admin",
     Developer => "developer",

@@ -93,6 +93,11 @@ impl Client {
         parse(self.sent(self.request(&self.agent, "POST", path).call())?)
     }
 
+    /// A PUT of `body`, and its answer as `T`.
+    pub fn put_json<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<T> {
+        parse(self.sent(self.request(&self.agent, "PUT", path).send_json(body))?)
+    }
+
     /// A PUT of `body`; its answer is not needed.
     pub fn put(&self, path: &str, body: &impl Serialize) -> Result<()> {
         self.sent(self.request(&self.agent, "PUT", path).send_json(body))

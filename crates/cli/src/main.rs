@@ -82,9 +82,20 @@ enum Command {
     /// Serve a stopped build again (its database must still be there); its
     /// worker starts it.
     Start { build: i64 },
-    /// Build a branch's head again (refused while it has a build in progress).
-    /// A staging rebuild takes a new copy of production.
-    Rebuild { project: String, branch: String },
+    /// Build a branch's head again (refused while it has a build in progress)
+    /// on the Odoo commits of its last build. A staging rebuild takes a new
+    /// copy of production.
+    Rebuild {
+        project: String,
+        branch: String,
+        /// On the newest commits of the project's Odoo sources (and the
+        /// branch's own Odoo revision) instead.
+        #[arg(long)]
+        newest_odoo: bool,
+    },
+    /// Odoo from source: production's update onto the newest commits.
+    #[command(subcommand)]
+    Odoo(commands::odoo::OdooCommand),
     /// The build serving a project's production database.
     Production {
         project: String,
@@ -179,9 +190,12 @@ fn run_client_command(command: Command, server: &client::ServerArgs) -> anyhow::
         } => commands::builds::list(&project, branch.as_deref(), json, server),
         Command::Logs { build, follow } => commands::builds::logs(build, follow, server),
         Command::Start { build } => commands::builds::start(build, server),
-        Command::Rebuild { project, branch } => {
-            commands::builds::rebuild(&project, &branch, server)
-        }
+        Command::Rebuild {
+            project,
+            branch,
+            newest_odoo,
+        } => commands::builds::rebuild(&project, &branch, newest_odoo, server),
+        Command::Odoo(command) => commands::odoo::run(command, server),
         Command::Production { project, json } => {
             commands::deployments::production(&project, json, server)
         }

@@ -22,6 +22,9 @@ pub struct Branch {
     /// When it disappeared from the repository; `None` while it exists.
     pub deleted_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
+    /// Its own revision of Odoo's source (a pinned commit) instead of the
+    /// project's; `None`: the project's.
+    pub odoo_rev: Option<String>,
 }
 
 /// What [`sync_branches`] changed, each list by name. Builds are the caller's
@@ -65,6 +68,8 @@ pub struct BranchSummary {
     pub stage: Stage,
     pub head: Option<String>,
     pub last_build: Option<Build>,
+    /// Its own revision of Odoo's source; `None`: the project's.
+    pub odoo_rev: Option<String>,
 }
 
 /// The production branch that replaced another, and the one it replaced (now
@@ -77,7 +82,7 @@ pub struct Promotion {
 
 macro_rules! branch_columns {
     () => {
-        "br.id, br.project_id, br.name, br.stage, br.head, br.deleted_at, br.created_at"
+        "br.id, br.project_id, br.name, br.stage, br.head, br.deleted_at, br.created_at, br.odoo_rev"
     };
 }
 
@@ -90,6 +95,7 @@ fn branch_from_row(row: &Row) -> Result<Branch, ControlError> {
         head: row.try_get("head")?,
         deleted_at: row.try_get("deleted_at")?,
         created_at: row.try_get("created_at")?,
+        odoo_rev: row.try_get("odoo_rev")?,
     })
 }
 
@@ -456,6 +462,7 @@ pub async fn list_branches(
         .query(
             concat!(
                 "SELECT br.name AS branch_name, br.stage AS branch_stage, br.head AS branch_head, ",
+                "br.odoo_rev AS branch_odoo_rev, ",
                 build_columns!(),
                 " FROM branches br",
                 " LEFT JOIN LATERAL (SELECT * FROM builds x WHERE x.branch_id = br.id",
@@ -477,6 +484,7 @@ pub async fn list_branches(
                 stage: parse_column(row, "branch_stage")?,
                 head: row.try_get("branch_head")?,
                 last_build,
+                odoo_rev: row.try_get("branch_odoo_rev")?,
             })
         })
         .collect()
@@ -504,4 +512,34 @@ pub async fn unbuilt_heads(client: &Client, project_id: i64) -> Result<Vec<Branc
         )
         .await?;
     rows.iter().map(branch_from_row).collect()
+}
+
+/// The live branch `name` of the project; `None`: its production branch.
+pub async fn get_branch(
+    client: &Client,
+    project: &crate::Project,
+    name: Option<&str>,
+) -> Result<Branch, ControlError> {
+    let row = client
+        .query_opt(
+            concat!(
+                "SELECT ",
+                branch_columns!(),
+                " FROM branches br",
+                " WHERE br.project_id = $1 AND br.deleted_at IS NULL",
+                " AND (br.name = $2 OR ($2 IS NULL AND br.stage = 'production'))"
+            ),
+            &[&project.id, &name],
+        )
+        .await?;
+    match row {
+        Some(row) => branch_from_row(&row),
+        None => match name {
+            Some(name) => Err(ControlError::UnknownBranch {
+                project: project.name.clone(),
+                branch: name.to_string(),
+            }),
+            None => Err(ControlError::NoProduction(project.name.clone())),
+        },
+    }
 }

@@ -6,7 +6,9 @@ use slipway_report::StoredReport;
 use time::OffsetDateTime;
 use tokio_postgres::{Client, Row};
 
-use crate::{parse_column, parse_optional_column, BuildState, BuildStatus, ControlError, Stage};
+use crate::{
+    parse_column, parse_optional_column, BuildSource, BuildState, BuildStatus, ControlError, Stage,
+};
 
 /// A build, with its branch's name.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +44,9 @@ pub struct Build {
     pub report: Option<StoredReport>,
     /// Why it is in its state, in words (a retry, a failure, a stop).
     pub reason: Option<String>,
+    /// The repositories of Odoo at the exact commits it runs (resolved when
+    /// it was queued); empty for Debian's packaged Odoo.
+    pub sources: Vec<BuildSource>,
 }
 
 impl Build {
@@ -82,7 +87,8 @@ macro_rules! build_columns {
             "b.status, b.attempts, b.max_attempts, b.worker, ",
             "b.not_before, b.lease_until, b.created_at, b.started_at, b.finished_at, ",
             "b.stopped_at, b.collected_at, ",
-            "b.url, b.port, b.database, b.log_path, b.report::text AS report, b.reason"
+            "b.url, b.port, b.database, b.log_path, b.report::text AS report, b.reason, ",
+            "b.sources::text AS sources"
         )
     };
 }
@@ -129,6 +135,7 @@ pub(crate) fn build_from_row(row: &Row) -> Result<Build, ControlError> {
         reason: row
             .try_get::<_, Option<&str>>("reason")?
             .map(|reason| slipway_redact::redact(reason).into_owned()),
+        sources: crate::json_column(row, "sources")?,
     })
 }
 
@@ -158,13 +165,15 @@ pub async fn enqueue(
     commit: &str,
     stage: Stage,
     delay: Duration,
+    sources: &[BuildSource],
 ) -> Result<Build, ControlError> {
     let row = client
         .query_opt(
             concat!(
                 "WITH queued AS (",
-                " INSERT INTO builds AS b (project_id, branch_id, commit, stage, state, not_before)",
-                " SELECT br.project_id, br.id, $3, $4, 'pending', now() + $5::float8 * interval '1 second'",
+                " INSERT INTO builds AS b (project_id, branch_id, commit, stage, state, not_before, sources)",
+                " SELECT br.project_id, br.id, $3, $4, 'pending', now() + $5::float8 * interval '1 second',",
+                "  $7::text::jsonb",
                 " FROM branches br",
                 " WHERE br.id = $2 AND br.project_id = $1 AND br.deleted_at IS NULL",
                 // Waits for (or holds off) a sync deleting the branch: a build is
@@ -173,6 +182,7 @@ pub async fn enqueue(
                 " ON CONFLICT (branch_id) WHERE state = 'pending' DO UPDATE SET",
                 // A push supersedes a queued request for a test duplicate too.
                 "  commit = excluded.commit, stage = excluded.stage, duplicate = false,",
+                "  sources = excluded.sources,",
                 // Each push restarts the quiet period, but a branch pushed to
                 // without pause still builds: at most MAX_QUIET_PERIODS quiet
                 // periods after the first push.
@@ -192,6 +202,7 @@ pub async fn enqueue(
                 &stage.as_str(),
                 &seconds(delay),
                 &MAX_QUIET_PERIODS,
+                &crate::json_text(&sources),
             ],
         )
         .await?
@@ -202,15 +213,23 @@ pub async fn enqueue(
     build_from_row(&row)
 }
 
-/// Queues a build of the branch's head, to start now. Refused while the branch
-/// has a build queued or running.
-pub async fn rebuild(client: &Client, project: &str, branch: &str) -> Result<Build, ControlError> {
+/// Queues a build of the branch's head, to start now, on `sources`, or
+/// (`None`) on the Odoo commits of the branch's newest build. Refused while
+/// the branch has a build queued or running.
+pub async fn rebuild(
+    client: &Client,
+    project: &str,
+    branch: &str,
+    sources: Option<&[BuildSource]>,
+) -> Result<Build, ControlError> {
     let row = client
         .query_opt(
             "SELECT p.id AS project_id, br.id AS branch_id, br.stage, br.head, \
                     (SELECT b.id FROM builds b \
                       WHERE b.branch_id = br.id AND b.state IN ('pending', 'running') \
-                      ORDER BY b.id DESC LIMIT 1) AS busy \
+                      ORDER BY b.id DESC LIMIT 1) AS busy, \
+                    coalesce((SELECT b.sources FROM builds b WHERE b.branch_id = br.id \
+                               ORDER BY b.id DESC LIMIT 1), '[]')::text AS last_sources \
                FROM projects p \
                LEFT JOIN branches br \
                  ON br.project_id = p.id AND br.name = $2 AND br.deleted_at IS NULL \
@@ -239,7 +258,43 @@ pub async fn rebuild(client: &Client, project: &str, branch: &str) -> Result<Bui
         });
     };
     let stage: Stage = parse_column(&row, "stage")?;
-    enqueue(client, project_id, branch_id, head, stage, Duration::ZERO).await
+    let last: Vec<BuildSource> = crate::json_column(&row, "last_sources")?;
+    let sources = sources.unwrap_or(&last);
+    enqueue(
+        client,
+        project_id,
+        branch_id,
+        head,
+        stage,
+        Duration::ZERO,
+        sources,
+    )
+    .await
+}
+
+/// Sets the branch's own revision of Odoo's source (`None`: the project's).
+pub async fn set_branch_odoo_rev(
+    client: &Client,
+    project: &str,
+    branch: &str,
+    rev: Option<&str>,
+) -> Result<(), ControlError> {
+    let updated = client
+        .execute(
+            "UPDATE branches br SET odoo_rev = $3 FROM projects p \
+              WHERE p.id = br.project_id AND p.name = $1 AND br.name = $2 \
+                AND br.deleted_at IS NULL",
+            &[&project, &branch, &rev],
+        )
+        .await?;
+    if updated == 0 {
+        crate::get_project(client, project).await?;
+        return Err(ControlError::UnknownBranch {
+            project: project.to_string(),
+            branch: branch.to_string(),
+        });
+    }
+    Ok(())
 }
 
 pub async fn get_build(client: &Client, id: i64) -> Result<Build, ControlError> {

@@ -110,13 +110,19 @@ pub async fn enqueue_duplicate(client: &Client, project: &str) -> Result<Build, 
         .query_one(
             concat!(
                 "WITH queued AS (",
-                " INSERT INTO builds (project_id, branch_id, commit, stage, duplicate, state)",
-                " VALUES ($1, $2, $3, 'staging', true, 'pending') RETURNING *",
+                " INSERT INTO builds (project_id, branch_id, commit, stage, duplicate, state, sources)",
+                // A duplicate runs production's code on production's Odoo.
+                " VALUES ($1, $2, $3, 'staging', true, 'pending', $4::text::jsonb) RETURNING *",
                 ") SELECT ",
                 build_columns!(),
                 " FROM queued b JOIN branches br ON br.id = b.branch_id"
             ),
-            &[&project_id, &production.branch_id, &production.commit],
+            &[
+                &project_id,
+                &production.branch_id,
+                &production.commit,
+                &crate::json_text(&production.sources),
+            ],
         )
         .await
         .map_err(|error| {

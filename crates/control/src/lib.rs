@@ -33,10 +33,12 @@ pub use accounts::{
 pub use attempt::{BuildAttempt, NotAnAttempt};
 pub use board::{branch_board, BoardBranch, BuildCell};
 pub use branches::{
-    list_branches, promote_to_production, set_stage, sync_branches, unbuilt_heads, Branch,
-    BranchChanges, BranchSummary, Promotion,
+    get_branch, list_branches, promote_to_production, set_stage, sync_branches, unbuilt_heads,
+    Branch, BranchChanges, BranchSummary, Promotion,
 };
-pub use builds::{enqueue, get_build, list_builds, rebuild, Build, MAX_QUIET_PERIODS};
+pub use builds::{
+    enqueue, get_build, list_builds, rebuild, set_branch_odoo_rev, Build, MAX_QUIET_PERIODS,
+};
 pub use deployments::{
     enqueue_duplicate, mail_secret_matches, previous_staging_build, production_build,
     production_databases, production_snapshots, set_mail_secret,
@@ -51,9 +53,9 @@ pub use projects::{
     NewProject, Project, ProjectSettings, ProjectUpdate, RemovedProject, StagingSource,
 };
 pub use queue::{
-    claim, finish, heartbeat, list_workers, listen, listen_on, mark_stopped, next_due,
-    reclaim_expired, register_worker, release, touch_worker, Outcome, Reclaimed, Released, Serving,
-    Worker, NOTIFY_CHANNEL,
+    claim, fail_pending, finish, heartbeat, list_workers, listen, listen_on, mark_stopped,
+    next_due, reclaim_expired, register_worker, release, touch_worker, Outcome, Reclaimed,
+    Released, Serving, Worker, NOTIFY_CHANNEL,
 };
 pub use serving::{
     builds_to_restart, builds_to_resume, mark_collected, request_restart, restart_failed,
@@ -66,7 +68,10 @@ pub use sessions::{
     SessionLifetime, WebSession,
 };
 /// The API's words are the ones the database stores.
-pub use slipway_api::{BuildState, BuildStatus, MailSummary, Role, Stage};
+pub use slipway_api::{
+    BuildSource, BuildState, BuildStatus, MailSummary, OdooFollow, OdooSource, Role, SourceKind,
+    Stage,
+};
 
 /// Reads a text column into one of the API's words (or another text enum).
 pub(crate) fn parse_column<T>(row: &tokio_postgres::Row, column: &str) -> Result<T, ControlError>
@@ -75,6 +80,21 @@ where
     ControlError: From<T::Err>,
 {
     Ok(row.try_get::<_, &str>(column)?.parse()?)
+}
+
+/// A JSON column selected as text (`column::text AS column`), read into `T`.
+pub(crate) fn json_column<T: serde::de::DeserializeOwned>(
+    row: &tokio_postgres::Row,
+    column: &str,
+) -> Result<T, ControlError> {
+    let text: &str = row.try_get(column)?;
+    serde_json::from_str(text)
+        .map_err(|error| ControlError::Database(format!("unreadable {column}: {error}")))
+}
+
+/// `value` as JSON text, for a `$n::text::jsonb` parameter.
+pub(crate) fn json_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("a value of ours serializes")
 }
 
 /// Like [`parse_column`], for a nullable column.

@@ -18,6 +18,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
         include_str!("../migrations/0003_production_and_staging.sql"),
     ),
     (4, include_str!("../migrations/0004_accounts_and_ui.sql")),
+    (5, include_str!("../migrations/0005_odoo_sources.sql")),
 ];
 
 /// The schema version this binary brings the database to.

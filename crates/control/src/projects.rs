@@ -7,7 +7,9 @@ use tokio_postgres::{Client, Row};
 
 use crate::builds::{build_columns, build_from_row};
 use crate::error::violated_constraint;
+use crate::parse_column;
 use crate::{Build, ControlError};
+use slipway_api::{OdooFollow, OdooSource};
 
 /// A project as stored. Its `Debug` hides the webhook secret.
 #[derive(Clone, PartialEq)]
@@ -60,6 +62,11 @@ pub struct ProjectSettings {
     pub staging_source: StagingSource,
     /// Where a commit's changes are shown, `{commit}` standing for its hash.
     pub commit_url: Option<String>,
+    /// The repositories Odoo comes from, Odoo's own first; empty: Debian's
+    /// packaged Odoo of the project's series.
+    pub odoo_sources: Vec<OdooSource>,
+    /// What development and staging branches do when a followed source moves.
+    pub odoo_follow: OdooFollow,
 }
 
 /// Where a staging build's database comes from.
@@ -110,6 +117,8 @@ impl Default for ProjectSettings {
             update_all: false,
             staging_source: StagingSource::Production,
             commit_url: None,
+            odoo_sources: Vec::new(),
+            odoo_follow: OdooFollow::OnChange,
         }
     }
 }
@@ -142,6 +151,8 @@ pub struct ProjectUpdate {
     pub update_all: Option<bool>,
     pub staging_source: Option<StagingSource>,
     pub commit_url: Option<Option<String>>,
+    pub odoo_sources: Option<Vec<OdooSource>>,
+    pub odoo_follow: Option<OdooFollow>,
 }
 
 /// A removed project and the builds that had an instance (running or serving)
@@ -157,7 +168,7 @@ macro_rules! project_columns {
         concat!(
             "id, name, repo_url, odoo, production_branch, webhook_secret, poll_interval_s, ",
             "quiet_period_s, dev_builds_kept, modules, test_tags, ignore_rules, update_all, staging_source, ",
-            "commit_url, created_at"
+            "commit_url, odoo_sources::text AS odoo_sources, odoo_follow, created_at"
         )
     };
 }
@@ -180,6 +191,8 @@ fn project_from_row(row: &Row) -> Result<Project, ControlError> {
             update_all: row.try_get("update_all")?,
             staging_source: crate::parse_column(row, "staging_source")?,
             commit_url: row.try_get("commit_url")?,
+            odoo_sources: crate::json_column(row, "odoo_sources")?,
+            odoo_follow: parse_column(row, "odoo_follow")?,
         },
         created_at: row.try_get("created_at")?,
     })
@@ -216,8 +229,9 @@ pub async fn add_project(client: &Client, new: &NewProject) -> Result<Project, C
             concat!(
                 "INSERT INTO projects (name, repo_url, odoo, production_branch, webhook_secret, ",
                 "poll_interval_s, quiet_period_s, dev_builds_kept, modules, test_tags, ignore_rules, ",
-                "update_all, staging_source, commit_url) ",
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING ",
+                "update_all, staging_source, commit_url, odoo_sources, odoo_follow) ",
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, ",
+                "$15::text::jsonb, $16) RETURNING ",
                 project_columns!()
             ),
             &[
@@ -235,6 +249,8 @@ pub async fn add_project(client: &Client, new: &NewProject) -> Result<Project, C
                 &settings.update_all,
                 &settings.staging_source.as_str(),
                 &settings.commit_url,
+                &crate::json_text(&settings.odoo_sources),
+                &settings.odoo_follow.as_str(),
             ],
         )
         .await
@@ -309,7 +325,9 @@ pub async fn update_project(
                 "ignore_rules = coalesce($12, ignore_rules), ",
                 "update_all = coalesce($13, update_all), ",
                 "staging_source = coalesce($14, staging_source), ",
-                "commit_url = CASE WHEN $15 THEN $16 ELSE commit_url END ",
+                "commit_url = CASE WHEN $15 THEN $16 ELSE commit_url END, ",
+                "odoo_sources = coalesce($17::text::jsonb, odoo_sources), ",
+                "odoo_follow = coalesce($18, odoo_follow) ",
                 "WHERE name = $1 RETURNING ",
                 project_columns!()
             ),
@@ -330,6 +348,8 @@ pub async fn update_project(
                 &update.staging_source.map(StagingSource::as_str),
                 &update.commit_url.is_some(),
                 &update.commit_url.clone().flatten(),
+                &update.odoo_sources.as_ref().map(crate::json_text),
+                &update.odoo_follow.map(OdooFollow::as_str),
             ],
         )
         .await

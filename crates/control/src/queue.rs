@@ -532,6 +532,22 @@ pub async fn list_workers(client: &Client) -> Result<Vec<Worker>, ControlError> 
         .collect()
 }
 
+/// Ends a queued build before any worker took it, failed, with `reason`
+/// (what it needed could not be had when it was queued: an Odoo source that
+/// does not answer, say). `false` when it was no longer pending.
+pub async fn fail_pending(client: &Client, build: i64, reason: &str) -> Result<bool, ControlError> {
+    let reason = slipway_redact::redact(reason);
+    let updated = client
+        .execute(
+            "UPDATE builds SET state = 'done', status = 'failed', finished_at = now(), \
+                    reason = $2 \
+              WHERE id = $1 AND state = 'pending'",
+            &[&build, &reason.as_ref()],
+        )
+        .await?;
+    Ok(updated == 1)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

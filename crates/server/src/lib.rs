@@ -9,6 +9,7 @@ mod connect;
 mod error;
 mod hooks;
 pub mod live;
+mod odoo_revisions;
 pub mod proxy;
 pub mod queueing;
 pub mod ui;
@@ -135,8 +136,16 @@ pub fn router(state: SharedState) -> Router {
         .route("/projects/{name}", delete(api::projects::remove))
         .route("/projects/{name}/branches", get(api::branches::list))
         .route("/projects/{name}/stage", put(api::branches::set_stage))
+        .route(
+            "/projects/{name}/branches/{branch}/odoo",
+            put(api::branches::set_odoo_rev),
+        )
         .route("/projects/{name}/promote", post(api::branches::promote))
         .route("/projects/{name}/rebuild", post(api::builds::rebuild))
+        .route(
+            "/projects/{name}/odoo-update",
+            post(api::deployments::odoo_update),
+        )
         .route("/projects/{name}/builds", get(api::builds::list))
         .route(
             "/projects/{name}/members/{login}",

@@ -135,6 +135,7 @@ pub async fn poll(control: &ControlDb, project: &Project) -> Result<BranchChange
     let mut session = control.session().await?;
     let changes = slipway_control::sync_branches(&mut session, project.id, &heads).await?;
     crate::queueing::queue_pushed(&session, project, &changes).await?;
+    crate::queueing::queue_moved_sources(&session, project).await?;
     for branch in &changes.deleted {
         let serving = slipway_control::serving_builds_of_branch(&session, branch.id).await?;
         for build in serving {

@@ -16,7 +16,7 @@ mod spec;
 mod tree;
 
 pub use error::SourceError;
-pub use mirror::{Mirrors, Resolved};
+pub use mirror::{resolve_remote, Mirrors, Resolved};
 pub use remote::Remote;
 pub use spec::{check_unique, SourceKind, SourceSpec};
 pub use tree::Trees;

@@ -72,20 +72,11 @@ impl Mirrors {
                 branch: None,
             });
         }
-        let refs = mirror.list_remote()?;
-        let branch_ref = format!("refs/heads/{rev}");
-        let tag_ref = format!("refs/tags/{rev}");
-        let found = match refs.find(&branch_ref) {
-            Some(commit) => Some((commit, Some(rev.to_string()), branch_ref)),
-            None => refs
-                .find_peeled(&tag_ref)
-                .map(|commit| (commit, None, tag_ref)),
-        };
-        if let Some((commit, branch, reference)) = found {
-            if !mirror.has_commit(&commit)? {
+        if let Some((resolved, reference)) = mirror.list_remote()?.named(rev) {
+            if !mirror.has_commit(&resolved.commit)? {
                 mirror.fetch(&[format!("+{reference}:{reference}")])?;
             }
-            return Ok(Resolved { commit, branch });
+            return Ok(resolved);
         }
         if !is_hex(rev) || rev.len() < 7 {
             return Err(SourceError::UnknownRevision {
@@ -114,6 +105,39 @@ impl Mirrors {
                 rev: rev.to_string(),
             }),
         }
+    }
+}
+
+/// Resolves `rev` by asking the remote only (nothing fetched, no mirror): a
+/// branch's head (followed), a tag's commit, or a full commit id as given
+/// (checked when a build fetches it). What a queued build records.
+pub fn resolve_remote(remote: &Remote, rev: &str) -> Result<Resolved, SourceError> {
+    if is_full_commit(rev) {
+        return Ok(Resolved {
+            commit: rev.to_ascii_lowercase(),
+            branch: None,
+        });
+    }
+    let mut envs = remote.git_env();
+    envs.push(("GIT_ALLOW_PROTOCOL".into(), allowed_protocols(remote)));
+    let unreachable = |error: SourceError| SourceError::Unreachable {
+        remote: remote.plain().to_string(),
+        reason: error.to_string(),
+    };
+    let output = run_git(
+        None,
+        ["ls-remote", "--", remote.plain()],
+        &envs,
+        LIST_TIME_LIMIT,
+    )
+    .map_err(|error| unreachable(error.into()))?;
+    let output = checked(output, "ls-remote").map_err(|error| unreachable(error.into()))?;
+    match RemoteRefs::parse(&output).named(rev) {
+        Some((resolved, _)) => Ok(resolved),
+        None => Err(SourceError::UnknownRevision {
+            remote: remote.plain().to_string(),
+            rev: rev.to_string(),
+        }),
     }
 }
 
@@ -174,15 +198,7 @@ impl<'a> Mirror<'a> {
         S: AsRef<OsStr>,
     {
         let mut envs = self.remote.git_env();
-        let file_protocol = if self.remote.is_local() {
-            "always"
-        } else {
-            "never"
-        };
-        envs.push((
-            "GIT_ALLOW_PROTOCOL".into(),
-            allowed_protocols(file_protocol),
-        ));
+        envs.push(("GIT_ALLOW_PROTOCOL".into(), allowed_protocols(self.remote)));
         Ok(run_git(Some(&self.path), args, &envs, limit)?)
     }
 
@@ -212,15 +228,7 @@ impl<'a> Mirror<'a> {
             .map_err(|error| self.unreachable(error))?;
         let output =
             checked(output, "ls-remote").map_err(|error| self.unreachable(error.into()))?;
-        Ok(RemoteRefs(
-            String::from_utf8_lossy(&output.stdout)
-                .lines()
-                .filter_map(|line| {
-                    let (commit, name) = line.split_once('\t')?;
-                    Some((name.to_string(), commit.to_string()))
-                })
-                .collect(),
-        ))
+        Ok(RemoteRefs::parse(&output))
     }
 
     fn fetch(&self, refspecs: &[String]) -> Result<(), SourceError> {
@@ -246,6 +254,44 @@ impl<'a> Mirror<'a> {
 struct RemoteRefs(Vec<(String, String)>);
 
 impl RemoteRefs {
+    /// `git ls-remote`'s lines: `<commit>\t<ref>`.
+    fn parse(output: &std::process::Output) -> RemoteRefs {
+        RemoteRefs(
+            String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .filter_map(|line| {
+                    let (commit, name) = line.split_once('\t')?;
+                    Some((name.to_string(), commit.to_string()))
+                })
+                .collect(),
+        )
+    }
+
+    /// The branch `rev` (followed), else the tag `rev`: its commit, and the
+    /// ref that holds it.
+    fn named(&self, rev: &str) -> Option<(Resolved, String)> {
+        let branch = format!("refs/heads/{rev}");
+        if let Some(commit) = self.find(&branch) {
+            let branch_name = Some(rev.to_string());
+            return Some((
+                Resolved {
+                    commit,
+                    branch: branch_name,
+                },
+                branch,
+            ));
+        }
+        let tag = format!("refs/tags/{rev}");
+        let commit = self.find_peeled(&tag)?;
+        Some((
+            Resolved {
+                commit,
+                branch: None,
+            },
+            tag,
+        ))
+    }
+
     fn find(&self, name: &str) -> Option<String> {
         self.0
             .iter()
@@ -263,8 +309,8 @@ impl RemoteRefs {
 /// The transports git may use: the usual network ones, and local files only
 /// for a local remote (a repository's submodules could otherwise read any
 /// path of the host).
-fn allowed_protocols(file: &str) -> String {
-    if file == "always" {
+fn allowed_protocols(remote: &Remote) -> String {
+    if remote.is_local() {
         "file:git:http:https:ssh".to_string()
     } else {
         "git:http:https:ssh".to_string()

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use slipway_sources::test_support::{bare_copy, GitHttpServer};
-use slipway_sources::{Mirrors, Remote, SourceError, Trees};
+use slipway_sources::{resolve_remote, Mirrors, Remote, SourceError, Trees};
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let output = Command::new("git")
@@ -188,4 +188,32 @@ fn an_address_nothing_answers_at_is_named_in_the_error() {
         .filter(|name| name.to_string_lossy().contains("partial"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// What a queued build records: the remote's answer, nothing fetched.
+#[test]
+fn a_queued_build_resolves_revisions_by_asking_the_remote_only() {
+    let temp = tempfile::tempdir().unwrap();
+    let origin = temp.path().join("odoo");
+    let (first, second) = repository(&origin);
+    let remote = Remote::parse(origin.to_str().unwrap()).unwrap();
+    let branch = resolve_remote(&remote, "19.0").unwrap();
+    assert_eq!(
+        (branch.commit.as_str(), branch.branch.as_deref()),
+        (second.as_str(), Some("19.0"))
+    );
+    assert_eq!(resolve_remote(&remote, "v1").unwrap().commit, first);
+    // A full commit id is taken as given; the build's fetch checks it.
+    assert_eq!(
+        resolve_remote(&remote, &first.to_uppercase())
+            .unwrap()
+            .commit,
+        first
+    );
+    let error = resolve_remote(&remote, &first[..10]).unwrap_err();
+    assert!(
+        matches!(error, SourceError::UnknownRevision { .. }),
+        "{error}"
+    );
+    assert!(!temp.path().join("mirrors").exists(), "nothing fetched");
 }

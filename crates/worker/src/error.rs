@@ -20,6 +20,9 @@ pub enum RunError {
     #[error("{0}")]
     Fetch(String),
 
+    #[error("the project no longer has the Odoo source '{0}' this build was queued with: rebuild the branch")]
+    SourceGone(String),
+
     #[error(transparent)]
     Task(#[from] tokio::task::JoinError),
 

@@ -9,7 +9,7 @@ use slipway_engine::{BuildReport, DevelopmentRequest, PreparedBuild, Silent};
 use slipway_engine::{OdooInstall, OdooRequest};
 use slipway_image::BuildOptions;
 use slipway_odoo_log::Status;
-use slipway_sources::{Mirrors, Remote};
+use slipway_sources::{Mirrors, Remote, SourceSpec};
 use tokio::sync::watch;
 
 use crate::deploy::{Deployed, DeploymentState};
@@ -181,7 +181,7 @@ impl Worker {
         let mirror = self.update_mirror(&project, &build.commit).await?;
         let request = OdooRequest {
             series: project.odoo.parse()?,
-            sources: Vec::new(),
+            sources: recorded_sources(&project, build)?,
             image_options: BuildOptions::default(),
         };
         let odoo = self.engine.prepare_odoo(&request, &Silent).await?;
@@ -327,6 +327,33 @@ impl Worker {
                 && matches!(now.state, BuildState::Done | BuildState::Serving)
         )
     }
+}
+
+/// The project's sources at the exact commits recorded when `build` was
+/// queued, with the project's credentials (the record has none).
+fn recorded_sources(project: &Project, build: &Build) -> Result<Vec<SourceSpec>, RunError> {
+    build
+        .sources
+        .iter()
+        .map(|recorded| {
+            project
+                .settings
+                .odoo_sources
+                .iter()
+                .filter(|source| source.kind == recorded.kind)
+                .filter_map(|source| {
+                    SourceSpec::new(
+                        source.kind,
+                        &source.url,
+                        Some(&recorded.commit),
+                        &project.odoo,
+                    )
+                    .ok()
+                })
+                .find(|spec| spec.name == recorded.name)
+                .ok_or_else(|| RunError::SourceGone(recorded.name.clone()))
+        })
+        .collect()
 }
 
 /// A failed build's outcome, with its report and log when it got that far.

@@ -1,10 +1,11 @@
-//! `slipway branches NAME`, `slipway branch stage NAME BRANCH STAGE`.
+//! `slipway branches NAME`, `slipway branch stage NAME BRANCH STAGE`,
+//! `slipway branch promote NAME BRANCH`, `slipway branch odoo NAME BRANCH --rev REV`.
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Subcommand;
-use slipway_api::{Branch, BranchRequest, Promotion, SetStage};
+use slipway_api::{Branch, BranchOdooRev, BranchRequest, Promotion, SetOdooRev, SetStage};
 
 use super::table;
 use crate::client::{encode, print_json, Client, ServerArgs};
@@ -50,6 +51,15 @@ pub enum BranchCommand {
     },
     /// Make a staging branch the production branch (the current one becomes staging).
     Promote { project: String, branch: String },
+    /// Pin the branch's Odoo at a commit of the project's Odoo repository,
+    /// or follow the project's revision again with `latest`.
+    Odoo {
+        project: String,
+        branch: String,
+        /// `latest`, or a full commit id (40 hex digits).
+        #[arg(long, value_name = "latest|COMMIT")]
+        rev: String,
+    },
 }
 
 pub fn run(command: BranchCommand, server: &ServerArgs) -> Result<ExitCode> {
@@ -81,6 +91,25 @@ pub fn run(command: BranchCommand, server: &ServerArgs) -> Result<ExitCode> {
             if let Some(demoted) = promotion.demoted {
                 println!("{project}/{demoted} is now staging");
             }
+        }
+        BranchCommand::Odoo {
+            project,
+            branch,
+            rev,
+        } => {
+            let path = format!(
+                "/api/v1/projects/{}/branches/{}/odoo",
+                encode(&project),
+                encode(&branch)
+            );
+            let set: BranchOdooRev = client.put_json(&path, &SetOdooRev { rev })?;
+            match set.odoo_rev {
+                Some(commit) => println!("{project}/{branch} builds on Odoo commit {commit}"),
+                None => println!("{project}/{branch} builds on the project's revision of Odoo"),
+            }
+            // A rebuild reuses its last build's Odoo; a branch's next build
+            // that resolves its sources takes the change.
+            println!("build on it now: slipway rebuild {project} {branch} --newest-odoo");
         }
     }
     Ok(ExitCode::SUCCESS)

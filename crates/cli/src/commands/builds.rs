@@ -1,12 +1,12 @@
-//! `slipway builds NAME [--branch B]`, `slipway rebuild NAME BRANCH`,
-//! `slipway logs BUILD [--follow]`.
+//! `slipway builds NAME [--branch B]`, `slipway rebuild NAME BRANCH
+//! [--newest-odoo]`, `slipway logs BUILD [--follow]`.
 
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
-use slipway_api::{BranchRequest, Build, BuildDetail, BuildState};
+use slipway_api::{Build, BuildDetail, BuildState, RebuildRequest};
 
 use super::table;
 use crate::client::{encode, print_json, Client, ServerArgs};
@@ -57,15 +57,25 @@ pub fn list(
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn rebuild(project: &str, branch: &str, server: &ServerArgs) -> Result<ExitCode> {
+pub fn rebuild(
+    project: &str,
+    branch: &str,
+    newest_odoo: bool,
+    server: &ServerArgs,
+) -> Result<ExitCode> {
     let client = Client::connect(server)?;
     let build: Build = client.post_json(
         &format!("/api/v1/projects/{}/rebuild", encode(project)),
-        &BranchRequest {
+        &RebuildRequest {
             branch: branch.to_string(),
+            newest_odoo,
         },
     )?;
     println!("build #{} of {project}/{branch} queued", build.id);
+    if newest_odoo && !build.sources.is_empty() {
+        println!("on the newest Odoo:");
+        super::odoo::print_sources(&build);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -4,6 +4,7 @@ pub mod ci;
 pub mod deployments;
 pub mod image;
 pub mod kept;
+pub mod odoo;
 pub mod postgres;
 pub mod project;
 pub mod serve;

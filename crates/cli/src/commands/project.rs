@@ -6,6 +6,7 @@ use anyhow::Result;
 use clap::Subcommand;
 use slipway_api::{AddedProject, NewProject, Project};
 
+use super::sources::SourceArgs;
 use super::table;
 use crate::client::{encode, print_json, Client, ServerArgs};
 
@@ -18,7 +19,8 @@ pub enum ProjectCommand {
         /// Any git URL: a local path, https://, ssh://, git@host:path.
         #[arg(long)]
         repo: String,
-        /// Odoo series of Debian's packaged Odoo: 14.0 or 19.0.
+        /// Odoo series: 14.0 or 19.0 for Debian's packaged Odoo, any (17.0,
+        /// saas-17.2…) with --odoo-repo.
         #[arg(long)]
         odoo: String,
         /// The branch whose builds are production.
@@ -48,6 +50,15 @@ pub enum ProjectCommand {
         /// GitLab repository addresses get one without asking).
         #[arg(long, value_name = "URL")]
         commit_url: Option<String>,
+        // Boxed: the other commands are small.
+        #[command(flatten)]
+        sources: Box<SourceArgs>,
+        /// When a followed source of Odoo moves, development and staging
+        /// branches build again: `on-change` (the default), `daily` or
+        /// `never` (at their next push). Production never changes its Odoo by
+        /// itself: `slipway odoo update` does.
+        #[arg(long, value_name = "POLICY")]
+        odoo_follow: Option<String>,
     },
     /// Show the projects.
     List {
@@ -72,7 +83,10 @@ pub fn run(command: ProjectCommand, server: &ServerArgs) -> Result<ExitCode> {
             update_all,
             staging_source,
             commit_url,
+            sources,
+            odoo_follow,
         } => {
+            let odoo_sources = sources.odoo_sources();
             let added: AddedProject = client.post_json(
                 "/api/v1/projects",
                 &NewProject {
@@ -89,12 +103,21 @@ pub fn run(command: ProjectCommand, server: &ServerArgs) -> Result<ExitCode> {
                     update_all: Some(update_all),
                     staging_source,
                     commit_url,
+                    odoo_sources: (!odoo_sources.is_empty()).then_some(odoo_sources),
+                    odoo_follow,
                 },
             )?;
             println!(
                 "project {} added: {} branch(es) found",
                 added.project.name, added.branches
             );
+            if let Some(follow) = added.project.odoo_follow {
+                println!(
+                    "Odoo {} from source ({} repositories), followed by development and staging: --odoo-follow {follow}",
+                    added.project.odoo,
+                    added.project.odoo_sources.len()
+                );
+            }
             println!(
                 "webhook: POST {}/hooks/github/{name} (or /hooks/gitlab/{name}) with secret {}",
                 client.base(),
@@ -108,7 +131,14 @@ pub fn run(command: ProjectCommand, server: &ServerArgs) -> Result<ExitCode> {
             } else {
                 let rows: Vec<Vec<String>> = projects
                     .into_iter()
-                    .map(|p| vec![p.name, p.odoo, p.production_branch, p.repo])
+                    .map(|p| {
+                        let odoo = if p.odoo_sources.is_empty() {
+                            p.odoo
+                        } else {
+                            format!("{} (from source)", p.odoo)
+                        };
+                        vec![p.name, odoo, p.production_branch, p.repo]
+                    })
                     .collect();
                 table::print(&["name", "odoo", "production", "repository"], &rows);
             }

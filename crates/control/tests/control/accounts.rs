@@ -249,6 +249,7 @@ async fn a_ticket_is_redeemed_once_for_its_build_before_it_expires() {
         "m1",
         slipway_control::Stage::Production,
         Duration::ZERO,
+        &[],
     )
     .await
     .unwrap();
@@ -341,6 +342,7 @@ async fn the_board_lists_production_first_then_by_newest_build_with_their_last_b
             commit,
             slipway_control::Stage::Development,
             Duration::ZERO,
+            &[],
         )
         .await
         .unwrap();
@@ -372,6 +374,7 @@ async fn a_stopped_build_is_started_again_on_request_unless_it_cannot_be() {
         "d1",
         slipway_control::Stage::Development,
         Duration::ZERO,
+        &[],
     )
     .await
     .unwrap();

@@ -64,6 +64,7 @@ async fn sync_creates_updates_deletes_and_revives_branches() {
         "f1",
         Stage::Development,
         Duration::from_secs(60),
+        &[],
     )
     .await
     .unwrap();
@@ -246,6 +247,7 @@ async fn stage_changes_follow_odoo_sh_rules_with_a_distinct_error_each() {
         "r1",
         Stage::Staging,
         Duration::from_secs(60),
+        &[],
     )
     .await
     .unwrap();
@@ -321,6 +323,7 @@ async fn branches_are_listed_production_first_then_by_last_build() {
             commit,
             Stage::Development,
             Duration::ZERO,
+            &[],
         )
         .await
         .unwrap();
@@ -404,6 +407,7 @@ async fn a_recorded_head_that_was_never_queued_is_found() {
         "d1",
         Stage::Development,
         std::time::Duration::ZERO,
+        &[],
     )
     .await
     .unwrap();
@@ -447,6 +451,7 @@ async fn a_recorded_head_that_was_never_queued_is_found() {
         "d2",
         Stage::Development,
         std::time::Duration::ZERO,
+        &[],
     )
     .await
     .unwrap();

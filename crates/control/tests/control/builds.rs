@@ -32,6 +32,7 @@ async fn a_burst_of_pushes_yields_one_build_of_the_last_commit() {
             commit,
             Stage::Production,
             Duration::from_secs(10),
+            &[],
         )
         .await
         .unwrap();
@@ -80,6 +81,7 @@ async fn concurrent_pushes_on_separate_sessions_still_yield_one_build() {
                 &format!("c{n}"),
                 Stage::Production,
                 Duration::ZERO,
+                &[],
             )
             .await
             .unwrap()
@@ -118,6 +120,7 @@ async fn enqueue_refuses_a_deleted_or_foreign_branch() {
             "c1",
             Stage::Development,
             Duration::ZERO,
+            &[],
         )
         .await
         .unwrap_err();
@@ -142,10 +145,11 @@ async fn rebuild_is_refused_while_a_build_is_queued_or_running() {
         "c1",
         Stage::Production,
         Duration::ZERO,
+        &[],
     )
     .await
     .unwrap();
-    let error = rebuild(&client, "shop", "main").await.unwrap_err();
+    let error = rebuild(&client, "shop", "main", None).await.unwrap_err();
     assert!(
         matches!(error, ControlError::BuildInProgress { build_id, .. } if build_id == queued.id),
         "{error:?}"
@@ -156,7 +160,7 @@ async fn rebuild_is_refused_while_a_build_is_queued_or_running() {
         .unwrap()
         .unwrap();
     assert_eq!(running.id, queued.id);
-    let error = rebuild(&client, "shop", "main").await.unwrap_err();
+    let error = rebuild(&client, "shop", "main", None).await.unwrap_err();
     assert!(
         matches!(error, ControlError::BuildInProgress { build_id, .. } if build_id == running.id),
         "{error:?}"
@@ -168,7 +172,7 @@ async fn rebuild_is_refused_while_a_build_is_queued_or_running() {
 
     finish(&client, running.id, "w1", &success()).await.unwrap();
     sync(&mut client, &shop, &[("main", "c2")]).await;
-    let again = rebuild(&client, "shop", "main").await.unwrap();
+    let again = rebuild(&client, "shop", "main", None).await.unwrap();
     assert_ne!(again.id, running.id);
     assert_eq!(
         (again.commit.as_str(), again.state, again.stage),
@@ -178,7 +182,7 @@ async fn rebuild_is_refused_while_a_build_is_queued_or_running() {
     assert_eq!(again.not_before, again.created_at);
 
     for (project, branch) in [("shop", "nope"), ("nope", "main")] {
-        let error = rebuild(&client, project, branch).await.unwrap_err();
+        let error = rebuild(&client, project, branch, None).await.unwrap_err();
         assert!(
             matches!(
                 error,
@@ -209,6 +213,7 @@ async fn builds_are_listed_newest_first_per_project_or_branch() {
                 &commit,
                 Stage::Development,
                 Duration::ZERO,
+                &[],
             )
             .await
             .unwrap();
@@ -238,6 +243,7 @@ async fn builds_are_listed_newest_first_per_project_or_branch() {
         "x1",
         Stage::Production,
         Duration::ZERO,
+        &[],
     )
     .await
     .unwrap();
@@ -305,7 +311,8 @@ async fn a_push_racing_the_deletion_of_its_branch_leaves_no_queued_build_behind(
                 branch.id,
                 "c1",
                 Stage::Development,
-                Duration::ZERO
+                Duration::ZERO,
+                &[]
             ),
             slipway_control::sync_branches(&mut poller, shop.id, &poll),
         );
@@ -344,7 +351,7 @@ async fn a_branch_pushed_without_pause_still_builds_after_the_maximum_wait() {
     let changes = sync(&mut client, &shop, &[("main", "m1"), ("dev", "d1")]).await;
     let dev = changes.created.iter().find(|b| b.name == "dev").unwrap().id;
     let quiet = Duration::from_secs(10);
-    let first = enqueue(&client, shop.id, dev, "d1", Stage::Development, quiet)
+    let first = enqueue(&client, shop.id, dev, "d1", Stage::Development, quiet, &[])
         .await
         .unwrap();
     // The first push was long ago; pushes kept coming every few seconds since.
@@ -355,7 +362,7 @@ async fn a_branch_pushed_without_pause_still_builds_after_the_maximum_wait() {
         )
         .await
         .unwrap();
-    let later = enqueue(&client, shop.id, dev, "d9", Stage::Development, quiet)
+    let later = enqueue(&client, shop.id, dev, "d9", Stage::Development, quiet, &[])
         .await
         .unwrap();
     assert_eq!(
@@ -389,6 +396,7 @@ async fn regression_a_reason_keeps_no_credentials() {
         "c0",
         Stage::Production,
         Duration::ZERO,
+        &[],
     )
     .await
     .unwrap();

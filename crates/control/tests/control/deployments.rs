@@ -21,9 +21,17 @@ async fn build(
     stage: Stage,
     status: BuildStatus,
 ) -> i64 {
-    let queued = enqueue(client, project_id, branch_id, commit, stage, Duration::ZERO)
-        .await
-        .unwrap();
+    let queued = enqueue(
+        client,
+        project_id,
+        branch_id,
+        commit,
+        stage,
+        Duration::ZERO,
+        &[],
+    )
+    .await
+    .unwrap();
     let claimed = claim(client, "w1", LEASE).await.unwrap().unwrap();
     assert_eq!(claimed.id, queued.id);
     let serving = (status != BuildStatus::Failed).then(|| Serving {
@@ -314,6 +322,7 @@ async fn builds_that_copy_production_go_to_the_worker_serving_it() {
         "r1",
         Stage::Staging,
         Duration::ZERO,
+        &[],
     )
     .await
     .unwrap();
@@ -324,6 +333,7 @@ async fn builds_that_copy_production_go_to_the_worker_serving_it() {
         "m2",
         Stage::Production,
         Duration::ZERO,
+        &[],
     )
     .await
     .unwrap();
@@ -334,6 +344,7 @@ async fn builds_that_copy_production_go_to_the_worker_serving_it() {
         "d1",
         Stage::Development,
         Duration::ZERO,
+        &[],
     )
     .await
     .unwrap();

@@ -160,6 +160,7 @@ async fn removing_a_project_cascades_and_reports_its_live_builds() {
             branch.head.as_deref().unwrap(),
             branch.stage,
             Duration::ZERO,
+            &[],
         )
         .await
         .unwrap();
@@ -172,6 +173,7 @@ async fn removing_a_project_cascades_and_reports_its_live_builds() {
         "o1",
         Stage::Production,
         Duration::from_secs(3600),
+        &[],
     )
     .await
     .unwrap();

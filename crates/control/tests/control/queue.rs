@@ -54,6 +54,7 @@ async fn concurrent_workers_never_claim_the_same_build() {
             branch.head.as_deref().unwrap(),
             branch.stage,
             Duration::ZERO,
+            &[],
         )
         .await
         .unwrap();
@@ -111,6 +112,7 @@ async fn a_branch_runs_one_build_at_a_time_and_waits_for_its_quiet_period() {
         "c1",
         Stage::Production,
         Duration::ZERO,
+        &[],
     )
     .await
     .unwrap();
@@ -125,6 +127,7 @@ async fn a_branch_runs_one_build_at_a_time_and_waits_for_its_quiet_period() {
         "c2",
         Stage::Production,
         Duration::ZERO,
+        &[],
     )
     .await
     .unwrap();
@@ -147,6 +150,7 @@ async fn a_branch_runs_one_build_at_a_time_and_waits_for_its_quiet_period() {
         "c3",
         Stage::Production,
         Duration::from_secs(3600),
+        &[],
     )
     .await
     .unwrap();
@@ -163,6 +167,7 @@ async fn a_branch_runs_one_build_at_a_time_and_waits_for_its_quiet_period() {
         "c3",
         Stage::Production,
         Duration::ZERO,
+        &[],
     )
     .await
     .unwrap();
@@ -187,6 +192,7 @@ async fn expired_leases_are_retried_then_failed_and_the_old_worker_is_told() {
         "c1",
         Stage::Production,
         Duration::ZERO,
+        &[],
     )
     .await
     .unwrap();
@@ -282,6 +288,7 @@ async fn a_reclaimed_build_with_a_newer_commit_queued_is_not_retried() {
         "c1",
         Stage::Production,
         Duration::ZERO,
+        &[],
     )
     .await
     .unwrap();
@@ -293,6 +300,7 @@ async fn a_reclaimed_build_with_a_newer_commit_queued_is_not_retried() {
         "c2",
         Stage::Production,
         Duration::ZERO,
+        &[],
     )
     .await
     .unwrap();
@@ -327,6 +335,7 @@ async fn finishing_records_the_outcome_and_serving_builds_can_be_stopped() {
             branch.head.as_deref().unwrap(),
             branch.stage,
             Duration::ZERO,
+            &[],
         )
         .await
         .unwrap();
@@ -404,6 +413,7 @@ async fn release_on_shutdown_requeues_running_builds_and_stops_serving_ones() {
         "m1",
         Stage::Production,
         Duration::ZERO,
+        &[],
     )
     .await
     .unwrap();
@@ -418,6 +428,7 @@ async fn release_on_shutdown_requeues_running_builds_and_stops_serving_ones() {
         "d1",
         Stage::Development,
         Duration::ZERO,
+        &[],
     )
     .await
     .unwrap();
@@ -432,6 +443,7 @@ async fn release_on_shutdown_requeues_running_builds_and_stops_serving_ones() {
         "f1",
         Stage::Development,
         Duration::ZERO,
+        &[],
     )
     .await
     .unwrap();
@@ -446,6 +458,7 @@ async fn release_on_shutdown_requeues_running_builds_and_stops_serving_ones() {
         "f2",
         Stage::Development,
         Duration::ZERO,
+        &[],
     )
     .await
     .unwrap();
@@ -457,6 +470,7 @@ async fn release_on_shutdown_requeues_running_builds_and_stops_serving_ones() {
         "o2",
         Stage::Development,
         Duration::ZERO,
+        &[],
     )
     .await
     .unwrap();
@@ -510,6 +524,7 @@ async fn listeners_are_woken_when_a_build_is_queued_or_changes_state() {
         "c1",
         Stage::Production,
         Duration::ZERO,
+        &[],
     )
     .await
     .unwrap();
@@ -580,6 +595,7 @@ async fn reclaiming_while_pushes_arrive_keeps_one_queued_build_per_branch() {
             &format!("old{round}"),
             Stage::Production,
             Duration::ZERO,
+            &[],
         )
         .await
         .unwrap();
@@ -593,7 +609,8 @@ async fn reclaiming_while_pushes_arrive_keeps_one_queued_build_per_branch() {
                 main.id,
                 &commit,
                 Stage::Production,
-                Duration::ZERO
+                Duration::ZERO,
+                &[]
             ),
             reclaim_expired(&reclaimer),
         );
@@ -641,6 +658,7 @@ async fn regression_staging_waits_for_a_production_build_to_come() {
         "s1",
         Stage::Staging,
         Duration::ZERO,
+        &[],
     )
     .await
     .unwrap();
@@ -651,6 +669,7 @@ async fn regression_staging_waits_for_a_production_build_to_come() {
         "p1",
         Stage::Production,
         Duration::ZERO,
+        &[],
     )
     .await
     .unwrap();

@@ -20,6 +20,7 @@ async fn build_with_report(client: &mut Client, json: &str) -> (i64, i64) {
         "c0",
         Stage::Production,
         Duration::ZERO,
+        &[],
     )
     .await
     .unwrap();

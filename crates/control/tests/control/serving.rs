@@ -26,6 +26,7 @@ async fn serve(
         commit,
         Stage::Development,
         Duration::ZERO,
+        &[],
     )
     .await
     .unwrap();

@@ -25,7 +25,7 @@ use crate::steps::database::Origin as DatabaseOrigin;
 use crate::steps::neutralize::Neutralize;
 use crate::steps::odoo_run::{addons_path, network_for, Job, RunFiles, Task};
 use crate::steps::requirements::Pydeps;
-use crate::steps::update_plan::{plan_update, record_checksums, UpdatePlan};
+use crate::steps::update_plan::{plan_update, record_checksums, tracked_addons, UpdatePlan};
 use crate::steps::verdict::check_installed;
 use crate::{BuildError, Engine, Event, LogFile, Observer, PreparedBuild, StepClock};
 
@@ -203,13 +203,14 @@ impl Engine {
         }
 
         observer.event(Event::Step("planning the update"));
+        let tracked = tracked_addons(odoo, &code.repo_addons, &self.layout().templates())?;
         let plan = match request.origin {
             Origin::New => UpdatePlan::install(&code.plan.selected),
             Origin::CopyOf { .. } => {
                 plan_update(
                     self.cluster(),
                     &database.name,
-                    &code.repo_addons,
+                    &tracked,
                     &code.plan.selected,
                 )
                 .await?
@@ -244,7 +245,7 @@ impl Engine {
         .await?;
         report.record_verdict(analysis);
         if report.status != Status::Failed {
-            record_checksums(self.cluster(), &database.name, &code.repo_addons).await?;
+            record_checksums(self.cluster(), &database.name, &tracked).await?;
             report.kept = Some(self.keep(odoo, &code.dir, &files, &database)?);
         }
         Ok(report)

@@ -8,12 +8,35 @@ use std::collections::BTreeMap;
 
 use slipway_addons::{addon_hash, parse_exclude_patterns, Addon, DEFAULT_EXCLUDE_PATTERNS};
 
+use std::path::Path;
+
+use crate::odoo_install::OdooInstall;
 use crate::BuildError;
 
 /// Where OCA's `module_auto_update` and click-odoo-update keep, per installed
 /// module, the checksum of the code it was last installed or updated with.
 pub const INSTALLED_CHECKSUMS: &str = "module_auto_update.installed_checksums";
 const EXCLUDE_PATTERNS: &str = "module_auto_update.exclude_patterns";
+
+/// The modules whose code a deployment tracks by checksum: the repository's,
+/// and Odoo's own when it runs from source (another Odoo commit updates the
+/// core modules whose content it changed). The repository's come first: a
+/// module of the repository hides Odoo's of the same name.
+pub(crate) fn tracked_addons(
+    odoo: &OdooInstall,
+    repo_addons: &[Addon],
+    cache_dir: &Path,
+) -> Result<Vec<Addon>, BuildError> {
+    let mut tracked = repo_addons.to_vec();
+    if !odoo.sources.is_empty() {
+        for addon in crate::modules::core_addons(odoo, cache_dir)? {
+            if !tracked.iter().any(|known| known.name == addon.name) {
+                tracked.push(addon);
+            }
+        }
+    }
+    Ok(tracked)
+}
 
 /// Which modules a copy needs installed and updated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -101,17 +124,17 @@ async fn installed_state(
     })
 }
 
-/// The repository's installed modules whose code changed (by checksum), and
-/// the selected modules not installed yet.
+/// The tracked installed modules whose code changed (by checksum), and the
+/// selected modules not installed yet.
 pub async fn plan_update(
     cluster: &slipway_postgres::Cluster,
     database: &str,
-    repo_addons: &[Addon],
+    tracked: &[Addon],
     selected: &[String],
 ) -> Result<UpdatePlan, BuildError> {
     let state = installed_state(cluster, database).await?;
     let mut plan = UpdatePlan::default();
-    for addon in repo_addons {
+    for addon in tracked {
         if !state.installed.contains(&addon.name) {
             continue;
         }
@@ -133,15 +156,15 @@ fn checksum(addon: &Addon, state: &InstalledState) -> Result<String, BuildError>
         .map_err(BuildError::io("computing the checksum of", &addon.path))
 }
 
-/// Stores the checksums of the repository's installed modules where OCA's
-/// tools read them (other modules' entries are kept).
+/// Stores the checksums of the tracked installed modules where OCA's tools
+/// read them (other modules' entries are kept).
 pub(crate) async fn record_checksums(
     cluster: &slipway_postgres::Cluster,
     database: &str,
-    repo_addons: &[Addon],
+    tracked: &[Addon],
 ) -> Result<(), BuildError> {
     let mut state = installed_state(cluster, database).await?;
-    for addon in repo_addons {
+    for addon in tracked {
         if state.installed.contains(&addon.name) {
             let checksum = checksum(addon, &state)?;
             state.checksums.insert(addon.name.clone(), checksum);

@@ -2,7 +2,9 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use slipway_access::{allows, Action};
-use slipway_api::{Branch, BranchRequest, BranchStage, Promotion, SetStage};
+use slipway_api::{
+    Branch, BranchOdooRev, BranchRequest, BranchStage, Promotion, SetOdooRev, SetStage, SourceKind,
+};
 use slipway_control::Stage;
 
 use super::build_answer;
@@ -30,6 +32,7 @@ pub async fn list(
                 name: branch.name,
                 stage: branch.stage,
                 head: branch.head,
+                odoo_rev: branch.odoo_rev,
             })
             .collect(),
     ))
@@ -81,4 +84,52 @@ pub async fn promote(
         production: promotion.promoted.name,
         demoted: promotion.demoted.map(|branch| branch.name),
     }))
+}
+
+/// `PUT /api/v1/projects/{name}/branches/{branch}/odoo` `{"rev"}`: the
+/// branch's own commit of the project's Odoo repository (`latest`: the
+/// project's revision again), taken by its next build that resolves its
+/// sources. Authorized as a change of stage.
+pub async fn set_odoo_rev(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    Path((name, branch)): Path<(String, String)>,
+    body: Result<Json<SetOdooRev>, JsonRejection>,
+) -> Result<Json<BranchOdooRev>, ApiError> {
+    let rev = pinned_odoo_rev(&super::body(body)?.rev)?;
+    let session = state.control.session().await?;
+    let (project, _) = authorize_management(&session, &caller, &name).await?;
+    let has_odoo_source = project
+        .settings
+        .odoo_sources
+        .iter()
+        .any(|source| source.kind == SourceKind::Odoo);
+    if !has_odoo_source {
+        return Err(super::projects::runs_packaged_odoo(
+            &name,
+            "a branch's Odoo revision is a commit of the project's Odoo repository, and it has none",
+        ));
+    }
+    slipway_control::set_branch_odoo_rev(&session, &name, &branch, rev.as_deref()).await?;
+    tracing::info!(project = %name, branch, rev = rev.as_deref().unwrap_or("latest"), by = caller.login(), "branch Odoo revision set");
+    Ok(Json(BranchOdooRev {
+        name: branch,
+        odoo_rev: rev,
+    }))
+}
+
+/// `latest` (`None`: the project's revision) or a full commit id, which a
+/// branch pins; a branch or tag name is the project's to follow, not a
+/// branch's.
+fn pinned_odoo_rev(text: &str) -> Result<Option<String>, ApiError> {
+    let rev = text.trim();
+    if rev == "latest" {
+        return Ok(None);
+    }
+    if rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(Some(rev.to_ascii_lowercase()));
+    }
+    Err(ApiError::bad_request(format!(
+        "'{rev}' is not an Odoo revision a branch can pin: give a full commit id (40 hex digits) of the project's Odoo repository, or latest for the project's revision"
+    )))
 }

@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
 use slipway_access::{allows, Action};
-use slipway_api::{BranchRequest, Build, BuildDetail};
+use slipway_api::{Build, BuildDetail, RebuildRequest};
 use slipway_report::StoredReport;
 
 use super::build_answer;
@@ -77,13 +77,15 @@ pub async fn start(
     ))
 }
 
-/// `POST /api/v1/projects/{name}/rebuild` `{"branch"}`: refused while the branch
-/// has a build in progress. A staging rebuild makes a new copy of production.
+/// `POST /api/v1/projects/{name}/rebuild` `{"branch", "newest_odoo"}`: refused
+/// while the branch has a build in progress. A staging rebuild makes a new
+/// copy of production. It runs the Odoo commits of the branch's newest build,
+/// or with `newest_odoo` its sources' newest.
 pub async fn rebuild(
     State(state): State<SharedState>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
-    body: Result<Json<BranchRequest>, JsonRejection>,
+    body: Result<Json<RebuildRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Build>), ApiError> {
     let body = super::body(body)?;
     let session = state.control.session().await?;
@@ -98,7 +100,9 @@ pub async fn rebuild(
             branch: body.branch.clone(),
         })?;
     authorize_project(&session, &caller, &name, Action::Rebuild, stage).await?;
-    let build = slipway_control::rebuild(&session, &name, &body.branch).await?;
+    let project = slipway_control::get_project(&session, &name).await?;
+    let build =
+        crate::queueing::queue_rebuild(&session, &project, &body.branch, body.newest_odoo).await?;
     Ok((
         StatusCode::CREATED,
         Json(build_answer(&build, &state.proxy.addresses)),

@@ -30,6 +30,7 @@ pub fn build_answer(build: &Build, addresses: &Addresses) -> slipway_api::Build 
         // Only a serving build has an address worth following; never the
         // loopback port its Odoo listens on.
         url: (build.state == BuildState::Serving).then(|| addresses.build_url(build.id)),
+        sources: build.sources.clone(),
     }
 }
 

@@ -3,8 +3,9 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use slipway_api::{AddedProject, NewProject, Project};
+use slipway_api::{AddedProject, NewProject, OdooFollow, OdooSource, Project, SourceKind};
 use slipway_control::ProjectSettings;
+use slipway_sources::SourceSpec;
 
 use crate::auth::{require_admin, visible_project, Caller};
 use crate::{ApiError, SharedState};
@@ -28,14 +29,31 @@ pub async fn list(
     Ok(Json(list))
 }
 
-/// A project as the API shows it: its repository's credentials redacted.
+/// A project as the API shows it: the credentials of its repositories redacted.
 fn project_answer(project: slipway_control::Project) -> Project {
+    let sources = project.settings.odoo_sources;
     Project {
         repo: slipway_redact::redact(&project.repo_url).into_owned(),
         name: project.name,
         odoo: project.odoo,
         production_branch: project.production_branch,
+        // Following is about sources: nothing to say without them.
+        odoo_follow: (!sources.is_empty()).then_some(project.settings.odoo_follow),
+        odoo_sources: sources
+            .into_iter()
+            .map(|source| OdooSource {
+                url: slipway_redact::redact(&source.url).into_owned(),
+                ..source
+            })
+            .collect(),
     }
+}
+
+/// 400 for what only a project on Odoo from source can do.
+pub(super) fn runs_packaged_odoo(project: &str, why: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "project {project} runs Debian's packaged Odoo: {why} (a project builds Odoo from source when added with an odoo source, --odoo-repo)"
+    ))
 }
 
 /// `POST /api/v1/projects`: checked against the repository before anything is
@@ -57,17 +75,27 @@ pub async fn add(
 /// builds (production, then staging: [`crate::queueing`]). Shared with
 /// `slipway.toml` at start.
 pub async fn add_project(state: &SharedState, body: NewProject) -> Result<AddedProject, ApiError> {
-    let series = body
+    let version = body
         .odoo
         .parse::<slipway_image::OdooVersion>()
         .map_err(|error| ApiError::bad_request(error.to_string()))?;
-    // A project builds on Debian's packaged Odoo; Odoo from source is
-    // `slipway ci --odoo-repo` only, for now.
-    if !series.is_packaged() {
+    // As Odoo's branches name it ("17.0", "saas-17.2"): a source's default
+    // revision is the branch named like the series.
+    let series = version.to_string();
+    let odoo_sources = body.odoo_sources.clone().unwrap_or_default();
+    check_sources(&odoo_sources, &series)?;
+    let from_source = odoo_sources
+        .iter()
+        .any(|source| source.kind == SourceKind::Odoo);
+    if !from_source && !version.is_packaged() {
         return Err(ApiError::bad_request(format!(
-            "Odoo {series} has no Debian package (only 14.0 and 19.0): a project builds on one of those; Odoo from source is `slipway ci --odoo-repo` only for now"
+            "Odoo {series} has no Debian package (only 14.0 and 19.0): give the project an odoo source (--odoo-repo) to build Odoo {series} from, or pick one of those"
         )));
     }
+    let odoo_follow = match body.odoo_follow.as_deref() {
+        None => OdooFollow::default(),
+        Some(text) => text.parse::<OdooFollow>()?,
+    };
     slipway_triggers::validate_branch_name(&body.production_branch)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     // The engine compiles the rules per build; a broken one is refused now.
@@ -97,7 +125,7 @@ pub async fn add_project(state: &SharedState, body: NewProject) -> Result<AddedP
     let new = slipway_control::NewProject {
         name: body.name.clone(),
         repo_url: body.repo.clone(),
-        odoo: body.odoo.clone(),
+        odoo: series,
         production_branch: body.production_branch.clone(),
         webhook_secret: slipway_triggers::generate_secret()
             .map_err(|error| ApiError::internal("generating a webhook secret", error))?,
@@ -111,6 +139,8 @@ pub async fn add_project(state: &SharedState, body: NewProject) -> Result<AddedP
             update_all: body.update_all.unwrap_or(defaults.update_all),
             staging_source: staging_source.unwrap_or(defaults.staging_source),
             commit_url: body.commit_url.clone().filter(|url| !url.is_empty()),
+            odoo_sources,
+            odoo_follow,
         },
     };
     let mut session = state.control.session().await?;
@@ -123,6 +153,43 @@ pub async fn add_project(state: &SharedState, body: NewProject) -> Result<AddedP
         webhook_secret: project.webhook_secret.clone(),
         project: project_answer(project),
     })
+}
+
+/// Refuses sources a build could not take: each must be a repository
+/// address and revision; Odoo's own comes first and alone, enterprise once at
+/// most, and no two are named alike.
+fn check_sources(sources: &[OdooSource], series: &str) -> Result<(), ApiError> {
+    let specs = sources
+        .iter()
+        .enumerate()
+        .map(|(index, source)| {
+            SourceSpec::new(source.kind, &source.url, source.rev.as_deref(), series).map_err(
+                |error| ApiError::bad_request(format!("Odoo source #{}: {error}", index + 1)),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for (index, spec) in specs.iter().enumerate() {
+        // Addons repositories may be many; Odoo and enterprise are one each.
+        let alone = spec.kind != SourceKind::Addons;
+        if let Some(first) = specs[..index]
+            .iter()
+            .find(|other| alone && other.kind == spec.kind)
+        {
+            return Err(ApiError::bad_request(format!(
+                "two {name} sources, {} and {}: a project takes {name} from one repository",
+                first.remote.plain(),
+                spec.remote.plain(),
+                name = spec.name,
+            )));
+        }
+        if spec.kind == SourceKind::Odoo && index > 0 {
+            return Err(ApiError::bad_request(format!(
+                "the odoo source {} must come first: the other sources add to Odoo's own repository",
+                spec.remote.plain()
+            )));
+        }
+    }
+    slipway_sources::check_unique(&specs).map_err(|error| ApiError::bad_request(error.to_string()))
 }
 
 /// `DELETE /api/v1/projects/{name}`.

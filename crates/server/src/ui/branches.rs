@@ -229,7 +229,7 @@ pub async fn rebuild(
         branch.stage,
     )
     .await?;
-    let build = slipway_control::rebuild(&session, &project.name, &branch.name).await?;
+    let build = crate::queueing::queue_rebuild(&session, &project, &branch.name, false).await?;
     tracing::info!(project = %project.name, branch = %branch.name, build = build.id, by = viewer.login(), "rebuild requested");
     drop(session);
     if headers.contains_key("hx-request") {

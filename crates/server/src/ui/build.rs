@@ -1,6 +1,6 @@
 //! `/builds/{id}`: one build — commit, stage, status, timings, tests and
-//! errors, and what can be done with it: logs, Connect, Connect as, shell,
-//! mails, dump, restart, test duplicate.
+//! errors, the Odoo commits it runs, and what can be done with it: logs,
+//! Connect, Connect as, shell, mails, dump, restart, test duplicate.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Form;
 use serde::Deserialize;
 use slipway_access::{allows, Action, Principal};
-use slipway_control::{Build, BuildState, MailSummary, Project, SecretHash, Stage};
+use slipway_control::{Build, BuildSource, BuildState, MailSummary, Project, SecretHash, Stage};
 use slipway_report::{Report, StoredReport};
 
 use super::stream::{async_stream, json_line, KEEP_ALIVE};
@@ -182,11 +182,43 @@ impl BuildStatus {
     }
 }
 
+/// One repository of Odoo at the commit the build runs.
+pub struct OdooSourceView {
+    pub name: String,
+    /// Stored without credentials.
+    pub url: String,
+    pub commit: String,
+    pub short_commit: String,
+    /// The branch it followed; `None`: a pinned tag or commit.
+    pub branch: Option<String>,
+}
+
+/// Characters of a source's commit shown (enough to tell Odoo's apart).
+const SOURCE_COMMIT_SHOWN: usize = 12;
+
+impl OdooSourceView {
+    fn new(source: &BuildSource) -> OdooSourceView {
+        OdooSourceView {
+            name: source.name.clone(),
+            url: source.url.clone(),
+            short_commit: source
+                .commit
+                .get(..SOURCE_COMMIT_SHOWN)
+                .unwrap_or(&source.commit)
+                .to_string(),
+            commit: source.commit.clone(),
+            branch: source.branch.clone(),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "build.html")]
 struct BuildPage {
     chrome: Chrome,
     status: BuildStatus,
+    /// Empty for Debian's packaged Odoo.
+    odoo: Vec<OdooSourceView>,
     logs: Vec<logs::LogTab>,
     mails: Vec<MailSummary>,
     restart_asked: bool,
@@ -232,6 +264,7 @@ pub async fn page(
                 format!("Build #{id} · {} · {}", project.name, build.branch),
             ),
             status,
+            odoo: build.sources.iter().map(OdooSourceView::new).collect(),
             logs,
             mails,
             restart_asked: query.restart.is_some(),

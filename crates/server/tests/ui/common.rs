@@ -4,6 +4,8 @@
 //! with a small browser model (cookies per host, CSRF tokens read from pages).
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -170,6 +172,22 @@ impl App {
         }
     }
 
+    /// A new API token of the account `login`.
+    pub async fn api_token(&self, login: &str) -> String {
+        let token = format!("slw_test_{login}");
+        let session = self.control.session().await.unwrap();
+        let user = slipway_control::get_user(&session, login).await.unwrap();
+        slipway_control::create_api_token(
+            &session,
+            user.id,
+            "t",
+            &slipway_control::SecretHash::of(&token),
+        )
+        .await
+        .unwrap();
+        token
+    }
+
     /// A browser, signed in as `login`.
     pub async fn signed_in(&self, login: &str) -> Browser<'_> {
         let mut browser = Browser::new(self);
@@ -213,6 +231,64 @@ impl App {
             buffer: String::new(),
         }
     }
+}
+
+/// An API call with the host's token and a JSON body: its status and body.
+pub async fn api(
+    app: &App,
+    method: Method,
+    path: &str,
+    body: serde_json::Value,
+) -> (StatusCode, String) {
+    api_as(app, "host-token", method, path, body).await
+}
+
+/// An API call with `token` and a JSON body: its status and body.
+pub async fn api_as(
+    app: &App,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: serde_json::Value,
+) -> (StatusCode, String) {
+    let answer = app
+        .send(
+            Request::builder()
+                .method(method)
+                .uri(path)
+                .header(header::HOST, format!("127.0.0.1:{PORT}"))
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await;
+    (answer.status, answer.body)
+}
+
+/// `git args` in `dir`, as a test author: its output.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "git {args:?}: {output:?}");
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// A repository with `main` and `feature`, each one commit; their heads.
+pub fn repository(dir: &Path) -> (String, String) {
+    git(dir, &["init", "-q", "-b", "main"]);
+    std::fs::write(dir.join("README"), "shop\n").unwrap();
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-qm", "first"]);
+    let main = git(dir, &["rev-parse", "HEAD"]);
+    git(dir, &["checkout", "-qb", "feature"]);
+    std::fs::write(dir.join("README"), "shop, with a feature\n").unwrap();
+    git(dir, &["commit", "-qam", "feature"]);
+    (main, git(dir, &["rev-parse", "HEAD"]))
 }
 
 /// A finished response.

@@ -6,12 +6,11 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use slipway_control::{BuildState, Stage};
 use slipway_worker::{Worker, WorkerConfig};
 
-use crate::common::{App, PORT};
+use crate::common::{api, App};
 
 const TOKEN: &str = "ghp_SECRET0123456789";
 
@@ -67,6 +66,7 @@ async fn regression_a_token_in_the_repository_url_shows_nowhere_when_its_fetch_f
         &format!("{:0>40}", 4),
         Stage::Production,
         Duration::ZERO,
+        &[],
     )
     .await
     .unwrap();
@@ -150,16 +150,7 @@ async fn regression_a_token_in_the_repository_url_shows_nowhere_when_its_fetch_f
 
 /// The body of an API answer to the host's token.
 async fn api_get(app: &App, path: &str) -> String {
-    let answer = app
-        .send(
-            Request::builder()
-                .uri(path)
-                .header(header::HOST, format!("127.0.0.1:{PORT}"))
-                .header(header::AUTHORIZATION, "Bearer host-token")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(answer.status, StatusCode::OK, "{path}: {}", answer.body);
-    answer.body
+    let (status, body) = api(app, Method::GET, path, serde_json::Value::Null).await;
+    assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    body
 }

@@ -6,6 +6,7 @@ mod common;
 mod credentials;
 mod live;
 mod mails;
+mod odoo_sources;
 mod pages;
 mod proxy;
 mod queueing;

@@ -1,58 +1,9 @@
 //! What gets built when a project is added or a branch changes stage, through
 //! the API, with a real git repository.
 
-use std::path::Path;
-use std::process::Command;
+use axum::http::{Method, StatusCode};
 
-use axum::body::Body;
-use axum::http::{header, Method, Request, StatusCode};
-
-use crate::common::{App, PORT};
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "git {args:?}: {output:?}");
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
-}
-
-/// A repository with `main` and `feature`, each one commit; their heads.
-fn repository(dir: &Path) -> (String, String) {
-    git(dir, &["init", "-q", "-b", "main"]);
-    std::fs::write(dir.join("README"), "shop\n").unwrap();
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-qm", "first"]);
-    let main = git(dir, &["rev-parse", "HEAD"]);
-    git(dir, &["checkout", "-qb", "feature"]);
-    std::fs::write(dir.join("README"), "shop, with a feature\n").unwrap();
-    git(dir, &["commit", "-qam", "feature"]);
-    (main, git(dir, &["rev-parse", "HEAD"]))
-}
-
-async fn api(
-    app: &App,
-    method: Method,
-    path: &str,
-    body: serde_json::Value,
-) -> (StatusCode, String) {
-    let answer = app
-        .send(
-            Request::builder()
-                .method(method)
-                .uri(path)
-                .header(header::HOST, format!("127.0.0.1:{PORT}"))
-                .header(header::AUTHORIZATION, "Bearer host-token")
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(body.to_string()))
-                .unwrap(),
-        )
-        .await;
-    (answer.status, answer.body)
-}
+use crate::common::{api, repository, App};
 
 /// (branch, stage, commit, state) of every build, oldest first.
 async fn builds(app: &App) -> Vec<(String, String, String, String)> {

@@ -304,23 +304,6 @@ async fn a_stranger_to_a_project_gets_404_not_403_everywhere() {
 #[tokio::test]
 async fn the_api_applies_the_same_roles_to_tokens() {
     let f = fixture("api_roles").await;
-    let token = |login: &'static str| {
-        let control = f.app.control.clone();
-        async move {
-            let token = format!("slw_test_{login}");
-            let session = control.session().await.unwrap();
-            let user = slipway_control::get_user(&session, login).await.unwrap();
-            slipway_control::create_api_token(
-                &session,
-                user.id,
-                "t",
-                &slipway_control::SecretHash::of(&token),
-            )
-            .await
-            .unwrap();
-            token
-        }
-    };
     let call = |method: Method, path: String, token: String, body: &'static str| {
         let request = Request::builder()
             .method(method)
@@ -332,9 +315,9 @@ async fn the_api_applies_the_same_roles_to_tokens() {
             .unwrap();
         f.app.send(request)
     };
-    let tess = token("tess").await;
-    let dev = token("dev").await;
-    let stranger = token("stranger").await;
+    let tess = f.app.api_token("tess").await;
+    let dev = f.app.api_token("dev").await;
+    let stranger = f.app.api_token("stranger").await;
 
     let builds = call(
         Method::GET,

@@ -141,6 +141,7 @@ impl Host {
             commit,
             pushed.stage,
             Duration::ZERO,
+            &[],
         )
         .await
         .expect("queueing the build")
