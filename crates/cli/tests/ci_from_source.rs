@@ -331,3 +331,32 @@ fn runtime_images(prefix: &str) -> Vec<String> {
     names.sort();
     names
 }
+
+/// Debian's packaged Odoo with a repository of addons beside it: enterprise
+/// (or any) addons need no Odoo from source.
+#[test]
+fn packaged_odoo_takes_an_enterprise_repository_too() {
+    let temp = tempfile::tempdir().unwrap();
+    let enterprise = enterprise("19.0", &temp.path().join("enterprise"));
+    let repo = repository(temp.path(), "uses_enterprise");
+    let run = ci_json(
+        &repo,
+        "19.0",
+        &["--enterprise-repo", enterprise.to_str().unwrap()],
+    );
+    assert_eq!(
+        run.json["status"],
+        "success",
+        "{}\n{}",
+        run.json,
+        run.stderr()
+    );
+    assert_eq!(run.json["tests"]["run"], 1, "{}", run.json);
+    let names: Vec<&str> = run.json["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|source| source["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["enterprise"]);
+}

@@ -523,3 +523,63 @@ async fn an_odoo_update_needs_sources_and_a_serving_production() {
     assert_eq!(odoo_commit_of(&build), second);
     assert_ne!(first, second);
 }
+
+/// The pending builds of the project, by branch: (branch, odoo commit).
+async fn pending(app: &App) -> Vec<(String, String)> {
+    builds_of(app, "shop")
+        .await
+        .into_iter()
+        .filter(|build| build.state == slipway_api::BuildState::Pending)
+        .map(|build| (build.branch.clone(), odoo_commit_of(&build).to_string()))
+        .collect()
+}
+
+/// What the watcher does after each poll of the project.
+async fn poll_sources(app: &App) {
+    let session = app.control.session().await.unwrap();
+    let project = slipway_control::get_project(&session, "shop")
+        .await
+        .unwrap();
+    slipway_server::queueing::queue_moved_sources(&session, &project)
+        .await
+        .unwrap();
+}
+
+/// When a followed source moves, development branches build again on it —
+/// at once, at most once a day, or never, as the project says — and
+/// production never does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn development_branches_follow_a_moved_source_as_the_project_says_and_production_never() {
+    for follow in ["on-change", "daily", "never"] {
+        let Fixture {
+            app, repo, odoo, ..
+        } = fixture(&format!("odoo_follow_{}", follow.replace('-', "_"))).await;
+        let mut body = new_project(
+            "shop",
+            repo.path(),
+            json!([{"kind": "odoo", "url": odoo.path()}]),
+        );
+        body["odoo_follow"] = follow.into();
+        added(&app, body).await;
+        rebuild(&app, "feature", false).await;
+        finish_builds(&app).await;
+        poll_sources(&app).await;
+        assert_eq!(pending(&app).await, [], "{follow}: nothing moved");
+
+        let second = odoo_commit(odoo.path(), "second");
+        poll_sources(&app).await;
+        let at_once = vec![("feature".to_string(), second.clone())];
+        match follow {
+            "on-change" => assert_eq!(pending(&app).await, at_once, "{follow}"),
+            _ => assert_eq!(pending(&app).await, [], "{follow}"),
+        }
+        // A day later.
+        app.sql("UPDATE builds SET created_at = now() - interval '25 hours'")
+            .await;
+        poll_sources(&app).await;
+        match follow {
+            "never" => assert_eq!(pending(&app).await, [], "{follow}"),
+            _ => assert_eq!(pending(&app).await, at_once, "{follow}"),
+        }
+    }
+}
