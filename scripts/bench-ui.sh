@@ -38,12 +38,16 @@ builds = [b for b in json.load(sys.stdin) if b["state"] == "serving"]
 stages = {b["stage"] for b in builds}
 dev = [b for b in builds if b["stage"] == "development"]
 if stages >= {"production", "development"}:
-    print(dev[0]["id"], dev[0]["url"].rsplit(":", 1)[1])'
+    print(dev[0]["id"])'
 }
 until [[ -n $(serving) ]]; do sleep 1; done
-read -r build build_port <<<"$(serving)"
-echo "build #$build serves on port $build_port"
+build=$(serving)
+# Where its Odoo listens (in its own network): the control database knows.
+build_address=$(PGPASSWORD=$(cat "$SLIPWAY_HOME/postgres/superuser.password") psql -qAt \
+    -h "$SLIPWAY_HOME/postgres/run" -U slipway -d slipway_control \
+    -c "SELECT url FROM builds WHERE id = $build")
+echo "build #$build serves at $build_address"
 
 "$PWD/target/release/examples/bench_proxy" "$build" acme "$requests"
 cargo bench --locked -p slipway --bench log_latency -- \
-    "http://localhost:$port" "$build" bench "bench password" "$build_port" "$probes" 2>/dev/null
+    "http://localhost:$port" "$build" bench "bench password" "${build_address#http://}" "$probes" 2>/dev/null

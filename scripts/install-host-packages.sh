@@ -3,6 +3,7 @@
 # bubblewrap (the sandbox), debootstrap (Odoo images), PostgreSQL's server
 # binaries (the embedded cluster), git, a C compiler for building slipway,
 # Python 3 (the tests drive the mail catcher with smtplib, as Odoo does),
+# iproute2 and nftables (a network of its own per build under slipway serve),
 # Chromium with its WebDriver server (the web UI's tests run headless Chromium),
 # and npm when there is none (the UI's browser assets come from npm packages,
 # installed from their lockfile when slipway is built).
@@ -11,7 +12,7 @@ set -euo pipefail
 # chromium and chromium-driver are Debian's (/usr/bin/chromium, /usr/bin/chromedriver);
 # Ubuntu ships them as snaps under other names (chromium-browser, chromium-chromedriver).
 packages=(bubblewrap debootstrap git ca-certificates postgresql gcc libc6-dev python3
-    chromium chromium-driver)
+    iproute2 nftables chromium chromium-driver)
 # A Node.js installed otherwise (nvm, NodeSource) is fine: only `npm` is needed.
 if ! command -v npm >/dev/null; then
     packages+=(nodejs npm)

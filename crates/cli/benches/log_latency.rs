@@ -9,7 +9,7 @@
 //! 500 ms, as `slipway logs --follow` polls.
 //!
 //! `cargo bench -p slipway --bench log_latency -- <ui url> <build id> <login>
-//! <password> <build's loopback port> [probes]`
+//! <password> <build's address, ip:port> [probes]`
 
 #[path = "../tests/common/browser.rs"]
 #[allow(dead_code)]
@@ -27,8 +27,8 @@ fn main() {
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
-    let [ui, build, login, password, port] = &args[..5] else {
-        panic!("usage: log_latency <ui url> <build id> <login> <password> <port> [probes]");
+    let [ui, build, login, password, address] = &args[..5] else {
+        panic!("usage: log_latency <ui url> <build id> <login> <password> <ip:port> [probes]");
     };
     let probes: usize = args.get(5).map(|n| n.parse().unwrap()).unwrap_or(30);
     let browser = Browser::start();
@@ -66,7 +66,7 @@ fn main() {
         // Spread over the polling period, as real lines are.
         std::thread::sleep(Duration::from_millis(137 + (probe as u64 * 211) % 400));
         let token = format!("{}{probe:04}", std::process::id());
-        ureq::get(&format!("http://127.0.0.1:{port}/web/login?probe={token}"))
+        ureq::get(&format!("http://{address}/web/login?probe={token}"))
             .call()
             .unwrap();
         browser.wait_until(

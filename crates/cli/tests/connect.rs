@@ -182,7 +182,7 @@ fn connect_opens_a_new_session_of_a_build_s_user_for_the_secret_s_holder_only(ve
     let engine_id = engine_id(&home, build_id);
     let served = ServedBuild::read(&Layout::at(&home), &engine_id).unwrap();
     let secret = served.connect_secret().unwrap();
-    let odoo = Odoo::new(&common::shop::loopback_url(&serve, build_id));
+    let odoo = Odoo::new(&common::shop::serving_url(&serve, build_id));
     let demo = uid_of(&serve, &served.database, "demo");
     let admin = uid_of(&serve, &served.database, "admin");
 
@@ -253,7 +253,7 @@ fn connect_opens_a_new_session_of_a_build_s_user_for_the_secret_s_holder_only(ve
         let Some(build) = serving_development_build(&serve) else {
             return false;
         };
-        url = common::shop::loopback_url(&serve, build_id);
+        url = common::shop::serving_url(&serve, build_id);
         build["id"] == build_id
             && served.connect_secret().is_ok()
             && http_status(&format!("{url}/web/login")) == Some(200)

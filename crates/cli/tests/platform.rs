@@ -108,7 +108,7 @@ fn a_burst_of_pushes_makes_one_build_of_the_last_commit_which_then_serves_odoo()
             && !listing.contains("127.0.0.1"),
         "{listing}"
     );
-    let url = common::shop::loopback_url(&serve, id);
+    let url = common::shop::serving_url(&serve, id);
     assert_eq!(http_status(&format!("{url}/web/login")), Some(200));
 
     // `branches`: production first, with the feature branch's build.
@@ -237,7 +237,7 @@ fn a_stopped_build_serves_again_on_request() {
                 .any(|b| b["id"] == first && b["state"] == "serving")
         },
     );
-    let url = common::shop::loopback_url(&serve, first);
+    let url = common::shop::serving_url(&serve, first);
     assert_eq!(http_status(&format!("{url}/web/login")), Some(200));
     // Serving, it cannot be asked again.
     let again = serve.cli(&["start", &first.to_string()]);
@@ -721,7 +721,7 @@ fn stopping_serve_leaves_nothing_running_and_a_restart_keeps_everything() {
     let after = serve.builds_of("demo", "feature");
     assert_eq!(after[0]["id"], before[0]["id"]);
     assert_eq!(after[0]["commit"], before[0]["commit"]);
-    let url = common::shop::loopback_url(&serve, after[0]["id"].as_i64().unwrap());
+    let url = common::shop::serving_url(&serve, after[0]["id"].as_i64().unwrap());
     assert_eq!(http_status(&format!("{url}/web/login")), Some(200));
 
     // Removing the project stops its builds and drops their databases.

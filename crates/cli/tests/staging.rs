@@ -6,11 +6,11 @@
 mod common;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use common::customer_smtp::CustomerSmtp;
 use common::serve::{embedded_cluster, wait_for, Serve, BUILD_LIMIT};
 use common::shop::{
     add_project, build, database_of, production, psql, push, put_addon, reason_of, Odoo,
@@ -22,7 +22,9 @@ fn staging_is_a_neutralized_copy_whose_mail_is_caught_and_dumps_restore(version:
     let home = temp.path().join("home");
     let serve = Serve::start(&home, &[]);
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (customer_smtp, smtp_port) = start_customer_smtp(&runtime);
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let smtp_port = listener.local_addr().unwrap().port();
+    let customer_smtp = CustomerSmtp::start(&runtime, listener);
 
     std::fs::write(repo.join("README"), "shop\n").unwrap();
     push(&repo, "first release");
@@ -184,9 +186,7 @@ fn staging_is_a_neutralized_copy_whose_mail_is_caught_and_dumps_restore(version:
     assert!(String::from_utf8_lossy(&raw.stdout).contains("Subject: Install notice"));
     std::thread::sleep(Duration::from_secs(5));
     let reached: Vec<String> = customer_smtp
-        .subjects
-        .lock()
-        .unwrap()
+        .subjects()
         .iter()
         .filter(|subject| subject.contains(&staging_db))
         .cloned()
@@ -303,47 +303,6 @@ fn websocket_closes_through_the_proxy(serve: &Serve, build: i64) {
     let mut answer = [0u8; 2];
     stream.read_exact(&mut answer).unwrap();
     assert_eq!(answer[0], 0x88, "Odoo answered the close frame: {answer:?}");
-}
-
-/// The customer's real SMTP server, standing in: records every mail with
-/// the subject it had (the test's modules name their database there).
-#[derive(Default)]
-struct CustomerSmtp {
-    subjects: Mutex<Vec<String>>,
-}
-
-impl slipway_mailcatcher::Mailboxes for CustomerSmtp {
-    fn authenticate<'a>(
-        &'a self,
-        _login: &'a str,
-        _secret: &'a str,
-    ) -> slipway_mailcatcher::BoxFuture<'a, Option<slipway_mailcatcher::MailboxId>> {
-        Box::pin(async { Some(1) })
-    }
-
-    fn deliver(
-        &self,
-        _mailbox: slipway_mailcatcher::MailboxId,
-        mail: slipway_mailcatcher::CaughtMail,
-    ) -> slipway_mailcatcher::BoxFuture<'_, Result<(), slipway_mailcatcher::DeliveryError>> {
-        self.subjects.lock().unwrap().push(mail.summary.subject);
-        Box::pin(async { Ok(()) })
-    }
-}
-
-fn start_customer_smtp(runtime: &tokio::runtime::Runtime) -> (Arc<CustomerSmtp>, u16) {
-    let smtp = Arc::new(CustomerSmtp::default());
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind(("127.0.0.1", 0)))
-        .unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let mailboxes: Arc<dyn slipway_mailcatcher::Mailboxes> = smtp.clone();
-    runtime.spawn(slipway_mailcatcher::serve(
-        listener,
-        mailboxes,
-        std::future::pending(),
-    ));
-    (smtp, port)
 }
 
 /// Starts a kept build of `slipway ci` with Odoo's database manager enabled

@@ -50,6 +50,20 @@ pub struct Build {
 }
 
 impl Build {
+    /// Where its Odoo answers while it serves: its own network's address (or
+    /// the host's loopback when builds run unconfined), from the URL its
+    /// worker recorded.
+    pub fn serving_address(&self) -> Option<std::net::SocketAddr> {
+        if self.state != BuildState::Serving {
+            return None;
+        }
+        let url = self.url.as_deref()?;
+        url.strip_prefix("http://")?
+            .trim_end_matches('/')
+            .parse()
+            .ok()
+    }
+
     /// Its database, while it exists: none when it was never kept, or was
     /// collected after the build stopped.
     pub fn live_database(&self) -> Option<&str> {

@@ -457,11 +457,13 @@ pub struct Worker {
     pub max_builds: i32,
     pub started_at: OffsetDateTime,
     pub last_seen: OffsetDateTime,
+    /// Each build in a network of its own (false: `--unconfined`).
+    pub confined: bool,
 }
 
 macro_rules! worker_columns {
     () => {
-        "name, host, max_builds, started_at, last_seen"
+        "name, host, max_builds, started_at, last_seen, confined"
     };
 }
 
@@ -472,26 +474,30 @@ fn worker_from_row(row: &tokio_postgres::Row) -> Result<Worker, ControlError> {
         max_builds: row.try_get("max_builds")?,
         started_at: row.try_get("started_at")?,
         last_seen: row.try_get("last_seen")?,
+        confined: row.try_get("confined")?,
     })
 }
 
-/// Registers a worker starting (again) under `name`.
+/// Registers a worker starting (again) under `name`; `confined`: its builds
+/// run in networks of their own.
 pub async fn register_worker(
     client: &Client,
     name: &str,
     host: &str,
     max_builds: i32,
+    confined: bool,
 ) -> Result<Worker, ControlError> {
     let row = client
         .query_one(
             concat!(
-                "INSERT INTO workers (name, host, max_builds) VALUES ($1, $2, $3) ",
+                "INSERT INTO workers (name, host, max_builds, confined) VALUES ($1, $2, $3, $4) ",
                 "ON CONFLICT (name) DO UPDATE SET host = excluded.host, ",
-                "max_builds = excluded.max_builds, started_at = now(), last_seen = now() ",
+                "max_builds = excluded.max_builds, confined = excluded.confined, ",
+                "started_at = now(), last_seen = now() ",
                 "RETURNING ",
                 worker_columns!()
             ),
-            &[&name, &host, &max_builds],
+            &[&name, &host, &max_builds, &confined],
         )
         .await
         .map_err(|error| {

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use slipway_sandbox::Network;
+
 use crate::host::HostAccount;
 use crate::BuildError;
 
@@ -20,19 +22,49 @@ pub struct OdooConfig<'a> {
 }
 
 /// How a build's Odoo behaves as a service: where its mail goes, whether its
-/// scheduled actions run.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// scheduled actions run, what network its runs have.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceOptions {
     /// slipway's mail catcher, with this build's own login; `None`: Odoo's
     /// default (production: the customer's own mail servers).
     pub mail: Option<MailRoute>,
     /// Odoo's cron threads (0: scheduled actions never run).
     pub cron_threads: u8,
+    /// The network of the build's Odoo runs.
+    pub network: Network,
+    /// The network pip installs the repository's requirements on (it needs
+    /// the package index).
+    pub requirements_network: Network,
+    /// The control groups every run of the build (and its served Odoo) is put
+    /// in, one directory per hierarchy: its memory, CPU and process limits.
+    /// Empty: the caller's own.
+    pub cgroups: Vec<std::path::PathBuf>,
+    /// The memory limit of those groups, in bytes, which Odoo's own memory
+    /// limits follow.
+    pub memory_limit: Option<u64>,
 }
 
-/// The mail catcher as a build's Odoo reaches it (the host's loopback).
+impl Default for ServiceOptions {
+    /// `slipway ci`'s: no mail, no crons, no network for Odoo; pip on the
+    /// host's network.
+    fn default() -> ServiceOptions {
+        ServiceOptions {
+            mail: None,
+            cron_threads: 0,
+            network: Network::Isolated,
+            requirements_network: Network::Host,
+            cgroups: Vec::new(),
+            memory_limit: None,
+        }
+    }
+}
+
+/// The mail catcher as a build's Odoo reaches it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct MailRoute {
+    /// The host's address as the build sees it: the loopback on the host's
+    /// network, the host's end of the link in the build's own network.
+    pub host: String,
     pub port: u16,
     pub login: String,
     pub secret: String,
@@ -41,6 +73,7 @@ pub struct MailRoute {
 impl std::fmt::Debug for MailRoute {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MailRoute")
+            .field("host", &self.host)
             .field("port", &self.port)
             .field("login", &self.login)
             .field("secret", &"<hidden>")
@@ -77,7 +110,7 @@ impl OdooConfig<'_> {
         set("max_cron_threads", &self.service.cron_threads.to_string());
         match &self.service.mail {
             Some(route) => {
-                set("smtp_server", "127.0.0.1");
+                set("smtp_server", &route.host);
                 set("smtp_port", &route.port.to_string());
                 set("smtp_user", &route.login);
                 set("smtp_password", &route.secret);
@@ -89,6 +122,15 @@ impl OdooConfig<'_> {
                 set("smtp_server", "127.0.0.1");
                 set("smtp_port", "25");
             }
+        }
+        if let Some(limit) = self.service.memory_limit {
+            // The build's control group is the hard limit, on memory in use.
+            // Odoo's own (RLIMIT_AS, on address space, which Python reserves
+            // far beyond what it uses) would refuse memory well before it,
+            // with a MemoryError instead of the limit's reason.
+            set("limit_memory_hard", "0");
+            // Recycled (cron threads, prefork workers) before the kernel kills.
+            set("limit_memory_soft", &(limit / 10 * 9).to_string());
         }
         set("log_level", "info");
         text
@@ -141,18 +183,10 @@ mod tests {
         assert!(config.contains("smtp_port = 25\n"));
     }
 
-    #[test]
-    fn a_build_with_a_mail_route_sends_to_the_catcher_with_its_own_login() {
+    /// Build 7's configuration with `service`.
+    fn render_for_build_7(service: &ServiceOptions) -> String {
         let paths = vec!["/mnt/src".to_string()];
-        let service = ServiceOptions {
-            mail: Some(MailRoute {
-                port: 2525,
-                login: "build-7".into(),
-                secret: "s3cret".into(),
-            }),
-            cron_threads: 1,
-        };
-        let config = OdooConfig {
+        OdooConfig {
             db_host: "/run/postgresql",
             db_port: 5432,
             db_user: "slipway_b_7",
@@ -162,9 +196,40 @@ mod tests {
             data_dir: "/mnt/data",
             admin_password: "admin-secret",
             http_port: 8069,
-            service: &service,
+            service,
         }
-        .render();
+        .render()
+    }
+
+    #[test]
+    fn odoo_s_memory_limits_follow_the_build_s_control_group() {
+        let limited = ServiceOptions {
+            memory_limit: Some(1000 << 20),
+            ..ServiceOptions::default()
+        };
+        let config = render_for_build_7(&limited);
+        assert!(config.contains("limit_memory_hard = 0\n"), "{config}");
+        assert!(config.contains(&format!(
+            "limit_memory_soft = {}\n",
+            (1000u64 << 20) / 10 * 9
+        )));
+        // Without a group, Odoo keeps its own defaults.
+        assert!(!render_for_build_7(&ServiceOptions::default()).contains("limit_memory"));
+    }
+
+    #[test]
+    fn a_build_with_a_mail_route_sends_to_the_catcher_with_its_own_login() {
+        let service = ServiceOptions {
+            mail: Some(MailRoute {
+                host: "127.0.0.1".into(),
+                port: 2525,
+                login: "build-7".into(),
+                secret: "s3cret".into(),
+            }),
+            cron_threads: 1,
+            ..ServiceOptions::default()
+        };
+        let config = render_for_build_7(&service);
         assert!(config.contains("smtp_server = 127.0.0.1\nsmtp_port = 2525\n"));
         assert!(config.contains("smtp_user = build-7\nsmtp_password = s3cret\n"));
         assert!(config.contains("max_cron_threads = 1\n"));

@@ -47,7 +47,7 @@ pub use recipes::deployment::{DeploymentRequest, Origin, Staged, StagedDeploymen
 pub use recipes::development::DevelopmentRequest;
 pub use report::{BuildReport, KeptBuild, TemplateUse};
 pub use resources::{prune_logs, reap_orphans, Resources, Tracker, LOG_RETENTION};
-pub use serving::{free_port, http_status, OdooServer, ServedBuild};
+pub use serving::{free_port, http_status, OdooServer, ServeAt, ServedBuild, BUILD_PORT};
 pub use steps::neutralize::Neutralize;
 pub use steps::odoo_sources::{OdooRequest, TREE_RETENTION};
 pub use steps::update_plan::{plan_update, UpdatePlan, INSTALLED_CHECKSUMS};

@@ -41,6 +41,8 @@ pub struct OdooRun<'a> {
     pub log_file: &'a Path,
     /// Isolated unless the run must reach the mail catcher on the host.
     pub network: Network,
+    /// The build's control groups (its limits); empty: none.
+    pub cgroups: Vec<std::path::PathBuf>,
 }
 
 pub struct OdooOutcome {
@@ -104,6 +106,7 @@ impl OdooHost<'_> {
                 gid: a.gid,
             }),
             hostname: "slipway-build".to_string(),
+            cgroups: run.cgroups.clone(),
         }
     }
 
@@ -116,7 +119,7 @@ impl OdooHost<'_> {
         observer: &dyn Observer,
     ) -> Result<OdooOutcome, BuildError> {
         let argv = odoo_argv(self.odoo.launcher(), &run)?;
-        let spec = self.spec(&run, run.network);
+        let spec = self.spec(&run, run.network.clone());
         let log = OpenLog::create(run.log_file)?;
         self.execute(&spec, &argv, run.time_limit, log, rules, observer)
             .await
@@ -234,6 +237,7 @@ mod tests {
                 time_limit: Duration::from_secs(1),
                 log_file: Path::new("/dev/null"),
                 network,
+                cgroups: Vec::new(),
             },
         )
         .unwrap()

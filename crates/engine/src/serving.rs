@@ -2,6 +2,7 @@
 //! started from what the build recorded in its directory, so that it can be
 //! started again after a restart of slipway.
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -49,7 +50,7 @@ impl ServedBuild {
         connect::read_secret(&self.config_file)
     }
 
-    pub(crate) fn run(&self) -> OdooRun<'_> {
+    pub(crate) fn run(&self, network: Network, cgroups: Vec<std::path::PathBuf>) -> OdooRun<'_> {
         OdooRun {
             data_dir: &self.data_dir,
             source_dir: Some(&self.source_dir),
@@ -59,21 +60,22 @@ impl ServedBuild {
             args: Vec::new(),
             time_limit: Duration::ZERO,
             log_file: Path::new("/dev/null"),
-            network: Network::Host,
+            network,
+            cgroups,
         }
     }
 
     /// Odoo's command line serving this build on `port`.
-    pub(crate) fn argv(&self, launcher: Vec<String>, port: u16) -> Vec<String> {
+    pub(crate) fn argv(&self, launcher: Vec<String>, listen: SocketAddr) -> Vec<String> {
         let options = [
             "--config",
             CONFIG_MOUNT,
             "--database",
             &self.database,
             "--http-interface",
-            "127.0.0.1",
+            &listen.ip().to_string(),
             "--http-port",
-            &port.to_string(),
+            &listen.port().to_string(),
         ];
         let mut argv = launcher;
         argv.extend(options.iter().map(|word| word.to_string()));
@@ -81,10 +83,53 @@ impl ServedBuild {
     }
 }
 
+/// The port a served build's Odoo listens on in its own network (each build
+/// has the whole port range to itself there).
+pub const BUILD_PORT: u16 = 8069;
+
+/// Where a served build's Odoo listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServeAt {
+    /// A port of the host's loopback (the host's network: `serve --unconfined`).
+    Loopback(u16),
+    /// The build's own network (its namespace), on its own address, where
+    /// only slipway's proxy reaches it.
+    Namespace {
+        namespace: PathBuf,
+        address: Ipv4Addr,
+    },
+}
+
+impl ServeAt {
+    /// Where callers reach the served Odoo.
+    pub fn address(&self) -> SocketAddr {
+        match self {
+            ServeAt::Loopback(port) => SocketAddr::from((Ipv4Addr::LOCALHOST, *port)),
+            ServeAt::Namespace { address, .. } => SocketAddr::from((*address, BUILD_PORT)),
+        }
+    }
+
+    fn network(&self) -> Network {
+        match self {
+            ServeAt::Loopback(_) => Network::Host,
+            ServeAt::Namespace { namespace, .. } => Network::Namespace(namespace.clone()),
+        }
+    }
+
+    /// What Odoo binds: inside its own network, every address of it.
+    fn listen(&self) -> SocketAddr {
+        match self {
+            ServeAt::Loopback(_) => self.address(),
+            ServeAt::Namespace { .. } => SocketAddr::from((Ipv4Addr::UNSPECIFIED, BUILD_PORT)),
+        }
+    }
+}
+
 /// A running Odoo server of a build. Dropping it stops the server.
 pub struct OdooServer {
     pub build_id: String,
-    pub port: u16,
+    /// Where it answers.
+    pub address: SocketAddr,
     running: Running,
 }
 
@@ -106,14 +151,14 @@ impl OdooServer {
     pub async fn wait_until_ready(&self, limit: Duration) -> Result<(), BuildError> {
         let deadline = Instant::now() + limit;
         loop {
-            if http_status(self.port, "/web/login").await == Some(200) {
+            if http_status(self.address, "/web/login").await == Some(200) {
                 return Ok(());
             }
             if Instant::now() >= deadline {
                 return Err(BuildError::Host(format!(
-                    "Odoo of build {} did not answer on port {} within {} s",
+                    "Odoo of build {} did not answer at {} within {} s",
                     self.build_id,
-                    self.port,
+                    self.address,
                     limit.as_secs()
                 )));
             }
@@ -122,14 +167,11 @@ impl OdooServer {
     }
 }
 
-/// The status code of `GET path` on the loopback port, if anything answers.
-pub async fn http_status(port: u16, path: &str) -> Option<u16> {
+/// The status code of `GET path` at `address`, if anything answers.
+pub async fn http_status(address: SocketAddr, path: &str) -> Option<u16> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .ok()?;
-    let request =
-        format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    let mut stream = tokio::net::TcpStream::connect(address).await.ok()?;
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {address}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.ok()?;
     let mut head = [0u8; 12];
     tokio::time::timeout(Duration::from_secs(30), stream.read_exact(&mut head))
@@ -148,10 +190,15 @@ pub fn free_port() -> Result<u16, BuildError> {
 }
 
 impl Engine {
-    /// Starts Odoo on a kept build, serving HTTP on `port` of the host's
-    /// loopback, with slipway's Connect addon. Its output goes to the build's
-    /// `server.log`.
-    pub async fn serve(&self, build_id: &str, port: u16) -> Result<OdooServer, BuildError> {
+    /// Starts Odoo on kept build `build_id`, serving HTTP `at`, with
+    /// slipway's Connect addon, its processes in `cgroups` (its limits;
+    /// empty: none). Its output goes to the build's `server.log`.
+    pub async fn serve(
+        &self,
+        build_id: &str,
+        at: ServeAt,
+        cgroups: Vec<std::path::PathBuf>,
+    ) -> Result<OdooServer, BuildError> {
         let served = ServedBuild::read(self.layout(), build_id)?;
         let odoo = self.odoo_of(&served)?;
         let host = self.odoo_host(&odoo);
@@ -163,10 +210,10 @@ impl Engine {
         }
         let addons = connect::install_addon(self.layout())?;
         // Only the served Odoo gets the addon: install and test runs never see it.
-        let mut spec = host.spec(&served.run(), Network::Host);
+        let mut spec = host.spec(&served.run(at.network(), cgroups), at.network());
         spec.mounts
             .push(Mount::read_only(&addons, connect::ADDONS_MOUNT));
-        let mut argv = served.argv(odoo.launcher(), port);
+        let mut argv = served.argv(odoo.launcher(), at.listen());
         argv.extend(connect::server_options(config_file, &config)?);
         let mut running = self.sandbox().spawn(&spec, &argv)?;
         // Appended to, next to the build's other logs.
@@ -189,7 +236,7 @@ impl Engine {
         });
         Ok(OdooServer {
             build_id: build_id.to_string(),
-            port,
+            address: at.address(),
             running,
         })
     }

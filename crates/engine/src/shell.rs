@@ -44,7 +44,10 @@ impl Engine {
             ),
             self.account(),
         )?;
-        let mut spec = host.spec(&served.run(), Network::Isolated);
+        let mut spec = host.spec(
+            &served.run(Network::Isolated, Vec::new()),
+            Network::Isolated,
+        );
         spec.mounts.push(Mount::read_only(&pgpass, PGPASS_MOUNT));
         let (db_host, db_port) = host.database_address();
         spec.env.extend(

@@ -184,14 +184,18 @@ impl Sandbox for Bubblewrap {
             .stderr(writer_for_stderr)
             .kill_on_drop(true);
         let run_as = spec.run_as;
+        let joins = Joins::open(spec)?;
+        let fds = joins.fds();
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
-            command.pre_exec(move || confine(run_as));
+            command.pre_exec(move || confine(&fds, run_as));
         }
         let child = command.spawn().map_err(|source| SandboxError::Io {
             action: "starting bwrap",
             source,
         })?;
+        // The child joined them (or failed to start): our descriptors can go.
+        drop(joins);
         // Our copies of the write end must go, or the reader never sees the end.
         drop(command);
         tracing::debug!(pid = ?child.id(), program = %argv[0], "sandbox started");
@@ -226,17 +230,20 @@ impl Sandbox for Bubblewrap {
             .stderr(slave(&pty)?)
             .kill_on_drop(true);
         let run_as = spec.run_as;
+        let joins = Joins::open(&spec)?;
+        let fds = joins.fds();
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
             command.pre_exec(move || {
                 terminal::leave_session()?;
-                confine(run_as)
+                confine(&fds, run_as)
             });
         }
         let child = command.spawn().map_err(|source| SandboxError::Io {
             action: "starting bwrap",
             source,
         })?;
+        drop(joins);
         // Every copy of the slave outside the sandbox must go, or reading the
         // master never sees the end when the sandbox exits.
         drop(command);
@@ -250,11 +257,77 @@ impl Sandbox for Bubblewrap {
     }
 }
 
-/// In the child between fork and exec: become `run_as` and die with the calling
-/// thread. Async-signal-safe.
-fn confine(run_as: Option<HostUser>) -> std::io::Result<()> {
-    // SAFETY: setgroups, setgid, setuid and prctl are async-signal-safe.
+/// What the child joins before it execs bubblewrap: the build's network
+/// namespace and control groups, opened before the fork (`setns` wants a
+/// descriptor, a group a write to its `cgroup.procs`; opening a file after a
+/// fork is not async-signal-safe in Rust).
+struct Joins {
+    namespace: Option<std::fs::File>,
+    cgroups: Vec<std::fs::File>,
+}
+
+/// The descriptors of [`Joins`], for the child.
+struct JoinFds {
+    namespace: Option<std::os::fd::RawFd>,
+    cgroups: Vec<std::os::fd::RawFd>,
+}
+
+impl Joins {
+    fn open(spec: &SandboxSpec) -> Result<Joins, SandboxError> {
+        let namespace = match &spec.network {
+            Network::Namespace(path) => {
+                Some(
+                    std::fs::File::open(path).map_err(|source| SandboxError::Io {
+                        action: "opening the build's network namespace",
+                        source,
+                    })?,
+                )
+            }
+            Network::Isolated | Network::Host => None,
+        };
+        let cgroups = spec
+            .cgroups
+            .iter()
+            .map(|dir| {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(dir.join("cgroup.procs"))
+                    .map_err(|source| SandboxError::Io {
+                        action: "opening the build's control group",
+                        source,
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Joins { namespace, cgroups })
+    }
+
+    fn fds(&self) -> JoinFds {
+        use std::os::fd::AsRawFd;
+        JoinFds {
+            namespace: self.namespace.as_ref().map(AsRawFd::as_raw_fd),
+            cgroups: self.cgroups.iter().map(AsRawFd::as_raw_fd).collect(),
+        }
+    }
+}
+
+/// In the child between fork and exec: enter the build's control groups and
+/// network, become `run_as` and die with the calling thread.
+/// Async-signal-safe: no allocation, only system calls.
+fn confine(joins: &JoinFds, run_as: Option<HostUser>) -> std::io::Result<()> {
+    // SAFETY: write, setns, setgroups, setgid, setuid and prctl are
+    // async-signal-safe; the descriptors are open until the spawn returns.
     unsafe {
+        // Both need the rights dropped below: first. "0" is the writer.
+        for &fd in &joins.cgroups {
+            if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        if let Some(fd) = joins.namespace {
+            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
         if let Some(user) = run_as {
             if libc::setgroups(0, std::ptr::null()) != 0
                 || libc::setgid(user.gid) != 0
@@ -359,6 +432,7 @@ mod tests {
             gid: 1000,
             run_as: None,
             hostname: "test".into(),
+            cgroups: Vec::new(),
         }
     }
 

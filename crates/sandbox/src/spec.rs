@@ -35,13 +35,18 @@ impl Mount {
 }
 
 /// Network reach of the sandboxed command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Network {
     /// Own network namespace with only a loopback: nothing leaves, nothing enters.
     /// PostgreSQL is reached through a mounted Unix socket.
+    #[default]
     Isolated,
-    /// The host's network (e.g. pip fetching requirements, a served build).
+    /// The host's network (`slipway ci`'s pip, `serve --unconfined`).
     Host,
+    /// A network namespace made for the build (its path, `/run/netns/…`),
+    /// joined before the sandbox starts: what it reaches is its firewall's
+    /// business (slipway_network).
+    Namespace(PathBuf),
 }
 
 /// A host account to run the sandbox as, when slipway itself runs as root.
@@ -68,4 +73,7 @@ pub struct SandboxSpec {
     /// Host account the sandbox runs as; `None` keeps the caller's.
     pub run_as: Option<HostUser>,
     pub hostname: String,
+    /// Control groups its processes are put in before bubblewrap starts (one
+    /// directory per hierarchy: the build's limits); empty: the caller's.
+    pub cgroups: Vec<PathBuf>,
 }

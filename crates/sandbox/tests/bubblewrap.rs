@@ -25,6 +25,7 @@ fn spec(mounts: Vec<Mount>, network: Network) -> SandboxSpec {
         gid: 1234,
         run_as,
         hostname: "sandbox-test".into(),
+        cgroups: Vec::new(),
     }
 }
 

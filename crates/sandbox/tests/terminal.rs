@@ -36,6 +36,7 @@ fn spec() -> SandboxSpec {
         gid: 1234,
         run_as,
         hostname: "sandbox-test".into(),
+        cgroups: Vec::new(),
     }
 }
 

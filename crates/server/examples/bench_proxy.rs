@@ -3,7 +3,7 @@
 //! scripts/bench-ui.sh), asked `POST /web/webclient/version_info` (a tiny
 //! JSON-RPC answered by Odoo's dispatcher) over keep-alive connections:
 //!
-//! - directly on the build's loopback port;
+//! - directly on the build's address (in its own network when confined);
 //! - through the proxy at `<build>.localhost` with an API token, as it is
 //!   (access and address cached, invalidated by LISTEN/NOTIFY);
 //! - through the proxy with nothing cached (every request asks the control
@@ -46,17 +46,17 @@ async fn main() {
     );
     let cluster = embedded.cluster().unwrap();
     let control = ControlDb::new(cluster.clone(), slipway_control::CONTROL_DATABASE);
-    let direct_port = {
+    let direct = {
         let session = control.session().await.unwrap();
         let build = slipway_control::get_build(&session, build_id)
             .await
             .unwrap();
-        build.port.expect("the build serves")
+        build.serving_address().expect("the build serves")
     };
     let cached = proxy(&home, &control, CacheLife::DEFAULT).await;
     let naive = proxy(&home, &control, CacheLife::NONE).await;
     let targets = [
-        ("direct to the build's port", direct_port, None),
+        ("direct to the build's address", direct, None),
         (
             "proxy, build address, cached",
             cached,
@@ -80,7 +80,7 @@ async fn main() {
     ];
     let clients: Vec<Client> = targets
         .iter()
-        .map(|(_, port, label)| Client::new(*port, label.clone()))
+        .map(|(_, at, label)| Client::new(*at, label.clone()))
         .collect();
     let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(requests); targets.len()];
     // Warm-up: connections, caches, Odoo's own.
@@ -124,7 +124,11 @@ async fn main() {
 }
 
 /// A proxy of this process on the serve's control database, on a free port.
-async fn proxy(home: &std::path::Path, control: &ControlDb, life: CacheLife) -> u16 {
+async fn proxy(
+    home: &std::path::Path,
+    control: &ControlDb,
+    life: CacheLife,
+) -> std::net::SocketAddr {
     let layout = slipway_engine::Layout::at(home);
     let engine = slipway_engine::Engine::new(
         layout.clone(),
@@ -134,7 +138,8 @@ async fn proxy(home: &std::path::Path, control: &ControlDb, life: CacheLife) -> 
         slipway_engine::host::build_account().unwrap(),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let at = listener.local_addr().unwrap();
+    let port = at.port();
     let (state, _watcher) = AppState::start(ServerParts {
         control: control.clone(),
         engine: Arc::new(engine),
@@ -151,7 +156,7 @@ async fn proxy(home: &std::path::Path, control: &ControlDb, life: CacheLife) -> 
             .await
             .unwrap()
     });
-    port
+    at
 }
 
 /// One keep-alive connection to a target.
@@ -161,15 +166,15 @@ struct Client {
 }
 
 impl Client {
-    fn new(port: u16, label: Option<String>) -> Client {
+    fn new(at: std::net::SocketAddr, label: Option<String>) -> Client {
         let agent = ureq::AgentBuilder::new()
             .timeout(Duration::from_secs(30))
             .max_idle_connections_per_host(1)
-            .resolver(move |_: &str| Ok(vec![std::net::SocketAddr::from(([127, 0, 0, 1], port))]))
+            .resolver(move |_: &str| Ok(vec![at]))
             .build();
         let host = match label {
-            Some(label) => format!("{label}.localhost:{port}"),
-            None => format!("127.0.0.1:{port}"),
+            Some(label) => format!("{label}.localhost:{}", at.port()),
+            None => at.to_string(),
         };
         Client {
             agent,

@@ -109,10 +109,7 @@ pub async fn log_into_odoo(
     let Ok(build) = build else {
         return unavailable("slipway cannot reach its database right now; try again shortly.");
     };
-    let Some(port) = build
-        .port
-        .filter(|_| build.state == slipway_control::BuildState::Serving)
-    else {
+    let Some(address) = build.serving_address() else {
         return unavailable(&format!("Build #{build_id} is not serving right now."));
     };
     let secret = match state.engine.connect_secret(&build.attempt().to_string()) {
@@ -125,7 +122,7 @@ pub async fn log_into_odoo(
         }
     };
     let uri = format!(
-        "http://127.0.0.1:{port}{}?login={}&redirect={}",
+        "http://{address}{}?login={}&redirect={}",
         slipway_engine::CONNECT_PATH,
         crate::ui::encode_query(login),
         crate::ui::encode_query(next)

@@ -56,6 +56,7 @@ impl Worker {
         state: &DeploymentState,
     ) -> Result<Deployed, RunError> {
         let (project, mirror, odoo) = self.code_inputs(build).await?;
+        let net = self.build_net(build, &prepared.id).await?;
         let session = self.control.session().await?;
         let production = slipway_control::production_build(&session, project.id).await?;
         let is_production = build.stage == Stage::Production && !build.duplicate;
@@ -87,11 +88,15 @@ impl Worker {
                 ServiceOptions {
                     mail: None,
                     cron_threads: CRON_THREADS,
+                    network: net.network,
+                    requirements_network: net.requirements,
+                    cgroups: net.cgroups,
+                    memory_limit: net.memory_limit,
                 },
             )
         } else {
             let production_databases = slipway_control::production_databases(&session).await?;
-            let route = self.mail_route(&session, build).await?;
+            let route = self.mail_route(&session, build, &net.mail_host).await?;
             (
                 Some(Neutralize {
                     production_databases,
@@ -99,6 +104,10 @@ impl Worker {
                 ServiceOptions {
                     mail: Some(route),
                     cron_threads: CRON_THREADS,
+                    network: net.network,
+                    requirements_network: net.requirements,
+                    cgroups: net.cgroups,
+                    memory_limit: net.memory_limit,
                 },
             )
         };
@@ -151,13 +160,15 @@ impl Worker {
     }
 
     /// A random secret for the build's mail catcher login, its hash recorded.
+    /// `host`: where the build reaches the catcher.
     pub(crate) async fn mail_route(
         &self,
         session: &tokio_postgres::Client,
         build: &Build,
+        host: &str,
     ) -> Result<MailRoute, RunError> {
-        // Served builds share the host's network: without the catcher, a
-        // build's mail could reach a mail server of the host. Refused.
+        // Without the catcher, a build's mail would go nowhere (its own
+        // network) or to a mail server of the host (unconfined). Refused.
         let Some(port) = self.mail_port() else {
             return Err(RunError::NoMailCatcher);
         };
@@ -165,6 +176,7 @@ impl Worker {
         let hash = hex::encode(Sha256::digest(secret.as_bytes()));
         slipway_control::set_mail_secret(session, build.id, &hash).await?;
         Ok(MailRoute {
+            host: host.to_string(),
             port,
             login: crate::mail::login(build.id),
             secret,
@@ -185,26 +197,32 @@ impl Worker {
                 report
             }
             Ok(Deployed { report }) => {
-                let reason = report.errors.first().map(|problem| problem.message.clone());
+                let reason = join_reasons(
+                    self.limit_reason(&prepared.id),
+                    report.errors.first().map(|problem| problem.message.clone()),
+                );
+                self.drop_confinement(&prepared.id).await;
                 let rolled_back = self.roll_back(stopped_production).await;
                 let outcome = failed_outcome(Some(&report), join_reasons(reason, rolled_back));
                 self.record(build, outcome).await;
                 return;
             }
             Err(error) => {
+                let limited = self.limit_reason(&prepared.id);
                 let _ = self.engine.discard(prepared).await;
+                self.drop_confinement(&prepared.id).await;
                 let rolled_back = self.roll_back(stopped_production).await;
-                let outcome =
-                    failed_outcome(None, join_reasons(Some(error.to_string()), rolled_back));
+                let reason = join_reasons(limited, Some(error.to_string()));
+                let outcome = failed_outcome(None, join_reasons(reason, rolled_back));
                 tracing::warn!(build = build.id, reason = ?outcome.reason, "deployment failed");
                 self.record(build, outcome).await;
                 return;
             }
         };
-        let server = match self.start_server(&prepared.id).await {
+        let server = match self.start_server(build, &prepared.id).await {
             Ok(server) => server,
             Err(error) => {
-                let _ = self.engine.drop_kept(&prepared.id).await;
+                let _ = self.drop_build(&prepared.id).await;
                 let rolled_back = self.roll_back(stopped_production).await;
                 let reason = format!("the updated Odoo did not start serving: {error}");
                 let outcome =
@@ -213,10 +231,10 @@ impl Worker {
                 return;
             }
         };
-        let outcome = serving_outcome(&report, server.port, prepared.database());
+        let outcome = serving_outcome(&report, server.address, prepared.database());
         if !self.record(build, outcome).await {
             server.stop().await;
-            let _ = self.engine.drop_kept(&prepared.id).await;
+            let _ = self.drop_build(&prepared.id).await;
             self.roll_back(stopped_production).await;
             return;
         }
@@ -266,7 +284,7 @@ impl Worker {
             }
         };
         for old in snapshots.iter().skip(PRODUCTION_SNAPSHOTS_KEPT) {
-            if let Err(error) = self.engine.drop_kept(&old.attempt().to_string()).await {
+            if let Err(error) = self.drop_build(&old.attempt().to_string()).await {
                 tracing::warn!(build = old.id, %error, "dropping an old production snapshot failed");
                 continue;
             }
@@ -317,7 +335,8 @@ impl Worker {
     }
 }
 
-fn join_reasons(reason: Option<String>, rolled_back: Option<String>) -> Option<String> {
+/// Two reasons in one, either possibly absent: "first; second".
+pub(crate) fn join_reasons(reason: Option<String>, rolled_back: Option<String>) -> Option<String> {
     match (reason, rolled_back) {
         (Some(reason), Some(rolled_back)) => Some(format!("{reason}; {rolled_back}")),
         (reason, rolled_back) => reason.or(rolled_back),

@@ -29,6 +29,9 @@ pub enum RunError {
     #[error("the mail catcher is not running; non-production builds cannot run without it")]
     NoMailCatcher,
 
+    #[error("the build's network or limits could not be made: {0}")]
+    Confinement(String),
+
     #[error("cannot record the restarted server: {0}")]
     RecordRestart(slipway_control::ControlError),
 }

@@ -50,7 +50,7 @@ impl Worker {
         // Earlier attempts of this build (their worker died) may have left their
         // database and files on this host.
         for earlier in attempt.earlier() {
-            if let Err(error) = self.engine.drop_kept(&earlier.to_string()).await {
+            if let Err(error) = self.drop_build(&earlier.to_string()).await {
                 tracing::warn!(build = build.id, %error, "removing an earlier attempt failed");
             }
         }
@@ -91,6 +91,7 @@ impl Worker {
         if let Err(error) = self.engine.discard(&prepared).await {
             tracing::warn!(build = build.id, %error, "cleaning up an interrupted build failed; the reaper retries");
         }
+        self.drop_confinement(&prepared.id).await;
         // A production update interrupted after production's server stopped:
         // on shutdown the worker's restart serves it again (it is still
         // recorded as serving); a lost lease must not leave it down.
@@ -144,8 +145,9 @@ impl Worker {
         prepared: &PreparedBuild,
     ) -> Result<BuildReport, RunError> {
         let (project, mirror, odoo) = self.code_inputs(build).await?;
+        let net = self.build_net(build, &prepared.id).await?;
         let session = self.control.session().await?;
-        let mail = self.mail_route(&session, build).await?;
+        let mail = self.mail_route(&session, build, &net.mail_host).await?;
         drop(session);
         let request = DevelopmentRequest {
             repo: mirror,
@@ -162,6 +164,10 @@ impl Worker {
             service: slipway_engine::ServiceOptions {
                 mail: Some(mail),
                 cron_threads: 0,
+                network: net.network,
+                requirements_network: net.requirements,
+                cgroups: net.cgroups,
+                memory_limit: net.memory_limit,
             },
         };
         Ok(self
@@ -218,26 +224,34 @@ impl Worker {
         let report = match result {
             Ok(report) => report,
             Err(error) => {
+                let limited = self.limit_reason(&prepared.id);
                 let _ = self.engine.discard(prepared).await;
-                self.finish_failed(build, error.to_string()).await;
+                self.drop_confinement(&prepared.id).await;
+                let reason = crate::deploy::join_reasons(limited, Some(error.to_string()));
+                self.finish_failed(build, reason.unwrap_or_default()).await;
                 return;
             }
         };
         if report.status == Status::Failed || report.kept.is_none() {
-            if let Err(error) = self.engine.drop_kept(&prepared.id).await {
+            // Read before the group goes with the build.
+            let limited = self.limit_reason(&prepared.id);
+            if let Err(error) = self.drop_build(&prepared.id).await {
                 tracing::warn!(build = build.id, %error, "dropping the failed build's database failed");
             }
-            let reason = report.errors.first().map(|problem| problem.message.clone());
+            let reason = crate::deploy::join_reasons(
+                limited,
+                report.errors.first().map(|problem| problem.message.clone()),
+            );
             self.record(build, failed_outcome(Some(&report), reason))
                 .await;
             return;
         }
-        match self.start_server(&prepared.id).await {
+        match self.start_server(build, &prepared.id).await {
             Ok(server) => {
-                let outcome = serving_outcome(&report, server.port, prepared.database());
+                let outcome = serving_outcome(&report, server.address, prepared.database());
                 if !self.record(build, outcome).await {
                     server.stop().await;
-                    let _ = self.engine.drop_kept(&prepared.id).await;
+                    let _ = self.drop_build(&prepared.id).await;
                     return;
                 }
                 self.servers.lock().await.insert(build.id, server);
@@ -246,7 +260,7 @@ impl Worker {
                 }
             }
             Err(error) => {
-                let _ = self.engine.drop_kept(&prepared.id).await;
+                let _ = self.drop_build(&prepared.id).await;
                 let reason =
                     format!("the build passed but its Odoo did not start serving: {error}");
                 self.record(build, failed_outcome(Some(&report), Some(reason)))
@@ -258,14 +272,15 @@ impl Worker {
     /// Starts Odoo on a kept build and waits until it answers.
     pub(crate) async fn start_server(
         &self,
+        build: &Build,
         engine_id: &str,
     ) -> Result<slipway_engine::OdooServer, slipway_engine::BuildError> {
         if let Some(mail_port) = self.mail_port() {
             // The catcher listens on a new port after each restart.
             self.engine.route_mail(engine_id, mail_port)?;
         }
-        let port = slipway_engine::free_port()?;
-        let server = self.engine.serve(engine_id, port).await?;
+        let (at, cgroups) = self.serve_at(build, engine_id).await?;
+        let server = self.engine.serve(engine_id, at, cgroups).await?;
         match server.wait_until_ready(SERVER_READY_LIMIT).await {
             Ok(()) => Ok(server),
             Err(error) => {
@@ -368,7 +383,11 @@ pub(crate) fn failed_outcome(report: Option<&BuildReport>, reason: Option<String
 }
 
 /// A passing build's outcome: its Odoo answers on the loopback `port`.
-pub(crate) fn serving_outcome(report: &BuildReport, port: u16, database: String) -> Outcome {
+pub(crate) fn serving_outcome(
+    report: &BuildReport,
+    address: std::net::SocketAddr,
+    database: String,
+) -> Outcome {
     Outcome {
         status: if report.status == Status::Warning {
             BuildStatus::Warning
@@ -376,8 +395,8 @@ pub(crate) fn serving_outcome(report: &BuildReport, port: u16, database: String)
             BuildStatus::Success
         },
         serving: Some(slipway_control::Serving {
-            url: format!("http://127.0.0.1:{port}"),
-            port,
+            url: format!("http://{address}"),
+            port: address.port(),
             database,
         }),
         report: Some(report.stored()),

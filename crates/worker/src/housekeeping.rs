@@ -57,7 +57,7 @@ impl Worker {
         )
         .await?;
         for build in expired {
-            match self.engine.drop_kept(&build.attempt().to_string()).await {
+            match self.drop_build(&build.attempt().to_string()).await {
                 Ok(()) => {
                     slipway_control::mark_collected(&session, build.id).await?;
                     tracing::info!(build = build.id, "database of a long-stopped build dropped");
@@ -100,7 +100,7 @@ impl Worker {
                 if self.servers.lock().await.contains_key(&id) {
                     continue;
                 }
-                match self.engine.drop_kept(&attempt.to_string()).await {
+                match self.drop_build(&attempt.to_string()).await {
                     Ok(()) => tracing::info!(build = id, "database of a removed build dropped"),
                     Err(error) => {
                         tracing::warn!(build = id, %error, "dropping a removed build's database failed")
@@ -131,7 +131,7 @@ impl Worker {
                     if let Some(server) = servers.remove(&id) {
                         let engine_id = server.build_id.clone();
                         server.stop().await;
-                        if let Err(error) = self.engine.drop_kept(&engine_id).await {
+                        if let Err(error) = self.drop_build(&engine_id).await {
                             tracing::warn!(build = id, %error, "dropping a removed build's database failed");
                         }
                     }
@@ -147,9 +147,15 @@ impl Worker {
                     tracing::info!(build = id, state = %build.state, "build no longer serving; server stopped");
                 }
                 Ok(_) if !alive => {
-                    servers.remove(&id);
-                    slipway_control::mark_stopped(&session, id, "its Odoo server exited").await?;
-                    tracing::warn!(build = id, "served Odoo exited; build marked stopped");
+                    let engine_id = servers.remove(&id).map(|server| server.build_id.clone());
+                    // Killed by its limits, or exited on its own.
+                    let reason = match engine_id.and_then(|engine_id| self.limit_reason(&engine_id))
+                    {
+                        Some(limit) => format!("its Odoo server was killed: {limit}"),
+                        None => "its Odoo server exited".to_string(),
+                    };
+                    slipway_control::mark_stopped(&session, id, &reason).await?;
+                    tracing::warn!(build = id, %reason, "served Odoo exited; build marked stopped");
                 }
                 Ok(_) => {}
                 Err(error) => return Err(error),
@@ -224,16 +230,18 @@ impl Worker {
     /// Starts the Odoo of one of this worker's kept builds again and records
     /// where it answers.
     pub(crate) async fn serve_again(&self, build: &Build) -> Result<(), RunError> {
-        let server = self.start_server(&build.attempt().to_string()).await?;
-        let port = server.port;
+        let server = self
+            .start_server(build, &build.attempt().to_string())
+            .await?;
+        let address = server.address;
         let resumed = match self.control.session().await {
             Ok(session) => {
                 slipway_control::resume_serving(
                     &session,
                     build.id,
                     &self.config.name,
-                    &format!("http://127.0.0.1:{port}"),
-                    port,
+                    &format!("http://{address}"),
+                    address.port(),
                 )
                 .await
             }
@@ -242,7 +250,7 @@ impl Worker {
         match resumed {
             Ok(()) => {
                 self.servers.lock().await.insert(build.id, server);
-                tracing::info!(build = build.id, port, "serving");
+                tracing::info!(build = build.id, %address, "serving");
                 Ok(())
             }
             Err(error) => {

@@ -1,13 +1,16 @@
 //! A worker: takes builds from the control-plane queue (a short claim, then a
 //! lease renewed by heartbeats), runs them through the engine outside any
-//! transaction, and keeps the good ones serving Odoo on a loopback port.
+//! transaction, each in a network of its own, and keeps the good ones
+//! serving Odoo there, reached by slipway's proxy only.
 
+mod confinement;
 mod deploy;
 mod error;
 mod execute;
 mod housekeeping;
 mod mail;
 
+pub use confinement::{Confined, Confinement, StageLimits};
 pub use error::RunError;
 
 use std::collections::HashMap;
@@ -38,6 +41,9 @@ pub struct WorkerConfig {
     pub max_builds: usize,
     pub lease: Duration,
     pub stopped_retention: Duration,
+    /// A network and limits of its own per build, or the host's network and
+    /// no limits (`--unconfined`).
+    pub confinement: Confinement,
 }
 
 impl WorkerConfig {
@@ -83,11 +89,14 @@ pub struct Worker {
     mail_port: std::sync::OnceLock<u16>,
     /// Stopped builds being started again on request.
     restarting: Mutex<std::collections::HashSet<i64>>,
+    /// The control groups of this worker's builds (their limits).
+    cgroups: confinement::Confinements,
     events: broadcast::Sender<Event>,
 }
 
 impl Worker {
     pub fn new(config: WorkerConfig, engine: Arc<Engine>, control: ControlDb) -> Arc<Worker> {
+        let cgroups = confinement::Confinements::new(&engine.layout().home);
         Arc::new(Worker {
             config,
             engine,
@@ -95,6 +104,7 @@ impl Worker {
             servers: Mutex::new(HashMap::new()),
             mail_port: std::sync::OnceLock::new(),
             restarting: Mutex::new(std::collections::HashSet::new()),
+            cgroups,
             events: broadcast::channel(EVENTS_KEPT).0,
         })
     }
@@ -128,10 +138,17 @@ impl Worker {
                 &self.config.name,
                 &self.config.host,
                 self.config.max_builds as i32,
+                matches!(self.config.confinement, Confinement::Confined(_)),
             )
             .await?;
         }
-        match mail::start(self.control.clone(), shutdown.clone()).await {
+        match mail::start(
+            self.control.clone(),
+            &self.config.confinement,
+            shutdown.clone(),
+        )
+        .await
+        {
             Ok(port) => {
                 let _ = self.mail_port.set(port);
                 tracing::info!(port, "mail catcher started");
@@ -143,6 +160,9 @@ impl Worker {
         let mut wake = self.listen().await;
         if let Err(error) = self.engine_housekeeping().await {
             tracing::warn!(%error, "cleaning up after interrupted builds failed");
+        }
+        if let Err(error) = self.reap_confinement().await {
+            tracing::warn!(%error, "removing the networks and limits of interrupted builds failed");
         }
         self.clone().restart_serving().await;
         tracing::info!(worker = %self.config.name, max_builds = self.config.max_builds, "worker started");
@@ -195,6 +215,16 @@ impl Worker {
         while builds.join_next().await.is_some() {}
         for (_, server) in self.servers.lock().await.drain() {
             server.stop().await;
+        }
+        // Made again when they serve again: a stopped slipway leaves none.
+        self.release_confinement().await;
+        if let (Confinement::Confined(confined), Some(port)) =
+            (&self.config.confinement, self.mail_port())
+        {
+            // Another program may take the catcher's port: builds must not reach it.
+            if let Err(error) = confined.plumbing.forbid_catcher_port(port) {
+                tracing::warn!(%error, port, "closing the mail catcher's port to builds failed");
+            }
         }
         let session = self.control.session().await?;
         slipway_control::release(&session, &self.config.name).await?;

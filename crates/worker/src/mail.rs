@@ -2,6 +2,7 @@
 //! here (its `odoo.conf` says so) with its own login; the mail is stored per
 //! build in the control database and never leaves the machine.
 
+use crate::Confinement;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
@@ -70,13 +71,27 @@ impl Mailboxes for BuildMailboxes {
     }
 }
 
-/// Starts the catcher on a free loopback port; it stops with `shutdown`.
+/// Starts the catcher on a free port; it stops with `shutdown`. Unconfined
+/// builds reach it on the loopback; builds in networks of their own on their
+/// link to the host, so it listens on every address and the firewall lets
+/// only builds given mail (and the host) reach the port.
 pub(crate) async fn start(
     control: ControlDb,
+    confinement: &Confinement,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<u16> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let address = match confinement {
+        Confinement::Confined(_) => std::net::Ipv4Addr::UNSPECIFIED,
+        Confinement::Unconfined => std::net::Ipv4Addr::LOCALHOST,
+    };
+    let listener = tokio::net::TcpListener::bind((address, 0)).await?;
     let port = listener.local_addr()?.port();
+    if let Confinement::Confined(confined) = confinement {
+        confined
+            .plumbing
+            .allow_catcher_port(port)
+            .map_err(std::io::Error::other)?;
+    }
     let mailboxes: Arc<dyn Mailboxes> = Arc::new(BuildMailboxes { control });
     tokio::spawn(async move {
         let stopped = async move {

@@ -13,7 +13,7 @@ use clap::Args;
 use serde::Deserialize;
 use slipway_control::{ControlDb, CONTROL_DATABASE};
 use slipway_server::{AppState, ServerParts};
-use slipway_worker::{Worker, WorkerConfig};
+use slipway_worker::{Confinement, Worker, WorkerConfig};
 use tokio::sync::watch;
 
 use crate::client::ServerFile;
@@ -53,7 +53,8 @@ pub struct ServeArgs {
 
 #[derive(Args)]
 pub struct WorkerArgs {
-    /// Builds run at once by this worker (default: half the cores, at least 1).
+    /// Builds run at once by this worker (default: half the cores, at least
+    /// 1; never more than the host's memory holds at the development limit).
     #[arg(long)]
     max_builds: Option<usize>,
     /// Name of the worker, unique among those sharing the control database
@@ -66,6 +67,17 @@ pub struct WorkerArgs {
     /// Seconds a stopped build keeps its database (default: 3 days).
     #[arg(long, env = "SLIPWAY_STOPPED_RETENTION_SECONDS", default_value_t = slipway_worker::STOPPED_RETENTION.as_secs())]
     stopped_retention_seconds: u64,
+    /// Run builds on the host's network, without limits, instead of a
+    /// network and limits of their own each: any branch pushed then reaches
+    /// whatever the host reaches (slipway's API, other builds, the internet)
+    /// and may take all its memory. For hosts without nftables, cgroups or
+    /// root; the web UI shows it.
+    #[arg(long)]
+    unconfined: bool,
+    /// Memory of a development build, in MiB (default: a quarter of the
+    /// host's, between 1 and 4 GiB).
+    #[arg(long, env = "SLIPWAY_DEVELOPMENT_MEMORY_MIB")]
+    development_memory_mib: Option<u64>,
 }
 
 #[derive(Args)]
@@ -110,7 +122,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
         None => slipway_server::Addresses::new(&args.base_domain, address.port()),
     };
     let ui_origin = addresses.ui_origin();
-    let worker_config = worker_config(&args.worker, false);
+    let worker_config = worker_config(&args.worker, false, (!args.no_worker).then_some(&*engine))?;
     let (state, watcher) = AppState::start(ServerParts {
         control: control.clone(),
         engine: engine.clone(),
@@ -193,7 +205,11 @@ pub async fn worker(args: StandaloneWorkerArgs) -> Result<ExitCode> {
         .await
         .context("connecting to the control database")?;
     let (stop, stopped) = watch::channel(false);
-    let worker = Worker::new(worker_config(&args.worker, true), engine, control);
+    let worker = Worker::new(
+        worker_config(&args.worker, true, Some(&*engine))?,
+        engine,
+        control,
+    );
     let task = tokio::spawn(worker.run(stopped));
     let signal = wait_for_signal().await;
     eprintln!("{signal}: stopping builds and Odoo servers, releasing leases…");
@@ -212,7 +228,13 @@ fn cluster_database(url: &str) -> Option<String> {
     config.get_dbname().map(str::to_string)
 }
 
-fn worker_config(args: &WorkerArgs, standalone: bool) -> WorkerConfig {
+/// The worker's settings; `runs_builds`: the engine it runs builds with (none
+/// for `serve --no-worker`, whose builds need no network made here).
+fn worker_config(
+    args: &WorkerArgs,
+    standalone: bool,
+    runs_builds: Option<&slipway_engine::Engine>,
+) -> Result<WorkerConfig> {
     let host = hostname();
     let name = args.name.clone().unwrap_or_else(|| {
         if standalone {
@@ -222,16 +244,73 @@ fn worker_config(args: &WorkerArgs, standalone: bool) -> WorkerConfig {
         }
     });
     let lease = Duration::from_secs(args.lease_seconds.max(3));
-    WorkerConfig {
+    let confinement = match runs_builds {
+        None => Confinement::Unconfined,
+        Some(_) if args.unconfined => {
+            tracing::warn!("builds run unconfined: on the host's network");
+            Confinement::Unconfined
+        }
+        Some(engine) => {
+            if let slipway_postgres::Endpoint::Tcp { host, port } = &engine.cluster().endpoint {
+                anyhow::bail!(
+                    "builds reach PostgreSQL at {host}:{port} over TCP (SLIPWAY_DATABASE_URL), \
+                     which a build in a network of its own cannot: use a cluster on this host \
+                     through its Unix socket (SLIPWAY_DATABASE_URL=postgresql://USER@/DB?host=/run/postgresql, \
+                     or the embedded one), or pass --unconfined to run builds on the host's network"
+                );
+            }
+            let plumbing = slipway_network::Plumbing::start()
+                .context("a network of its own for each build")?;
+            let cgroups = slipway_limits::Cgroups::detect().context(
+                "limits for each build (or pass --unconfined to run builds without limits)",
+            )?;
+            let mut limits = slipway_worker::StageLimits::for_host(
+                slipway_limits::host_memory(),
+                slipway_limits::available_cores(),
+            );
+            if let Some(mib) = args.development_memory_mib {
+                limits.development.memory_max = mib << 20;
+                limits.development.memory_high = Some((mib << 20) / 10 * 9);
+                limits
+                    .development
+                    .validate()
+                    .with_context(|| format!("--development-memory-mib {mib}"))?;
+            }
+            Confinement::Confined(Box::new(slipway_worker::Confined {
+                plumbing,
+                cgroups,
+                limits,
+            }))
+        }
+    };
+    let wanted = args
+        .max_builds
+        .unwrap_or_else(WorkerConfig::default_max_builds)
+        .max(1);
+    let max_builds = match &confinement {
+        Confinement::Confined(confined) => {
+            let fit = confined
+                .limits
+                .capacity(wanted, slipway_limits::host_memory());
+            if fit < wanted {
+                tracing::warn!(
+                    wanted,
+                    fit,
+                    "fewer builds at once: the host's memory holds no more"
+                );
+            }
+            fit
+        }
+        Confinement::Unconfined => wanted,
+    };
+    Ok(WorkerConfig {
         name,
         host,
-        max_builds: args
-            .max_builds
-            .unwrap_or_else(WorkerConfig::default_max_builds)
-            .max(1),
+        max_builds,
         lease,
         stopped_retention: Duration::from_secs(args.stopped_retention_seconds),
-    }
+        confinement,
+    })
 }
 
 fn hostname() -> String {

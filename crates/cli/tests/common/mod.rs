@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod customer_smtp;
 pub mod odoo_source;
 pub mod serve;
 pub mod shop;

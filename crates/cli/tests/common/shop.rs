@@ -26,9 +26,12 @@ pub fn push(repo: &Path, message: &str) -> String {
 
 /// Copies a fixture of `production_changes` into the repository as `addon`.
 pub fn put_addon(repo: &Path, change: &str, addon: &str) {
-    let from = Path::new(super::FIXTURES)
-        .join("production_changes")
-        .join(change);
+    put_addon_of(repo, "production_changes", change, addon);
+}
+
+/// Copies fixture `group/change` into the repository as `addon`.
+pub fn put_addon_of(repo: &Path, group: &str, change: &str, addon: &str) {
+    let from = Path::new(super::FIXTURES).join(group).join(change);
     let to = repo.join(addon);
     let _ = std::fs::remove_dir_all(&to);
     copy_dir(&from, &to);
@@ -66,10 +69,10 @@ pub fn database_of(serve: &Serve, build: i64) -> String {
     of_build(serve, build, "database")
 }
 
-/// Where a serving build's Odoo listens on the loopback, for tests that talk
-/// to Odoo itself: the API only gives the proxy's address, which applies the
-/// roles.
-pub fn loopback_url(serve: &Serve, build: i64) -> String {
+/// Where a serving build's Odoo listens (in its own network, which only
+/// root reaches: the tests run as root), for tests that talk to Odoo itself:
+/// the API only gives the proxy's address, which applies the roles.
+pub fn serving_url(serve: &Serve, build: i64) -> String {
     of_build(serve, build, "coalesce(url, '')")
 }
 
@@ -129,6 +132,22 @@ impl Odoo {
             Err(ureq::Error::Status(code, _)) => code,
             Err(_) => 0,
         }
+    }
+
+    /// GET `path` with `query`: the answer's body, which must be a success.
+    pub fn get(&self, path: &str, query: &[(&str, &str)]) -> String {
+        let mut request = self
+            .agent
+            .get(&format!("{}{path}", self.base))
+            .set("X-Slipway-Token", &self.token);
+        for (name, value) in query {
+            request = request.query(name, value);
+        }
+        request
+            .call()
+            .unwrap_or_else(|error| panic!("GET {path}: {error}"))
+            .into_string()
+            .unwrap()
     }
 
     pub fn rpc(&self, service: &str, method: &str, args: Value) -> Value {

@@ -553,15 +553,17 @@ async fn listeners_are_woken_when_a_build_is_queued_or_changes_state() {
 async fn workers_register_and_report_they_are_alive() {
     let db = Db::new("queue_workers").await;
     let client = db.connect().await;
-    let first = register_worker(&client, "host-a-1", "host-a", 4)
+    let first = register_worker(&client, "host-a-1", "host-a", 4, true)
         .await
         .unwrap();
     assert_eq!((first.host.as_str(), first.max_builds), ("host-a", 4));
-    let again = register_worker(&client, "host-a-1", "host-a", 8)
+    assert!(first.confined);
+    let again = register_worker(&client, "host-a-1", "host-a", 8, false)
         .await
         .unwrap();
     assert_eq!(again.max_builds, 8);
-    register_worker(&client, "host-b-1", "host-b", 2)
+    assert!(!again.confined, "restarted --unconfined");
+    register_worker(&client, "host-b-1", "host-b", 2, true)
         .await
         .unwrap();
     assert!(touch_worker(&client, "host-b-1").await.unwrap());
@@ -573,7 +575,9 @@ async fn workers_register_and_report_they_are_alive() {
         .map(|w| w.name)
         .collect();
     assert_eq!(names, ["host-a-1", "host-b-1"]);
-    let error = register_worker(&client, "bad", "h", 0).await.unwrap_err();
+    let error = register_worker(&client, "bad", "h", 0, true)
+        .await
+        .unwrap_err();
     assert!(
         matches!(error, ControlError::InvalidSetting(_)),
         "{error:?}"

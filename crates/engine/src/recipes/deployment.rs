@@ -126,16 +126,9 @@ impl Engine {
         let Some(code) = self.check_out(build, &spec, &mut report, observer).await? else {
             return Ok(Staged::Failed(Box::new(report)));
         };
-        let source = code.dir.source();
+        let network = &request.service.requirements_network;
         let Some(pydeps) = self
-            .install_requirements(
-                build,
-                &source,
-                Path::new(""),
-                &request.odoo,
-                &mut report,
-                observer,
-            )
+            .install_requirements(build, &code, &spec, network, &mut report, observer)
             .await?
         else {
             return Ok(Staged::Failed(Box::new(report)));
@@ -229,6 +222,7 @@ impl Engine {
                 log_file: &report.log,
                 time_limit: request.time_limit,
                 network: network_for(&request.service),
+                cgroups: request.service.cgroups.clone(),
                 rules: IgnoreRules::new(&request.ignore_rules)?,
             };
             let outcome = self.run_odoo(odoo, &files, job, observer).await?;

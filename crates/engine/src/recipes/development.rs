@@ -83,9 +83,9 @@ impl Engine {
         let Some(code) = self.check_out(build, &spec, &mut report, observer).await? else {
             return Ok(report);
         };
-        let source = code.dir.source();
+        let network = &request.service.requirements_network;
         let Some(pydeps) = self
-            .install_requirements(build, &source, &request.subdir, odoo, &mut report, observer)
+            .install_requirements(build, &code, &spec, network, &mut report, observer)
             .await?
         else {
             return Ok(report);
@@ -93,7 +93,7 @@ impl Engine {
 
         let template = if request.use_template && !code.plan.external.is_empty() {
             Some(
-                self.ensure_template(build, odoo, &code.plan, observer)
+                self.ensure_template(build, odoo, &code.plan, &request.service.cgroups, observer)
                     .await?,
             )
         } else {
@@ -126,6 +126,7 @@ impl Engine {
             log_file: &report.log,
             time_limit: request.time_limit,
             network: network_for(&request.service),
+            cgroups: request.service.cgroups.clone(),
             rules,
         };
         let outcome = self.run_odoo(odoo, &files, job, observer).await?;

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use crate::layout::BuildDir;
 use crate::odoo_install::OdooInstall;
 use crate::report::KeptBuild;
-use crate::serving::ServedBuild;
+use crate::serving::{ServeAt, ServedBuild};
 use crate::steps::database::Database;
 use crate::steps::odoo_run::RunFiles;
 use crate::{BuildError, Engine};
@@ -32,10 +32,11 @@ impl Engine {
         };
         served.write(dir)?;
         let host = self.odoo_host(odoo);
-        let spec = host.spec(&served.run(), slipway_sandbox::Network::Host);
+        let network = slipway_sandbox::Network::Host;
+        let spec = host.spec(&served.run(network.clone(), Vec::new()), network);
         // Served on the host's loopback: take a port nobody uses right now.
         let http_port = crate::serving::free_port()?;
-        let argv = served.argv(odoo.launcher(), http_port);
+        let argv = served.argv(odoo.launcher(), ServeAt::Loopback(http_port).address());
         let command = self.sandbox().command_line(&spec, &argv)?;
         let mut script =
             String::from("#!/bin/sh\n# Starts Odoo on a build kept by `slipway ci --keep`.\nexec");

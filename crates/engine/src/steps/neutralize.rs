@@ -49,6 +49,7 @@ impl Engine {
                 log_file,
                 time_limit: NEUTRALIZE_TIME_LIMIT,
                 network: Network::Isolated,
+                cgroups: service.cgroups.clone(),
                 rules: IgnoreRules::none(),
             };
             let outcome = self.run_odoo(odoo, files, job, observer).await?;

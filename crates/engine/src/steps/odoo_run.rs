@@ -68,6 +68,8 @@ pub(crate) struct Job<'a> {
     pub log_file: &'a Path,
     pub time_limit: Duration,
     pub network: Network,
+    /// The build's control groups (ServiceOptions::cgroups).
+    pub cgroups: Vec<std::path::PathBuf>,
     pub rules: IgnoreRules,
 }
 
@@ -96,6 +98,7 @@ impl Engine {
                     time_limit: job.time_limit,
                     log_file: job.log_file,
                     network: job.network,
+                    cgroups: job.cgroups,
                 },
                 job.rules,
                 observer,
@@ -227,14 +230,11 @@ pub(crate) fn addons_path(odoo: &OdooInstall, plan: &ModulePlan) -> Vec<String> 
     path
 }
 
-/// A run whose mail is caught must reach the catcher on the host's loopback;
-/// any other run has no network at all.
+/// The network of a build's Odoo runs: its own namespace under `slipway
+/// serve` (what it reaches is the firewall's business), the host's when serve
+/// runs unconfined, none at all for `slipway ci`.
 pub(crate) fn network_for(service: &ServiceOptions) -> Network {
-    if service.mail.is_some() {
-        Network::Host
-    } else {
-        Network::Isolated
-    }
+    service.network.clone()
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::odoo_install::OdooInstall;
 use sha2::{Digest, Sha256};
 use slipway_odoo_log::IgnoreRules;
 use slipway_sandbox::{HostUser, Mount, Network, SandboxSpec};
@@ -14,6 +13,7 @@ use slipway_sandbox::{HostUser, Mount, Network, SandboxSpec};
 use crate::host::hand_over;
 use crate::odoo::{OdooHost, OpenLog, SOURCE_MOUNT};
 use crate::report::BuildReport;
+use crate::steps::code::{Code, CodeSpec};
 use crate::{BuildError, Engine, Event, Layout, LogFile, Observer, PreparedBuild};
 
 const REQUIREMENTS_FILE: &str = "requirements.txt";
@@ -63,17 +63,19 @@ fn find(checkout: &Path) -> Vec<PathBuf> {
 pub(crate) struct Pydeps(pub Option<PathBuf>);
 
 impl Engine {
-    /// Installs the requirements files under `subdir` of the build's checkout.
-    /// `None`: pip failed, the repository's fault, recorded in `report`.
+    /// Installs the requirements files under the spec's sub-folder of the
+    /// build's checkout, with pip on `network`. `None`: pip failed, the
+    /// repository's fault, recorded in `report`.
     pub(crate) async fn install_requirements(
         &self,
         build: &PreparedBuild,
-        source: &Path,
-        subdir: &Path,
-        odoo: &OdooInstall,
+        code: &Code,
+        spec: &CodeSpec<'_>,
+        network: &Network,
         report: &mut BuildReport,
         observer: &dyn Observer,
     ) -> Result<Option<Pydeps>, BuildError> {
+        let (source, subdir) = (&code.dir.source(), spec.subdir);
         let files: Vec<PathBuf> = find(&source.join(subdir))
             .into_iter()
             .map(|file| subdir.join(file))
@@ -82,8 +84,13 @@ impl Engine {
             return Ok(Some(Pydeps(None)));
         }
         let log_file = self.layout().log(&build.id, LogFile::Requirements);
-        let host = self.odoo_host(odoo);
-        match install(self.layout(), &host, source, &files, &log_file, observer).await? {
+        let host = self.odoo_host(spec.odoo);
+        let pip = Pip {
+            host: &host,
+            checkout: source,
+            network,
+        };
+        match install(self.layout(), &pip, &files, &log_file, observer).await? {
             Installed::Ready(dir) => Ok(Some(Pydeps(Some(dir)))),
             Installed::Failed(message) => {
                 report.log = log_file;
@@ -102,16 +109,23 @@ enum Installed {
     Failed(String),
 }
 
-/// Installs `files` (relative to `checkout`) with pip inside the sandbox, or
-/// finds the cached result.
+/// Where pip runs: the image, the checkout, the network.
+struct Pip<'a> {
+    host: &'a OdooHost<'a>,
+    checkout: &'a Path,
+    network: &'a Network,
+}
+
+/// Installs `files` (relative to the checkout) with pip inside the sandbox,
+/// or finds the cached result.
 async fn install(
     layout: &Layout,
-    host: &OdooHost<'_>,
-    checkout: &Path,
+    pip: &Pip<'_>,
     files: &[PathBuf],
     log_file: &Path,
     observer: &dyn Observer,
 ) -> Result<Installed, BuildError> {
+    let (host, checkout) = (pip.host, pip.checkout);
     let key = cache_key(&host.odoo.runtime, checkout, files)?;
     let root = layout.pydeps();
     let ready = root.join(&key);
@@ -141,7 +155,7 @@ async fn install(
         std::fs::create_dir_all(dir).map_err(BuildError::io("creating", dir))?;
         hand_over(dir, host.account).map_err(BuildError::io("chown", dir))?;
     }
-    let spec = pip_spec(host, checkout, &building, &cache);
+    let spec = pip_spec(pip, &building, &cache);
     let mut argv: Vec<String> = [
         "python3",
         "-m",
@@ -203,7 +217,8 @@ async fn install(
     Ok(Installed::Ready(ready))
 }
 
-fn pip_spec(host: &OdooHost<'_>, checkout: &Path, target: &Path, cache: &Path) -> SandboxSpec {
+fn pip_spec(pip: &Pip<'_>, target: &Path, cache: &Path) -> SandboxSpec {
+    let (host, checkout) = (pip.host, pip.checkout);
     let mut mounts = vec![
         Mount::read_only(checkout, SOURCE_MOUNT),
         Mount::read_write(target, TARGET_MOUNT),
@@ -237,7 +252,7 @@ fn pip_spec(host: &OdooHost<'_>, checkout: &Path, target: &Path, cache: &Path) -
         mounts,
         env,
         workdir: "/tmp".into(),
-        network: Network::Host,
+        network: pip.network.clone(),
         uid: host.odoo.runtime.meta.odoo_uid,
         gid: host.odoo.runtime.meta.odoo_gid,
         run_as: host.account.map(|a| HostUser {
@@ -245,6 +260,7 @@ fn pip_spec(host: &OdooHost<'_>, checkout: &Path, target: &Path, cache: &Path) -
             gid: a.gid,
         }),
         hostname: "slipway-build".to_string(),
+        cgroups: Vec::new(),
     }
 }
 

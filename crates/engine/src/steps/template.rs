@@ -34,12 +34,14 @@ pub(crate) struct Template {
 }
 
 impl Engine {
-    /// The template for the plan's outside dependencies: found, or built now.
+    /// The template for the plan's outside dependencies: found, or built now
+    /// (in the build's control groups `cgroups`: its limits).
     pub(crate) async fn ensure_template(
         &self,
         build: &PreparedBuild,
         odoo: &OdooInstall,
         plan: &ModulePlan,
+        cgroups: &[std::path::PathBuf],
         observer: &dyn Observer,
     ) -> Result<Template, BuildError> {
         let checksums = modules::core_checksums(odoo, &plan.external, &self.layout().templates())?;
@@ -74,7 +76,7 @@ impl Engine {
         )));
         let started = Instant::now();
         let odoo_seconds = self
-            .build_template(build, &templates, &key, odoo, observer)
+            .build_template(build, &templates, &key, odoo, cgroups, observer)
             .await?;
         let seconds = started.elapsed().as_secs_f64();
         templates.write_meta(
@@ -115,6 +117,7 @@ impl Engine {
         templates: &Templates,
         key: &TemplateKey,
         odoo: &OdooInstall,
+        cgroups: &[std::path::PathBuf],
         observer: &dyn Observer,
     ) -> Result<f64, BuildError> {
         let cluster = self.cluster();
@@ -161,6 +164,7 @@ impl Engine {
             log_file: &log_file,
             time_limit: TEMPLATE_TIME_LIMIT,
             network: Network::Isolated,
+            cgroups: cgroups.to_vec(),
             rules: IgnoreRules::none(),
         };
         let outcome = self.run_odoo(odoo, &files, job, observer).await?;

@@ -43,7 +43,8 @@ const MAX_ENTRIES: usize = 10_000;
 /// Where a label's requests go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    Port(u16),
+    /// The served Odoo's address (slipway alone may connect to it).
+    Address(std::net::SocketAddr),
     /// Production is being updated (or its server is restarting).
     Maintenance,
     /// A stopped build; `restartable` while its database is still there.
@@ -178,8 +179,8 @@ impl Cache {
             Ok(build) => Some(BuildFacts {
                 project_id: build.project_id,
                 stage: build.stage,
-                target: match (build.state, build.port) {
-                    (BuildState::Serving, Some(port)) => Target::Port(port),
+                target: match (build.state, build.serving_address()) {
+                    (BuildState::Serving, Some(address)) => Target::Address(address),
                     (BuildState::Stopped, _) => Target::Stopped {
                         restartable: build.why_not_restartable().is_none(),
                     },
@@ -225,8 +226,8 @@ impl Cache {
             Err(error) => return unreachable(error),
         };
         let target = match slipway_control::production_build(&session, project_row.id).await {
-            Ok(Some(build)) => match build.port {
-                Some(port) => Target::Port(port),
+            Ok(Some(build)) => match build.serving_address() {
+                Some(address) => Target::Address(address),
                 None => Target::Maintenance,
             },
             Ok(None) => Target::Gone(

@@ -118,7 +118,7 @@ async fn build_request(state: &SharedState, build_id: i64, request: Request) -> 
     }
     let target = state.proxy.cache.build(state, build_id).await;
     match target {
-        Target::Port(port) => forward(state, request, port, None).await,
+        Target::Address(address) => forward(state, request, address, None).await,
         Target::Stopped { restartable } => pages::stopped(state, build_id, restartable),
         Target::NotServing(build_state) => page(
             StatusCode::NOT_FOUND,
@@ -136,7 +136,7 @@ async fn build_request(state: &SharedState, build_id: i64, request: Request) -> 
 /// A request to a project's production address: public.
 async fn production_request(state: &SharedState, project: &str, request: Request) -> Response {
     match state.proxy.cache.production(state, project).await {
-        Target::Port(port) => forward(state, request, port, Some(project)).await,
+        Target::Address(address) => forward(state, request, address, Some(project)).await,
         Target::Maintenance => pages::maintenance(project),
         Target::Gone(status, message) => page(status, "slipway", &message),
         Target::Stopped { .. } | Target::NotServing(_) => pages::maintenance(project),
@@ -159,7 +159,7 @@ fn describe_state(state: BuildState) -> &'static str {
 pub(crate) async fn forward(
     state: &SharedState,
     mut request: Request,
-    port: u16,
+    address: std::net::SocketAddr,
     production: Option<&str>,
 ) -> Response {
     // Odoo's `/websocket` (16.0+): the connection is handed over once both
@@ -174,7 +174,7 @@ pub(crate) async fn forward(
         .path_and_query()
         .map(|pq| pq.as_str())
         .unwrap_or("/");
-    let uri: Uri = match format!("http://127.0.0.1:{port}{path}").parse() {
+    let uri: Uri = match format!("http://{address}{path}").parse() {
         Ok(uri) => uri,
         Err(_) => return page(StatusCode::BAD_REQUEST, "slipway", "Invalid request path."),
     };
@@ -211,7 +211,7 @@ pub(crate) async fn forward(
             response.map(Body::new)
         }
         Err(error) => {
-            tracing::info!(port, %error, "proxy: the build's Odoo does not answer");
+            tracing::info!(%address, %error, "proxy: the build's Odoo does not answer");
             if let Some(project) = production {
                 // Production's server is down: stopped for an update, or
                 // restarting after one.

@@ -23,7 +23,12 @@ struct ProjectRow {
 struct ProjectsPage {
     chrome: Chrome,
     projects: Vec<ProjectRow>,
+    /// Workers seen lately whose builds run on the host's network.
+    unconfined: Vec<String>,
 }
+
+/// A worker not seen for this long is gone: its setting no longer matters.
+const WORKER_GONE: time::Duration = time::Duration::minutes(5);
 
 pub async fn index(State(state): State<SharedState>, viewer: Viewer) -> Result<Response, UiError> {
     let session = state.control.session().await?;
@@ -58,11 +63,19 @@ pub async fn index(State(state): State<SharedState>, viewer: Viewer) -> Result<R
             production_label,
         });
     }
+    let seen_since = time::OffsetDateTime::now_utc() - WORKER_GONE;
+    let unconfined = slipway_control::list_workers(&session)
+        .await?
+        .into_iter()
+        .filter(|worker| !worker.confined && worker.last_seen > seen_since)
+        .map(|worker| worker.name)
+        .collect();
     Ok(render(
         &state,
         &ProjectsPage {
             chrome: Chrome::for_viewer(&viewer, "Projects"),
             projects: rows,
+            unconfined,
         },
     ))
 }

@@ -78,6 +78,7 @@ async fn regression_a_token_in_the_repository_url_shows_nowhere_when_its_fetch_f
             max_builds: 1,
             lease: slipway_worker::LEASE,
             stopped_retention: slipway_worker::STOPPED_RETENTION,
+            confinement: slipway_worker::Confinement::Unconfined,
         },
         app.state.engine.clone(),
         app.control.clone(),

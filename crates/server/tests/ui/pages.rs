@@ -259,6 +259,29 @@ async fn the_projects_page_lists_only_projects_with_a_role() {
 }
 
 #[tokio::test]
+async fn the_board_warns_of_a_worker_running_builds_unconfined() {
+    let app = App::new("unconfined_board").await;
+    app.user("ada", false, &[]).await;
+    let session = app.control.session().await.unwrap();
+    slipway_control::register_worker(&session, "confined-1", "h", 1, true)
+        .await
+        .unwrap();
+    let page = app.signed_in("ada").await.get("/").await;
+    assert!(!page.body.contains("id=\"unconfined\""), "{}", page.body);
+    slipway_control::register_worker(&session, "bare-1", "h", 1, false)
+        .await
+        .unwrap();
+    let page = app.signed_in("ada").await.get("/").await;
+    assert!(
+        page.body.contains("id=\"unconfined\"")
+            && page.body.contains("Builds of bare-1 run unconfined"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("confined-1"), "{}", page.body);
+}
+
+#[tokio::test]
 async fn the_branches_view_puts_production_first_then_the_newest_builds_with_their_colours() {
     let app = App::new("branches_view").await;
     let project = app

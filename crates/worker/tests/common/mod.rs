@@ -70,6 +70,7 @@ impl Host {
             max_builds: 1,
             lease,
             stopped_retention: slipway_worker::STOPPED_RETENTION,
+            confinement: slipway_worker::Confinement::Unconfined,
         };
         let worker = Worker::new(config, Arc::new(engine), control);
         // Subscribed before the loop starts: no event is missed.

@@ -1,0 +1,106 @@
+//! Limits end to end, on real Odoo 19.0 under `slipway serve` with a
+//! development build's memory set to 1.5 GiB: a module that allocates 3 GiB
+//! when installed fails its build, saying it ran out of memory; a module that
+//! forks 5000 processes is held by the process limit and fails its build,
+//! saying so; production answers every request meanwhile, and the worker goes
+//! on.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::serve::{wait_for, Serve, BUILD_LIMIT};
+use common::shop::{add_project, production, push, put_addon_of, reason_of, Odoo};
+
+#[test]
+fn a_memory_hog_and_a_fork_bomb_fail_their_builds_while_production_answers() {
+    common::require_root("builds run in control groups of their own");
+    let temp = tempfile::tempdir().unwrap();
+    let home = temp.path().join("home");
+    let serve = Serve::start(&home, &["--development-memory-mib", "1536"]);
+    let repo = common::repository(temp.path(), "passing");
+    push_empty(&repo, "first release");
+    add_project(&serve, &repo, "19.0");
+    wait_for("production to serve", BUILD_LIMIT, || {
+        production(&serve).is_some()
+    });
+
+    // Production, asked all along.
+    let odoo = Odoo::through_proxy(&serve, "shop", "");
+    assert_eq!(odoo.status("/web/login"), 200);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (asked, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let asking = {
+        let (stop, asked, failed) = (stop.clone(), asked.clone(), failed.clone());
+        let odoo = Odoo::through_proxy(&serve, "shop", "");
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                asked.fetch_add(1, Ordering::Relaxed);
+                let status = odoo.status("/web/login");
+                if status != 200 {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                    eprintln!("production answered {status}");
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        })
+    };
+
+    for (branch, addon, reason) in [
+        ("hog", "memory_hog", "out of memory: limit 1.5 GiB"),
+        ("bomb", "fork_bomb", "too many processes: limit 1024"),
+    ] {
+        common::git(&repo, &["checkout", "-q", "main"]);
+        common::git(&repo, &["checkout", "-qb", branch]);
+        put_addon_of(&repo, "limits_changes", addon, addon);
+        push(&repo, addon);
+        let id = wait_for_end(&serve, branch);
+        let build = serve.builds_of("shop", branch)[0].clone();
+        assert_eq!(build["status"], "failed", "{build}");
+        let why = reason_of(&serve, id);
+        let log = serve.ok(&["logs", &id.to_string()]);
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        assert!(
+            why.starts_with(reason),
+            "{branch}: {why}\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
+
+    stop.store(true, Ordering::Relaxed);
+    asking.join().unwrap();
+    let (asked, failed) = (
+        asked.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed),
+    );
+    assert!(asked > 10, "production was asked {asked} times");
+    assert_eq!(failed, 0, "production failed {failed} of {asked} requests");
+    // The worker went on: slipway answers and production still serves.
+    assert!(serve.cli(&["status"]).status.success());
+    assert!(production(&serve).is_some());
+}
+
+/// A commit of nothing new, so that the branch has a commit of its own.
+fn push_empty(repo: &std::path::Path, message: &str) {
+    std::fs::write(repo.join("README"), format!("{message}\n")).unwrap();
+    push(repo, message);
+}
+
+/// The newest build of `branch`, once it ended (failed, or serving).
+fn wait_for_end(serve: &Serve, branch: &str) -> i64 {
+    let mut id = None;
+    wait_for(&format!("{branch} to end"), BUILD_LIMIT, || {
+        let builds = serve.builds_of("shop", branch);
+        let Some(newest) = builds.first() else {
+            return false;
+        };
+        id = newest["id"].as_i64();
+        matches!(
+            newest["state"].as_str(),
+            Some("done" | "serving" | "stopped")
+        )
+    });
+    id.unwrap()
+}

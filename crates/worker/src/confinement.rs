@@ -1,0 +1,463 @@
+//! Each build of this worker confined: a network of its own
+//! (slipway_network) and control groups that limit its memory, CPU and
+//! processes (slipway_limits), made when the build starts, kept while it
+//! serves, removed with it. Development and staging builds reach only their
+//! mail catcher; production reaches the world (its mail and payment providers
+//! are real) but never the host's services nor another build, and has the
+//! most memory and CPU. `--unconfined` keeps the host's network and no limits.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use slipway_control::{Build, BuildState, Stage};
+use slipway_engine::{BuildError, ServeAt};
+use slipway_limits::{BuildCgroup, Cgroups, Limits};
+use slipway_network::{Egress, Plumbing};
+use slipway_sandbox::Network;
+
+use crate::{RunError, Worker};
+
+/// How this worker's builds are confined.
+#[derive(Debug, Clone)]
+pub enum Confinement {
+    /// A network and control groups of its own per build.
+    Confined(Box<Confined>),
+    /// The host's network and no limits (`serve --unconfined`): builds reach
+    /// whatever the host reaches and may take all of it.
+    Unconfined,
+}
+
+/// The plumbing of confined builds.
+#[derive(Debug, Clone)]
+pub struct Confined {
+    pub plumbing: Plumbing,
+    pub cgroups: Cgroups,
+    pub limits: StageLimits,
+}
+
+/// What one build of each kind may use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageLimits {
+    pub development: Limits,
+    pub staging: Limits,
+    pub production: Limits,
+}
+
+/// Of the host's memory, the part builds may plan on using together: the rest
+/// is PostgreSQL's (its buffers and the page cache it relies on), the
+/// worker's and the system's.
+const BUILD_MEMORY_SHARE: f64 = 0.75;
+
+impl StageLimits {
+    /// The defaults for a host of `memory` bytes and `cores` cores
+    /// ([`Limits::for_development`] and the others say why).
+    pub fn for_host(memory: u64, cores: u32) -> StageLimits {
+        StageLimits {
+            development: Limits::for_development(memory, cores),
+            staging: Limits::for_staging(memory, cores),
+            production: Limits::for_production(memory, cores),
+        }
+    }
+
+    /// The limits of `build`.
+    pub fn of(&self, build: &Build) -> &Limits {
+        match build.stage {
+            Stage::Production if !build.duplicate => &self.production,
+            Stage::Production | Stage::Staging => &self.staging,
+            Stage::Development => &self.development,
+        }
+    }
+
+    /// How many builds may run at once on a host of `memory` bytes: at most
+    /// `wanted`, and no more than the host's memory for builds holds
+    /// development builds at their limit (at least one).
+    pub fn capacity(&self, wanted: usize, memory: u64) -> usize {
+        let budget = (memory as f64 * BUILD_MEMORY_SHARE) as u64;
+        let fit = (budget / self.development.memory_max.max(1)) as usize;
+        wanted.min(fit).max(1)
+    }
+}
+
+/// The network and control groups of one build's runs.
+pub(crate) struct BuildNet {
+    /// Odoo's runs.
+    pub network: Network,
+    /// Where its Odoo reaches the mail catcher.
+    pub mail_host: String,
+    /// pip installing its requirements (it needs the package index).
+    pub requirements: Network,
+    /// Its limits, one directory per hierarchy.
+    pub cgroups: Vec<PathBuf>,
+    /// Its memory limit, in bytes.
+    pub memory_limit: Option<u64>,
+}
+
+/// This worker's builds' confinement: the control groups of its builds by
+/// engine id, with their limits.
+pub(crate) struct Confinements {
+    groups: Mutex<HashMap<String, (BuildCgroup, Limits)>>,
+    /// The data dir, recorded where other instances find it
+    /// ([`INSTANCES`]): networks and groups of a data dir that is gone are
+    /// removed by the next slipway that starts on the host.
+    home: PathBuf,
+    /// Names this data dir's networks and groups: builds of other slipway
+    /// instances of the host (other data dirs) have the same engine ids.
+    instance: String,
+    /// Held while the pip network is looked for and made.
+    pip: tokio::sync::Mutex<()>,
+}
+
+impl Confinements {
+    /// For the builds of the data dir at `home`.
+    pub(crate) fn new(home: &std::path::Path) -> Confinements {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(home.as_os_str().as_encoded_bytes());
+        Confinements {
+            groups: Mutex::default(),
+            home: home.to_path_buf(),
+            instance: hex::encode(&digest[..4]),
+            pip: tokio::sync::Mutex::default(),
+        }
+    }
+
+    /// The name of a build's network and groups on this host.
+    fn name(&self, engine_id: &str) -> String {
+        format!("{}{engine_id}", self.instance)
+    }
+
+    /// The engine id of a network or group of this instance.
+    fn engine_id<'a>(&self, name: &'a str) -> Option<&'a str> {
+        name.strip_prefix(&self.instance)
+    }
+}
+
+/// The data dir of each slipway instance of the host with networks or
+/// control groups, as a file named after the instance (in /run: gone at
+/// reboot, with the networks and groups themselves).
+const INSTANCES: &str = "/run/slipway/instances";
+
+/// What a build reaches: production the world, the others their catcher.
+fn rights(build: &Build) -> (Egress, bool) {
+    if build.stage == Stage::Production && !build.duplicate {
+        (Egress::Internet, false)
+    } else {
+        (Egress::None, true)
+    }
+}
+
+impl Worker {
+    /// The network and control groups of `build` (`engine_id`), made now.
+    pub(crate) async fn build_net(
+        &self,
+        build: &Build,
+        engine_id: &str,
+    ) -> Result<BuildNet, RunError> {
+        let Confinement::Confined(confined) = &self.config.confinement else {
+            return Ok(BuildNet {
+                network: Network::Host,
+                mail_host: "127.0.0.1".into(),
+                requirements: Network::Host,
+                cgroups: Vec::new(),
+                memory_limit: None,
+            });
+        };
+        let (egress, mail) = rights(build);
+        let (plumbing, name) = (confined.plumbing.clone(), self.cgroups.name(engine_id));
+        let own = tokio::task::spawn_blocking(move || {
+            let own = plumbing.create(&name, egress)?;
+            own.set_mail(&plumbing, mail)?;
+            Ok::<_, slipway_network::NetworkError>(own)
+        })
+        .await?
+        .map_err(|error| RunError::Confinement(error.to_string()))?;
+        let pip = self.pip_network(confined).await?;
+        let cgroups = self
+            .build_cgroup(build, engine_id)
+            .await
+            .map_err(|error| RunError::Confinement(error.to_string()))?;
+        Ok(BuildNet {
+            network: Network::Namespace(own.namespace),
+            mail_host: own.host_address.to_string(),
+            requirements: pip,
+            cgroups,
+            memory_limit: Some(confined.limits.of(build).memory_max),
+        })
+    }
+
+    /// The control groups of `build` with its stage's limits, made afresh
+    /// for each run and each start of its server: their counters (OOM kills,
+    /// refused forks) are that run's only.
+    async fn build_cgroup(
+        &self,
+        build: &Build,
+        engine_id: &str,
+    ) -> Result<Vec<PathBuf>, slipway_limits::LimitsError> {
+        let Confinement::Confined(confined) = &self.config.confinement else {
+            return Ok(Vec::new());
+        };
+        let limits = confined.limits.of(build).clone();
+        let (cgroups, name, wanted) = (
+            confined.cgroups.clone(),
+            self.cgroups.name(engine_id),
+            limits.clone(),
+        );
+        let group = tokio::task::spawn_blocking(move || cgroups.create(&name, &wanted))
+            .await
+            .expect("making a control group does not panic")?;
+        let dirs = group.dirs().map(PathBuf::from).collect();
+        tracing::debug!(build = %engine_id, %limits, "build limits set");
+        let replaced = self
+            .cgroups
+            .groups
+            .lock()
+            .expect("build groups")
+            .insert(engine_id.to_string(), (group, limits));
+        if let Some((old, _)) = replaced {
+            // Made afresh above under the same name: forget the old handle
+            // without removing what is now the new group.
+            std::mem::forget(old);
+        }
+        Ok(dirs)
+    }
+
+    /// Why a build's run was stopped by its limits, if it was: "out of
+    /// memory: limit 2 GiB", or the process limit reached.
+    pub(crate) fn limit_reason(&self, engine_id: &str) -> Option<String> {
+        let groups = self.cgroups.groups.lock().expect("build groups");
+        let (group, limits) = groups.get(engine_id)?;
+        if group.oom_killed() {
+            Some(format!("out of memory: limit {}", limits.memory_max_text()))
+        } else if group.pids_limited() {
+            Some(format!("too many processes: limit {}", limits.pids_max))
+        } else {
+            None
+        }
+    }
+
+    /// Where `build`'s Odoo serves and the control groups it runs in: its
+    /// own network (made again if the host restarted since), or a free port
+    /// of the loopback when unconfined.
+    pub(crate) async fn serve_at(
+        &self,
+        build: &Build,
+        engine_id: &str,
+    ) -> Result<(ServeAt, Vec<PathBuf>), BuildError> {
+        let Confinement::Confined(confined) = &self.config.confinement else {
+            return Ok((ServeAt::Loopback(slipway_engine::free_port()?), Vec::new()));
+        };
+        let (egress, mail) = rights(build);
+        let (plumbing, name) = (confined.plumbing.clone(), self.cgroups.name(engine_id));
+        let network = tokio::task::spawn_blocking(move || {
+            let network = match plumbing.find(&name)? {
+                Some(network) => network,
+                None => plumbing.create(&name, egress)?,
+            };
+            network.set_mail(&plumbing, mail)?;
+            Ok::<_, slipway_network::NetworkError>(network)
+        })
+        .await
+        .expect("making a network does not panic")
+        .map_err(|error| BuildError::Host(format!("the build's network: {error}")))?;
+        let cgroups = self
+            .build_cgroup(build, engine_id)
+            .await
+            .map_err(|error| BuildError::Host(format!("the build's limits: {error}")))?;
+        Ok((
+            ServeAt::Namespace {
+                namespace: network.namespace,
+                address: network.build_address,
+            },
+            cgroups,
+        ))
+    }
+
+    /// Removes a build's database, files, network and control groups.
+    pub(crate) async fn drop_build(&self, engine_id: &str) -> Result<(), BuildError> {
+        let dropped = self.engine.drop_kept(engine_id).await;
+        self.drop_confinement(engine_id).await;
+        dropped
+    }
+
+    /// Removes a build's network and control groups (killing what is left
+    /// in them), if it has them.
+    pub(crate) async fn drop_confinement(&self, engine_id: &str) {
+        let Confinement::Confined(confined) = &self.config.confinement else {
+            return;
+        };
+        let group = self
+            .cgroups
+            .groups
+            .lock()
+            .expect("build groups")
+            .remove(engine_id);
+        let (plumbing, cgroups, name) = (
+            confined.plumbing.clone(),
+            confined.cgroups.clone(),
+            self.cgroups.name(engine_id),
+        );
+        let removed = tokio::task::spawn_blocking(move || {
+            let network = plumbing.remove(&name).map_err(|error| error.to_string());
+            let limits = match group {
+                Some((group, _)) => group.remove(),
+                // Left by a worker that died: found by name.
+                None => cgroups.remove_orphan(&name),
+            }
+            .map_err(|error| error.to_string());
+            network.and(limits)
+        })
+        .await;
+        if let Ok(Err(error)) = removed {
+            tracing::warn!(build = %engine_id, %error, "removing the build's network or limits failed");
+        }
+    }
+
+    /// Removes the networks and control groups of builds that neither run
+    /// nor serve (left by a worker that died), on this host.
+    pub(crate) async fn reap_confinement(&self) -> Result<(), RunError> {
+        let Confinement::Confined(confined) = &self.config.confinement else {
+            return Ok(());
+        };
+        self.reap_vanished_instances(confined).await;
+        let mut names = {
+            let plumbing = confined.plumbing.clone();
+            tokio::task::spawn_blocking(move || plumbing.names())
+                .await?
+                .map_err(|error| RunError::Confinement(error.to_string()))?
+        };
+        names.extend(confined.cgroups.list_orphans());
+        names.sort();
+        names.dedup();
+        let session = self.control.session().await?;
+        for name in names {
+            // Another instance's (another data dir), or not a build's.
+            let Some(engine_id) = self.cgroups.engine_id(&name) else {
+                continue;
+            };
+            let Ok(attempt) = engine_id.parse::<slipway_control::BuildAttempt>() else {
+                continue;
+            };
+            let live = match slipway_control::get_build(&session, attempt.build()).await {
+                Ok(build) => {
+                    build.attempts == attempt.attempt()
+                        && matches!(build.state, BuildState::Running | BuildState::Serving)
+                }
+                Err(slipway_control::ControlError::UnknownBuild(_)) => false,
+                Err(error) => return Err(error.into()),
+            };
+            if !live {
+                tracing::info!(build = %engine_id, "network and limits of a build that no longer runs removed");
+                self.drop_confinement(engine_id).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records this instance's data dir, and removes the networks and
+    /// groups of instances whose data dir is gone (a deleted data dir, a
+    /// test's): nobody else would.
+    async fn reap_vanished_instances(&self, confined: &Confined) {
+        let (plumbing, cgroups) = (confined.plumbing.clone(), confined.cgroups.clone());
+        let (own, home) = (self.cgroups.instance.clone(), self.cgroups.home.clone());
+        let reaped = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<String>> {
+            let dir = std::path::Path::new(INSTANCES);
+            std::fs::create_dir_all(dir)?;
+            std::fs::write(dir.join(&own), home.as_os_str().as_encoded_bytes())?;
+            let mut gone = Vec::new();
+            for entry in std::fs::read_dir(dir)?.flatten() {
+                let instance = entry.file_name().to_string_lossy().into_owned();
+                let recorded = std::fs::read(entry.path())?;
+                let home = PathBuf::from(String::from_utf8_lossy(&recorded).into_owned());
+                if instance == own || home.exists() {
+                    continue;
+                }
+                let networks = plumbing.names().unwrap_or_default();
+                for name in networks.iter().filter(|name| name.starts_with(&instance)) {
+                    if let Err(error) = plumbing.remove(name) {
+                        tracing::warn!(network = %name, %error, "removing a network of a vanished data dir failed");
+                    }
+                }
+                for name in cgroups.list_orphans() {
+                    if name.starts_with(&instance) {
+                        if let Err(error) = cgroups.remove_orphan(&name) {
+                            tracing::warn!(group = %name, %error, "removing a control group of a vanished data dir failed");
+                        }
+                    }
+                }
+                std::fs::remove_file(entry.path())?;
+                gone.push(home.display().to_string());
+            }
+            Ok(gone)
+        })
+        .await;
+        match reaped {
+            Ok(Ok(gone)) if !gone.is_empty() => {
+                tracing::info!(data_dirs = ?gone, "networks and limits of vanished data dirs removed");
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "reaping the networks of vanished data dirs failed")
+            }
+            Err(error) => {
+                tracing::warn!(%error, "reaping the networks of vanished data dirs failed")
+            }
+        }
+    }
+
+    /// Removes the networks and groups of every build of this worker, and
+    /// its pip network, when it stops: they are made again when the builds
+    /// serve again.
+    pub(crate) async fn release_confinement(&self) {
+        let Confinement::Confined(confined) = &self.config.confinement else {
+            return;
+        };
+        let held: Vec<String> = {
+            let groups = self.cgroups.groups.lock().expect("build groups");
+            groups.keys().cloned().collect()
+        };
+        for engine_id in held {
+            self.drop_confinement(&engine_id).await;
+        }
+        let (plumbing, pip) = (confined.plumbing.clone(), self.cgroups.name("pip"));
+        if let Ok(Err(error)) = tokio::task::spawn_blocking(move || plumbing.remove(&pip)).await {
+            tracing::warn!(%error, "removing the pip network failed");
+        }
+        // Nothing of this instance is left for others to reap.
+        let _ = std::fs::remove_file(std::path::Path::new(INSTANCES).join(&self.cgroups.instance));
+    }
+
+    /// The network pip installs requirements in, one for every build of
+    /// this instance: egress to the package index, no database, no build.
+    /// Made when first needed, and again if it went.
+    async fn pip_network(&self, confined: &Confined) -> Result<Network, RunError> {
+        let plumbing = confined.plumbing.clone();
+        let name = self.cgroups.name("pip");
+        // Two builds starting at once must not make it twice: making it
+        // again removes the one the other build uses.
+        let _only_one = self.cgroups.pip.lock().await;
+        let pip = tokio::task::spawn_blocking(move || match plumbing.find(&name)? {
+            Some(network) => Ok(network),
+            None => plumbing.create(&name, Egress::Internet),
+        })
+        .await?
+        .map_err(|error| RunError::Confinement(error.to_string()))?;
+        Ok(Network::Namespace(pip.namespace))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GIB: u64 = 1 << 30;
+
+    #[test]
+    fn a_worker_runs_no_more_builds_than_its_memory_holds() {
+        let limits = StageLimits::for_host(24 * GIB, 2);
+        // 4 GiB per development build, 18 GiB for builds: 4 fit.
+        assert_eq!(limits.capacity(8, 24 * GIB), 4);
+        assert_eq!(limits.capacity(2, 24 * GIB), 2, "the cores asked less");
+        let small = StageLimits::for_host(2 * GIB, 8);
+        assert_eq!(small.capacity(8, 2 * GIB), 1, "one build always runs");
+    }
+}
