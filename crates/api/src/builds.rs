@@ -24,7 +24,7 @@ pub struct Build {
     #[serde(with = "timestamp::option")]
     pub finished_at: Option<OffsetDateTime>,
     /// The build's address through slipway's proxy, which applies the roles;
-    /// never the loopback port its Odoo listens on. Only a serving build has one.
+    /// never the address its Odoo listens on. Only a serving build has one.
     pub url: Option<String>,
     /// The Odoo repositories at the exact commits it runs; absent for
     /// Debian's packaged Odoo.

@@ -176,9 +176,16 @@ fn a_burst_of_pushes_makes_one_build_of_the_last_commit_which_then_serves_odoo()
         "stopped",
         "still listed as stopped"
     );
-    // Its database gone, it cannot be started again; the rule is said.
-    let refused = serve.cli(&["start", &build["id"].to_string()]);
-    assert_eq!(refused.status.code(), Some(2));
+    // Its database gone, it cannot be started again; the rule is said (once
+    // the worker recorded the drop it just made).
+    let mut refused = None;
+    wait_for("a start to be refused", Duration::from_secs(30), || {
+        let answer = serve.cli(&["start", &build["id"].to_string()]);
+        let said = answer.status.code() == Some(2);
+        refused = Some(answer);
+        said
+    });
+    let refused = refused.unwrap();
     assert!(
         String::from_utf8_lossy(&refused.stderr).contains("database was dropped"),
         "{}",

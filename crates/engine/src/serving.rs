@@ -1,4 +1,5 @@
-//! Serving a kept build: its Odoo answering HTTP on a loopback port of the host,
+//! Serving a kept build: its Odoo answering HTTP in the build's own network
+//! (or on a loopback port of the host when builds run unconfined),
 //! started from what the build recorded in its directory, so that it can be
 //! started again after a restart of slipway.
 

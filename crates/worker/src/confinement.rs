@@ -272,11 +272,11 @@ impl Worker {
         ))
     }
 
-    /// Removes a build's database, files, network and control groups.
+    /// Removes a build's network, control groups, database and files: the
+    /// database last, so that callers record it gone right after.
     pub(crate) async fn drop_build(&self, engine_id: &str) -> Result<(), BuildError> {
-        let dropped = self.engine.drop_kept(engine_id).await;
         self.drop_confinement(engine_id).await;
-        dropped
+        self.engine.drop_kept(engine_id).await
     }
 
     /// Removes a build's network and control groups (killing what is left

@@ -382,7 +382,7 @@ pub(crate) fn failed_outcome(report: Option<&BuildReport>, reason: Option<String
     }
 }
 
-/// A passing build's outcome: its Odoo answers on the loopback `port`.
+/// A passing build's outcome: its Odoo answers at `address`.
 pub(crate) fn serving_outcome(
     report: &BuildReport,
     address: std::net::SocketAddr,

@@ -85,7 +85,7 @@ pub struct Worker {
     pub control: ControlDb,
     /// The Odoo servers of this worker's serving builds, by build id.
     servers: Mutex<HashMap<i64, OdooServer>>,
-    /// The loopback port of this worker's mail catcher, once started.
+    /// The port of this worker's mail catcher, once started.
     mail_port: std::sync::OnceLock<u16>,
     /// Stopped builds being started again on request.
     restarting: Mutex<std::collections::HashSet<i64>>,

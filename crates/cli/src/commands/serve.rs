@@ -269,8 +269,9 @@ fn worker_config(
                 slipway_limits::available_cores(),
             );
             if let Some(mib) = args.development_memory_mib {
-                limits.development.memory_max = mib << 20;
-                limits.development.memory_high = Some((mib << 20) / 10 * 9);
+                let bytes = mib.saturating_mul(1 << 20);
+                limits.development.memory_max = bytes;
+                limits.development.memory_high = Some(bytes / 10 * 9);
                 limits
                     .development
                     .validate()

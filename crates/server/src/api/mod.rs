@@ -28,7 +28,7 @@ pub fn build_answer(build: &Build, addresses: &Addresses) -> slipway_api::Build 
         created_at: build.created_at,
         finished_at: build.finished_at,
         // Only a serving build has an address worth following; never the
-        // loopback port its Odoo listens on.
+        // address its Odoo listens on.
         url: (build.state == BuildState::Serving).then(|| addresses.build_url(build.id)),
         sources: build.sources.clone(),
     }

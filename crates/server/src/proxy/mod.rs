@@ -1,10 +1,11 @@
 //! The reverse proxy: `<project>.<base domain>` is the project's production
 //! (public: it is the customer's Odoo, guarded by its own login),
 //! `<build id>.<base domain>` one build (for signed-in people allowed to
-//! connect to it), both forwarded to the loopback port where the build's
-//! Odoo answers, websockets and long polling included. While production's
-//! server is down for an update, its address answers 503 with a maintenance
-//! page: never a half state. A stopped build says so and offers a restart.
+//! connect to it), both forwarded to the address where the build's Odoo
+//! answers (in its own network), websockets and long polling included. While
+//! production's server is down for an update, its address answers 503 with a
+//! maintenance page: never a half state. A stopped build says so and offers a
+//! restart.
 
 pub mod access;
 mod cache;
