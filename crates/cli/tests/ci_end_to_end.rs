@@ -29,13 +29,7 @@ async fn passing_repository_succeeds_with_its_test_count(version: &str) {
     let temp = tempfile::tempdir().unwrap();
     let repo = repository(temp.path(), "passing");
     let run = ci_json(&repo, version, &[]);
-    assert_eq!(
-        run.json["status"],
-        "success",
-        "{}\n{}",
-        run.json,
-        run.stderr()
-    );
+    run.assert_status("success");
     assert_eq!(run.code(), 0);
     assert_eq!(run.json["modules"], serde_json::json!(["green_addon"]));
     assert_eq!(
@@ -161,13 +155,7 @@ async fn addons_in_sub_folders_and_submodules_are_found(version: &str) {
     );
     git(&repo, &["commit", "-qm", "vendor the shared addons"]);
     let run = ci_json(&repo, version, &[]);
-    assert_eq!(
-        run.json["status"],
-        "success",
-        "{}\n{}",
-        run.json,
-        run.stderr()
-    );
+    run.assert_status("success");
     assert_eq!(
         run.json["modules"],
         serde_json::json!(["nested_addon", "vendored_addon"])
@@ -376,13 +364,7 @@ async fn requirements_are_installed_for_the_build_not_the_image(version: &str) {
     let temp = tempfile::tempdir().unwrap();
     let repo = repository(temp.path(), "requirements");
     let run = ci_json(&repo, version, &[]);
-    assert_eq!(
-        run.json["status"],
-        "success",
-        "{}\n{}",
-        run.json,
-        run.stderr()
-    );
+    run.assert_status("success");
     assert_eq!(run.json["tests"]["run"], 1);
     let images = common::images();
     let leaked = std::process::Command::new("find")

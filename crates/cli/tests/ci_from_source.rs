@@ -41,13 +41,7 @@ fn a_pinned_build_runs_its_commit_and_a_followed_one_the_branch_head(series: &st
         series,
         &["--odoo-repo", url, "--odoo-rev", &odoo.first],
     );
-    assert_eq!(
-        pinned.json["status"],
-        "success",
-        "{}\n{}",
-        pinned.json,
-        pinned.stderr()
-    );
+    pinned.assert_status("success");
     assert_eq!(pinned.json["tests"]["run"], 3, "{}", pinned.json);
     assert_eq!(source(&pinned, "odoo")["commit"], odoo.first.as_str());
     assert_eq!(source(&pinned, "odoo")["url"], url);
@@ -57,13 +51,7 @@ fn a_pinned_build_runs_its_commit_and_a_followed_one_the_branch_head(series: &st
         .block_on(assert_cleaned_up(&pinned.build_id()));
 
     let followed = ci_json(&repo, series, &["--odoo-repo", url]);
-    assert_eq!(
-        followed.json["status"],
-        "success",
-        "{}\n{}",
-        followed.json,
-        followed.stderr()
-    );
+    followed.assert_status("success");
     assert_eq!(source(&followed, "odoo")["commit"], odoo.second.as_str());
     assert!(
         log_of(&followed).contains(PATCH_LINE),
@@ -144,13 +132,7 @@ fn enterprise_behind_a_password_builds_and_its_password_shows_nowhere() {
             &with_secret,
         ],
     );
-    assert_eq!(
-        run.json["status"],
-        "success",
-        "{}\n{}",
-        run.json,
-        run.stderr()
-    );
+    run.assert_status("success");
     assert_eq!(run.json["tests"]["run"], 1, "{}", run.json);
     assert_eq!(
         source(&run, "enterprise")["url"],
@@ -349,13 +331,7 @@ fn packaged_odoo_takes_an_enterprise_repository_too() {
         "19.0",
         &["--enterprise-repo", enterprise.to_str().unwrap()],
     );
-    assert_eq!(
-        run.json["status"],
-        "success",
-        "{}\n{}",
-        run.json,
-        run.stderr()
-    );
+    run.assert_status("success");
     assert_eq!(run.json["tests"]["run"], 1, "{}", run.json);
     let names: Vec<&str> = run.json["sources"]
         .as_array()

@@ -19,7 +19,9 @@ use serde_json::{json, Value};
 
 use common::customer_smtp::CustomerSmtp;
 use common::serve::{wait_for, Serve, BUILD_LIMIT};
-use common::shop::{add_project, database_of, production, push, serving_url, Odoo};
+use common::shop::{
+    add_project, database_of, newest_build_once, production, push, serving_url, Odoo,
+};
 use slipway_network::test_support::{inside, Internet};
 
 /// What the probe says of each target.
@@ -97,7 +99,10 @@ fn a_hostile_module_reaches_nothing_but_its_mail_catcher_and_production_only_the
         ),
     );
     push(&repo, "probe production too");
-    let development_id = wait_for_serving(&serve, "feature");
+    let development_id = newest_build_once(&serve, "feature", "to serve", |newest| {
+        assert_ne!(newest["status"], "failed", "{newest}");
+        newest["state"] == "serving"
+    });
     let development_db = database_of(&serve, development_id);
     let nothing: Vec<(&str, bool)> = [
         "api",
@@ -243,21 +248,6 @@ fn address_of(serve: &Serve, build: i64) -> SocketAddr {
         .trim_start_matches("http://")
         .parse()
         .unwrap()
-}
-
-/// The newest build of `branch`, once it serves.
-fn wait_for_serving(serve: &Serve, branch: &str) -> i64 {
-    let mut id = None;
-    wait_for(&format!("{branch} to serve"), BUILD_LIMIT, || {
-        let builds = serve.builds_of("shop", branch);
-        let Some(newest) = builds.first() else {
-            return false;
-        };
-        assert_ne!(newest["status"], "failed", "{newest}");
-        id = newest["id"].as_i64();
-        newest["state"] == "serving"
-    });
-    id.unwrap()
 }
 
 /// A service of the host listening on every address, noting each visitor.

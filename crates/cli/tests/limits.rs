@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::serve::{wait_for, Serve, BUILD_LIMIT};
-use common::shop::{add_project, production, push, put_addon_of, reason_of, Odoo};
+use common::shop::{
+    add_project, newest_build_once, production, push, put_addon_of, reason_of, Odoo,
+};
 
 #[test]
 fn a_memory_hog_and_a_fork_bomb_fail_their_builds_while_production_answers() {
@@ -56,7 +58,12 @@ fn a_memory_hog_and_a_fork_bomb_fail_their_builds_while_production_answers() {
         common::git(&repo, &["checkout", "-qb", branch]);
         put_addon_of(&repo, "limits_changes", addon, addon);
         push(&repo, addon);
-        let id = wait_for_end(&serve, branch);
+        let id = newest_build_once(&serve, branch, "to end", |newest| {
+            matches!(
+                newest["state"].as_str(),
+                Some("done" | "serving" | "stopped")
+            )
+        });
         let build = serve.builds_of("shop", branch)[0].clone();
         assert_eq!(build["status"], "failed", "{build}");
         let why = reason_of(&serve, id);
@@ -86,21 +93,4 @@ fn a_memory_hog_and_a_fork_bomb_fail_their_builds_while_production_answers() {
 fn push_empty(repo: &std::path::Path, message: &str) {
     std::fs::write(repo.join("README"), format!("{message}\n")).unwrap();
     push(repo, message);
-}
-
-/// The newest build of `branch`, once it ended (failed, or serving).
-fn wait_for_end(serve: &Serve, branch: &str) -> i64 {
-    let mut id = None;
-    wait_for(&format!("{branch} to end"), BUILD_LIMIT, || {
-        let builds = serve.builds_of("shop", branch);
-        let Some(newest) = builds.first() else {
-            return false;
-        };
-        id = newest["id"].as_i64();
-        matches!(
-            newest["state"].as_str(),
-            Some("done" | "serving" | "stopped")
-        )
-    });
-    id.unwrap()
 }

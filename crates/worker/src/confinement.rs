@@ -364,6 +364,8 @@ impl Worker {
             std::fs::create_dir_all(dir)?;
             std::fs::write(dir.join(&own), home.as_os_str().as_encoded_bytes())?;
             let mut gone = Vec::new();
+            // Listed once, only if some data dir is gone.
+            let mut listed: Option<(Vec<String>, Vec<String>)> = None;
             for entry in std::fs::read_dir(dir)?.flatten() {
                 let instance = entry.file_name().to_string_lossy().into_owned();
                 let recorded = std::fs::read(entry.path())?;
@@ -371,15 +373,17 @@ impl Worker {
                 if instance == own || home.exists() {
                     continue;
                 }
-                let networks = plumbing.names().unwrap_or_default();
+                let (networks, groups) = listed.get_or_insert_with(|| {
+                    (plumbing.names().unwrap_or_default(), cgroups.list_orphans())
+                });
                 for name in networks.iter().filter(|name| name.starts_with(&instance)) {
                     if let Err(error) = plumbing.remove(name) {
                         tracing::warn!(network = %name, %error, "removing a network of a vanished data dir failed");
                     }
                 }
-                for name in cgroups.list_orphans() {
+                for name in groups.iter() {
                     if name.starts_with(&instance) {
-                        if let Err(error) = cgroups.remove_orphan(&name) {
+                        if let Err(error) = cgroups.remove_orphan(name) {
                             tracing::warn!(group = %name, %error, "removing a control group of a vanished data dir failed");
                         }
                     }

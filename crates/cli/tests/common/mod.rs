@@ -164,6 +164,18 @@ impl CiRun {
     pub fn errors_text(&self) -> String {
         self.json["errors"].to_string()
     }
+
+    /// The report says `status`; else the report and what slipway said.
+    #[track_caller]
+    pub fn assert_status(&self, status: &str) {
+        assert_eq!(
+            self.json["status"],
+            status,
+            "{}\n{}",
+            self.json,
+            self.stderr()
+        );
+    }
 }
 
 /// `slipway ci REPO --odoo VERSION --json ARGS`; stdout must be one JSON object.

@@ -57,6 +57,30 @@ pub fn production(serve: &Serve) -> Option<Value> {
         .then(|| serde_json::from_slice(&output.stdout).unwrap())
 }
 
+/// The newest build of the shop's `branch` once `done` says so of it (its
+/// answer in `slipway builds --json`); its id.
+pub fn newest_build_once(
+    serve: &Serve,
+    branch: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> i64 {
+    let mut id = None;
+    super::serve::wait_for(
+        &format!("{branch} {what}"),
+        super::serve::BUILD_LIMIT,
+        || {
+            let builds = serve.builds_of("shop", branch);
+            let Some(newest) = builds.first() else {
+                return false;
+            };
+            id = newest["id"].as_i64();
+            done(newest)
+        },
+    );
+    id.unwrap()
+}
+
 pub fn build(serve: &Serve, id: i64) -> Value {
     serve
         .builds("shop")

@@ -23,7 +23,7 @@ use crate::report::{BuildReport, TemplateUse};
 use crate::steps::code::{Code, CodeSpec};
 use crate::steps::database::Origin as DatabaseOrigin;
 use crate::steps::neutralize::Neutralize;
-use crate::steps::odoo_run::{addons_path, network_for, Job, RunFiles, Task};
+use crate::steps::odoo_run::{addons_path, Job, RunFiles, Task};
 use crate::steps::requirements::Pydeps;
 use crate::steps::update_plan::{plan_update, record_checksums, tracked_addons, UpdatePlan};
 use crate::steps::verdict::check_installed;
@@ -221,7 +221,7 @@ impl Engine {
                 },
                 log_file: &report.log,
                 time_limit: request.time_limit,
-                network: network_for(&request.service),
+                network: request.service.network.clone(),
                 cgroups: request.service.cgroups.clone(),
                 rules: IgnoreRules::new(&request.ignore_rules)?,
             };

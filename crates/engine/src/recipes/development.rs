@@ -11,7 +11,7 @@ use crate::odoo_install::OdooInstall;
 use crate::report::{BuildReport, TemplateUse};
 use crate::steps::code::CodeSpec;
 use crate::steps::database::Origin;
-use crate::steps::odoo_run::{addons_path, network_for, test_tags, Job, RunFiles, Task};
+use crate::steps::odoo_run::{addons_path, test_tags, Job, RunFiles, Task};
 use crate::steps::verdict::check_installed;
 use crate::{BuildError, Engine, LogFile, Observer, PreparedBuild, StepClock};
 
@@ -125,7 +125,7 @@ impl Engine {
             },
             log_file: &report.log,
             time_limit: request.time_limit,
-            network: network_for(&request.service),
+            network: request.service.network.clone(),
             cgroups: request.service.cgroups.clone(),
             rules,
         };

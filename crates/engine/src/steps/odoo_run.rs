@@ -230,13 +230,6 @@ pub(crate) fn addons_path(odoo: &OdooInstall, plan: &ModulePlan) -> Vec<String> 
     path
 }
 
-/// The network of a build's Odoo runs: its own namespace under `slipway
-/// serve` (what it reaches is the firewall's business), the host's when serve
-/// runs unconfined, none at all for `slipway ci`.
-pub(crate) fn network_for(service: &ServiceOptions) -> Network {
-    service.network.clone()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
