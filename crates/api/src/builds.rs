@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use slipway_report::Report;
 use time::OffsetDateTime;
 
-use crate::{timestamp, BuildSource, BuildState, BuildStatus, Stage};
+use crate::{timestamp, BuildSource, BuildState, BuildStatus, DiskUse, Stage};
 
 /// A build (`slipway builds --json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,6 +30,11 @@ pub struct Build {
     /// Debian's packaged Odoo.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<BuildSource>,
+    /// The disk its database and files use, as last measured (while it
+    /// serves, and as it stopped); absent before it was kept and once its
+    /// database is dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<DiskUse>,
 }
 
 /// One build, `GET /builds/{id}`.

@@ -7,6 +7,7 @@ mod branches;
 mod builds;
 mod mails;
 mod projects;
+mod resources;
 mod sources;
 pub mod timestamp;
 mod vocabulary;
@@ -20,6 +21,10 @@ pub use branches::{Branch, BranchOdooRev, BranchStage, Promotion, SetOdooRev, Se
 pub use builds::{BranchRequest, Build, BuildDetail, RebuildRequest};
 pub use mails::MailSummary;
 pub use projects::{AddedProject, NewProject, Production, Project};
+pub use resources::{
+    ByteSize, DiskUse, EgressTarget, InvalidLimit, LimitsChange, ProjectLimits,
+    MAX_BUILD_MEMORY_MIB, MIN_BUILD_MEMORY_MIB,
+};
 pub use slipway_report::Report;
 pub use sources::{BuildSource, OdooSource, SourceKind};
 pub use vocabulary::{BuildState, BuildStatus, InvalidValue, OdooFollow, Role, Stage};

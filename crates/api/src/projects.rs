@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{BuildStatus, OdooFollow, OdooSource};
+use crate::{BuildStatus, EgressTarget, OdooFollow, OdooSource, ProjectLimits};
 
 /// A project as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +21,9 @@ pub struct Project {
     /// project without sources, which has nothing to follow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub odoo_follow: Option<OdooFollow>,
+    /// Its own memory limits and egress allow-list; absent: the defaults.
+    #[serde(flatten)]
+    pub limits: ProjectLimits,
 }
 
 /// `POST /projects`, and a `[[project]]` of `slipway.toml`. Text fields that
@@ -52,6 +55,25 @@ pub struct NewProject {
     /// `on-change`, `daily` or `never`: what development and staging
     /// branches do when a followed source moves.
     pub odoo_follow: Option<String>,
+    /// Memory of each stage's builds, in MiB; absent: the worker's default.
+    pub development_memory_mib: Option<u32>,
+    pub staging_memory_mib: Option<u32>,
+    pub production_memory_mib: Option<u32>,
+    /// Addresses (`203.0.113.7:443`) development and staging builds may
+    /// reach; absent: none.
+    pub egress_allow: Option<Vec<EgressTarget>>,
+}
+
+impl NewProject {
+    /// The limits it asks for.
+    pub fn limits(&self) -> ProjectLimits {
+        ProjectLimits {
+            development_memory_mib: self.development_memory_mib,
+            staging_memory_mib: self.staging_memory_mib,
+            production_memory_mib: self.production_memory_mib,
+            egress_allow: self.egress_allow.clone().unwrap_or_default(),
+        }
+    }
 }
 
 /// The answer to `POST /projects`. (No `Debug`: it holds the webhook secret.)

@@ -29,6 +29,7 @@ fn build() -> Build {
         finished_at: None,
         url: Some("http://7.slipway.test:8800".into()),
         sources: Vec::new(),
+        disk: None,
     }
 }
 
@@ -89,6 +90,24 @@ fn one_build_adds_reason_report_and_database() {
             build_json(),
             json!({"reason": null, "report": null, "report_unreadable": true,
                    "database": "slipway_b_ab12"}),
+        ),
+    );
+}
+
+#[test]
+fn a_measured_build_says_what_its_database_and_files_take_on_disk() {
+    let mut measured = build();
+    measured.disk = Some(DiskUse {
+        database_bytes: 12_345_678,
+        files_bytes: 4096,
+        measured_at: datetime!(2026-12-07 16:40:00 UTC),
+    });
+    wire(
+        &measured,
+        with(
+            build_json(),
+            json!({"disk": {"database_bytes": 12_345_678, "files_bytes": 4096,
+                            "measured_at": "2026-12-07T16:40:00Z"}}),
         ),
     );
 }
@@ -184,6 +203,7 @@ fn an_added_project_is_the_project_with_its_branch_count_and_secret() {
             production_branch: "main".into(),
             odoo_sources: Vec::new(),
             odoo_follow: None,
+            limits: ProjectLimits::default(),
         },
         branches: 3,
         webhook_secret: "s3cret".into(),
@@ -208,6 +228,11 @@ fn a_project_on_odoo_from_source_lists_its_sources_and_how_it_follows_them() {
             rev: None,
         }],
         odoo_follow: Some(OdooFollow::Daily),
+        limits: ProjectLimits {
+            development_memory_mib: Some(2048),
+            egress_allow: vec!["203.0.113.7:443".parse().unwrap()],
+            ..ProjectLimits::default()
+        },
     };
     wire(
         &project,
@@ -215,7 +240,8 @@ fn a_project_on_odoo_from_source_lists_its_sources_and_how_it_follows_them() {
                "production_branch": "main", "odoo_follow": "daily",
                "odoo_sources": [{"kind": "enterprise",
                                  "url": "https://***@git.example.com/enterprise.git",
-                                 "rev": null}]}),
+                                 "rev": null}],
+               "development_memory_mib": 2048, "egress_allow": ["203.0.113.7:443"]}),
     );
 }
 
@@ -298,5 +324,31 @@ fn the_small_answers_have_their_documented_fields() {
         },
         json!({"id": 1, "from": "a@example.com", "to": ["b@example.com"],
                "subject": "Hello", "date": null}),
+    );
+}
+
+#[test]
+fn a_new_project_may_give_its_limits_and_a_name_in_its_allow_list_is_refused() {
+    let limited = json!({"name": "acme", "repo": "/srv/acme.git", "odoo": "14.0",
+                         "production_branch": "main", "development_memory_mib": 2048,
+                         "egress_allow": ["203.0.113.7:443"]});
+    let project: NewProject = serde_json::from_value(limited).unwrap();
+    assert_eq!(
+        project.limits(),
+        ProjectLimits {
+            development_memory_mib: Some(2048),
+            egress_allow: vec!["203.0.113.7:443".parse().unwrap()],
+            ..ProjectLimits::default()
+        }
+    );
+    let named = json!({"name": "acme", "repo": "/srv/acme.git", "odoo": "14.0",
+                       "production_branch": "main", "egress_allow": ["api.example.com:443"]});
+    let Err(error) = serde_json::from_value::<NewProject>(named) else {
+        panic!("a name in the allow-list was taken");
+    };
+    let error = error.to_string();
+    assert!(
+        error.contains("api.example.com:443") && error.contains("IPv4"),
+        "{error}"
     );
 }

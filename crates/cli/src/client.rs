@@ -98,6 +98,11 @@ impl Client {
         parse(self.sent(self.request(&self.agent, "PUT", path).send_json(body))?)
     }
 
+    /// A PATCH of `body`, and its answer as `T`.
+    pub fn patch_json<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<T> {
+        parse(self.sent(self.request(&self.agent, "PATCH", path).send_json(body))?)
+    }
+
     /// A PUT of `body`; its answer is not needed.
     pub fn put(&self, path: &str, body: &impl Serialize) -> Result<()> {
         self.sent(self.request(&self.agent, "PUT", path).send_json(body))

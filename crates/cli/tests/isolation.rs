@@ -90,13 +90,31 @@ fn a_hostile_module_reaches_nothing_but_its_mail_catcher_and_production_only_the
     );
     let production_address = address_of(&serve, production_id);
 
+    // An integration under test in the internet, which the project lets
+    // its development and staging builds reach (that address and port only).
+    let integration_listener = inside(&internet.namespace(), || {
+        TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0)).unwrap()
+    });
+    let integration = (
+        internet.address().to_string(),
+        integration_listener.local_addr().unwrap().port(),
+    );
+    serve.ok(&[
+        "project",
+        "limits",
+        "shop",
+        "--egress-allow",
+        &format!("{}:{}", integration.0, integration.1),
+    ]);
+
     // A development branch, told where production is.
     common::git(&repo, &["checkout", "-qb", "feature"]);
     write_targets(
         &repo,
-        &targets(
-            json!({"production": [production_address.ip().to_string(), production_address.port()]}),
-        ),
+        &targets(json!({
+            "production": [production_address.ip().to_string(), production_address.port()],
+            "integration": [integration.0, integration.1],
+        })),
     );
     push(&repo, "probe production too");
     let development_id = newest_build_once(&serve, "feature", "to serve", |newest| {
@@ -104,16 +122,18 @@ fn a_hostile_module_reaches_nothing_but_its_mail_catcher_and_production_only_the
         newest["state"] == "serving"
     });
     let development_db = database_of(&serve, development_id);
+    // Nothing but the integration its project allows.
     let nothing: Vec<(&str, bool)> = [
         "api",
         "api_on_loopback",
         "host_service",
+        "integration",
         "internet",
         "production",
         "smtp",
     ]
     .into_iter()
-    .map(|name| (name, false))
+    .map(|name| (name, name == "integration"))
     .collect();
     assert_eq!(
         probe_in_log(&serve, development_id),
@@ -132,11 +152,38 @@ fn a_hostile_module_reaches_nothing_but_its_mail_catcher_and_production_only_the
     let raw = serve.ok(&["mail", &development_id.to_string(), &mail["id"].to_string()]);
     assert!(raw.contains("\"internet\": \"refused"), "{raw}");
 
+    // What it takes on disk is measured while it serves, and shown.
+    wait_for(
+        "the development build's disk use",
+        Duration::from_secs(60),
+        || {
+            let builds = serve.json(&["builds", "shop", "--json"]);
+            let measured = builds
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|build| build["id"] == development_id)
+                .map(|build| build["disk"].clone())
+                .unwrap_or(Value::Null);
+            // A database of Odoo with its modules: megabytes; its checkout and logs too.
+            measured["database_bytes"]
+                .as_u64()
+                .is_some_and(|bytes| bytes > 1 << 20)
+                && measured["files_bytes"]
+                    .as_u64()
+                    .is_some_and(|bytes| bytes > 0)
+        },
+    );
+    let table = serve.ok(&["builds", "shop", "--branch", "feature"]);
+    assert!(table.contains(" MiB"), "the disk column: {table}");
+
     // Inside served requests, through the proxy.
     let development_address = address_of(&serve, development_id);
     let served = Odoo::through_proxy(&serve, &development_id.to_string(), &development_db);
-    let extra =
-        json!({"production": [production_address.ip().to_string(), production_address.port()]});
+    let extra = json!({
+        "production": [production_address.ip().to_string(), production_address.port()],
+        "integration": [integration.0, integration.1],
+    });
     let answer = served.get("/hostile/probe", &[("targets", &extra.to_string())]);
     let mut found = outcomes(&answer);
     assert_eq!(found.remove("catcher").as_deref(), Some("sent"), "{answer}");

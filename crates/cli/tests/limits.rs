@@ -1,9 +1,9 @@
-//! Limits end to end, on real Odoo 19.0 under `slipway serve` with a
-//! development build's memory set to 1.5 GiB: a module that allocates 3 GiB
-//! when installed fails its build, saying it ran out of memory; a module that
-//! forks 5000 processes is held by the process limit and fails its build,
-//! saying so; production answers every request meanwhile, and the worker goes
-//! on.
+//! Limits end to end, on real Odoo 19.0 under `slipway serve`, the worker
+//! giving development builds 2 GiB and the project its own 1.5 GiB: a module
+//! that allocates 3 GiB when installed fails its build, saying it ran out of
+//! memory (of the project's limit); a module that forks 5000 processes is
+//! held by the process limit and fails its build, saying so; production
+//! answers every request meanwhile, and the worker goes on.
 
 mod common;
 
@@ -17,14 +17,23 @@ use common::shop::{
 };
 
 #[test]
-fn a_memory_hog_and_a_fork_bomb_fail_their_builds_while_production_answers() {
+fn a_memory_hog_and_a_fork_bomb_fail_their_builds_at_the_project_s_limit_while_production_answers()
+{
     common::require_root("builds run in control groups of their own");
     let temp = tempfile::tempdir().unwrap();
     let home = temp.path().join("home");
-    let serve = Serve::start(&home, &["--development-memory-mib", "1536"]);
+    let serve = Serve::start(&home, &["--development-memory-mib", "2048"]);
     let repo = common::repository(temp.path(), "passing");
     push_empty(&repo, "first release");
     add_project(&serve, &repo, "19.0");
+    // The project's own limit wins over the worker's default.
+    serve.ok(&[
+        "project",
+        "limits",
+        "shop",
+        "--development-memory-mib",
+        "1536",
+    ]);
     wait_for("production to serve", BUILD_LIMIT, || {
         production(&serve).is_some()
     });

@@ -47,6 +47,8 @@ pub struct Build {
     /// The repositories of Odoo at the exact commits it runs (resolved when
     /// it was queued); empty for Debian's packaged Odoo.
     pub sources: Vec<BuildSource>,
+    /// The disk its database and files use, as its worker last measured.
+    pub disk: Option<slipway_api::DiskUse>,
 }
 
 impl Build {
@@ -70,6 +72,12 @@ impl Build {
         self.database
             .as_deref()
             .filter(|_| self.collected_at.is_none())
+    }
+
+    /// The disk its database and files use, as last measured, while they
+    /// exist (nothing once collected).
+    pub fn disk_use(&self) -> Option<slipway_api::DiskUse> {
+        self.disk.filter(|_| self.collected_at.is_none())
     }
 
     /// Why it cannot serve again, `None` when it can: only a stopped
@@ -102,7 +110,7 @@ macro_rules! build_columns {
             "b.not_before, b.lease_until, b.created_at, b.started_at, b.finished_at, ",
             "b.stopped_at, b.collected_at, ",
             "b.url, b.port, b.database, b.log_path, b.report::text AS report, b.reason, ",
-            "b.sources::text AS sources"
+            "b.sources::text AS sources, b.database_bytes, b.files_bytes, b.disk_measured_at"
         )
     };
 }
@@ -150,7 +158,65 @@ pub(crate) fn build_from_row(row: &Row) -> Result<Build, ControlError> {
             .try_get::<_, Option<&str>>("reason")?
             .map(|reason| slipway_redact::redact(reason).into_owned()),
         sources: crate::json_column(row, "sources")?,
+        disk: disk_use_from_row(row)?,
     })
+}
+
+fn disk_use_from_row(row: &Row) -> Result<Option<slipway_api::DiskUse>, ControlError> {
+    let measured_at: Option<OffsetDateTime> = row.try_get("disk_measured_at")?;
+    let (database, files): (Option<i64>, Option<i64>) =
+        (row.try_get("database_bytes")?, row.try_get("files_bytes")?);
+    // The columns' check keeps the three together and not negative.
+    Ok(match (measured_at, database, files) {
+        (Some(measured_at), Some(database), Some(files)) => Some(slipway_api::DiskUse {
+            database_bytes: database.unsigned_abs(),
+            files_bytes: files.unsigned_abs(),
+            measured_at,
+        }),
+        _ => None,
+    })
+}
+
+/// Records what `build`'s database and files use now (its worker measured).
+pub async fn record_disk_use(
+    client: &Client,
+    build: i64,
+    database_bytes: u64,
+    files_bytes: u64,
+) -> Result<(), ControlError> {
+    let to_column = |bytes: u64| i64::try_from(bytes).unwrap_or(i64::MAX);
+    client
+        .execute(
+            "UPDATE builds SET database_bytes = $2, files_bytes = $3, disk_measured_at = now() \
+             WHERE id = $1",
+            &[&build, &to_column(database_bytes), &to_column(files_bytes)],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The builds `worker` serves whose disk use was not measured in the last
+/// `every` (or never).
+pub async fn builds_to_measure(
+    client: &Client,
+    worker: &str,
+    every: Duration,
+) -> Result<Vec<Build>, ControlError> {
+    client
+        .query(
+            concat!(
+                "SELECT ",
+                build_columns!(),
+                " FROM builds b JOIN branches br ON br.id = b.branch_id ",
+                "WHERE b.worker = $1 AND b.state = 'serving' AND (b.disk_measured_at IS NULL ",
+                "OR b.disk_measured_at < now() - $2 * interval '1 second') ORDER BY b.id"
+            ),
+            &[&worker, &seconds(every)],
+        )
+        .await?
+        .iter()
+        .map(build_from_row)
+        .collect()
 }
 
 /// Seconds, for `now() + $n * interval '1 second'`.

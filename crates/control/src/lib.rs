@@ -37,7 +37,8 @@ pub use branches::{
     Branch, BranchChanges, BranchSummary, Promotion,
 };
 pub use builds::{
-    enqueue, get_build, list_builds, rebuild, set_branch_odoo_rev, Build, MAX_QUIET_PERIODS,
+    builds_to_measure, enqueue, get_build, list_builds, rebuild, record_disk_use,
+    set_branch_odoo_rev, Build, MAX_QUIET_PERIODS,
 };
 pub use deployments::{
     enqueue_duplicate, mail_secret_matches, previous_staging_build, production_build,

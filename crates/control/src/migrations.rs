@@ -20,6 +20,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (4, include_str!("../migrations/0004_accounts_and_ui.sql")),
     (5, include_str!("../migrations/0005_odoo_sources.sql")),
     (6, include_str!("../migrations/0006_confinement.sql")),
+    (
+        7,
+        include_str!("../migrations/0007_project_limits_and_disk_use.sql"),
+    ),
 ];
 
 /// The schema version this binary brings the database to.

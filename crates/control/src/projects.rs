@@ -9,7 +9,7 @@ use crate::builds::{build_columns, build_from_row};
 use crate::error::violated_constraint;
 use crate::parse_column;
 use crate::{Build, ControlError};
-use slipway_api::{OdooFollow, OdooSource};
+use slipway_api::{OdooFollow, OdooSource, ProjectLimits};
 
 /// A project as stored. Its `Debug` hides the webhook secret.
 #[derive(Clone, PartialEq)]
@@ -67,6 +67,9 @@ pub struct ProjectSettings {
     pub odoo_sources: Vec<OdooSource>,
     /// What development and staging branches do when a followed source moves.
     pub odoo_follow: OdooFollow,
+    /// Its builds' memory per stage and egress allow-list, beyond the
+    /// worker's defaults.
+    pub limits: ProjectLimits,
 }
 
 /// Where a staging build's database comes from.
@@ -119,6 +122,7 @@ impl Default for ProjectSettings {
             commit_url: None,
             odoo_sources: Vec::new(),
             odoo_follow: OdooFollow::OnChange,
+            limits: ProjectLimits::default(),
         }
     }
 }
@@ -153,6 +157,7 @@ pub struct ProjectUpdate {
     pub commit_url: Option<Option<String>>,
     pub odoo_sources: Option<Vec<OdooSource>>,
     pub odoo_follow: Option<OdooFollow>,
+    pub limits: Option<ProjectLimits>,
 }
 
 /// A removed project and the builds that had an instance (running or serving)
@@ -168,7 +173,8 @@ macro_rules! project_columns {
         concat!(
             "id, name, repo_url, odoo, production_branch, webhook_secret, poll_interval_s, ",
             "quiet_period_s, dev_builds_kept, modules, test_tags, ignore_rules, update_all, staging_source, ",
-            "commit_url, odoo_sources::text AS odoo_sources, odoo_follow, created_at"
+            "commit_url, odoo_sources::text AS odoo_sources, odoo_follow, limits::text AS limits, ",
+            "created_at"
         )
     };
 }
@@ -193,6 +199,7 @@ fn project_from_row(row: &Row) -> Result<Project, ControlError> {
             commit_url: row.try_get("commit_url")?,
             odoo_sources: crate::json_column(row, "odoo_sources")?,
             odoo_follow: parse_column(row, "odoo_follow")?,
+            limits: crate::json_column(row, "limits")?,
         },
         created_at: row.try_get("created_at")?,
     })
@@ -229,9 +236,9 @@ pub async fn add_project(client: &Client, new: &NewProject) -> Result<Project, C
             concat!(
                 "INSERT INTO projects (name, repo_url, odoo, production_branch, webhook_secret, ",
                 "poll_interval_s, quiet_period_s, dev_builds_kept, modules, test_tags, ignore_rules, ",
-                "update_all, staging_source, commit_url, odoo_sources, odoo_follow) ",
+                "update_all, staging_source, commit_url, odoo_sources, odoo_follow, limits) ",
                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, ",
-                "$15::text::jsonb, $16) RETURNING ",
+                "$15::text::jsonb, $16, $17::text::jsonb) RETURNING ",
                 project_columns!()
             ),
             &[
@@ -251,6 +258,7 @@ pub async fn add_project(client: &Client, new: &NewProject) -> Result<Project, C
                 &settings.commit_url,
                 &crate::json_text(&settings.odoo_sources),
                 &settings.odoo_follow.as_str(),
+                &crate::json_text(&settings.limits),
             ],
         )
         .await
@@ -327,7 +335,8 @@ pub async fn update_project(
                 "staging_source = coalesce($14, staging_source), ",
                 "commit_url = CASE WHEN $15 THEN $16 ELSE commit_url END, ",
                 "odoo_sources = coalesce($17::text::jsonb, odoo_sources), ",
-                "odoo_follow = coalesce($18, odoo_follow) ",
+                "odoo_follow = coalesce($18, odoo_follow), ",
+                "limits = coalesce($19::text::jsonb, limits) ",
                 "WHERE name = $1 RETURNING ",
                 project_columns!()
             ),
@@ -350,6 +359,7 @@ pub async fn update_project(
                 &update.commit_url.clone().flatten(),
                 &update.odoo_sources.as_ref().map(crate::json_text),
                 &update.odoo_follow.map(OdooFollow::as_str),
+                &update.limits.as_ref().map(crate::json_text),
             ],
         )
         .await

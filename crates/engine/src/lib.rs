@@ -18,6 +18,7 @@
 
 mod config;
 mod connect;
+mod disk_use;
 mod engine;
 mod error;
 pub mod host;
@@ -37,6 +38,7 @@ pub mod templates;
 
 pub use config::{MailRoute, ServiceOptions};
 pub use connect::{CONNECT_PATH, CONNECT_SECRET_HEADER};
+pub use disk_use::DiskUse;
 pub use engine::{build_database, build_of_database, Engine, PreparedBuild};
 pub use error::BuildError;
 pub use layout::{BuildDir, Layout, SYSTEM_HOME};

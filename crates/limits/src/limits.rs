@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use slipway_api::ByteSize;
+
 use crate::LimitsError;
 
 const KIB: u64 = 1 << 10;
@@ -113,9 +115,19 @@ impl Limits {
         }
     }
 
+    /// These limits with `bytes` of memory: the throttling threshold, if
+    /// there is one, stays at 90 % of it.
+    pub fn with_memory(&self, bytes: u64) -> Limits {
+        Limits {
+            memory_max: bytes,
+            memory_high: self.memory_high.map(|_| ninety_percent(bytes)),
+            ..self.clone()
+        }
+    }
+
     /// The hard memory limit as people read it: "2 GiB", "1.5 GiB".
     pub fn memory_max_text(&self) -> String {
-        Bytes(self.memory_max).to_string()
+        ByteSize(self.memory_max).to_string()
     }
 
     /// Refuses limits the kernel would refuse or that make no sense.
@@ -191,9 +203,9 @@ fn share_of_cores(cores: u32, share: f64) -> f64 {
 /// weight other than the default are said when set.
 impl fmt::Display for Limits {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} memory", Bytes(self.memory_max))?;
+        write!(f, "{} memory", ByteSize(self.memory_max))?;
         if let Some(high) = self.memory_high {
-            write!(f, " (throttled above {})", Bytes(high))?;
+            write!(f, " (throttled above {})", ByteSize(high))?;
         }
         match self.cpu_max {
             Some(cores) if decimal(cores) == "1" => write!(f, ", 1 core")?,
@@ -204,21 +216,6 @@ impl fmt::Display for Limits {
             write!(f, " (CPU weight {})", self.cpu_weight)?;
         }
         write!(f, ", {} processes", self.pids_max)
-    }
-}
-
-/// A size in the largest binary unit it has at least one of, with one decimal
-/// when it is not whole: "2 GiB", "1.8 GiB", "512 MiB".
-struct Bytes(u64);
-
-impl fmt::Display for Bytes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (unit, name) = [(GIB, "GiB"), (MIB, "MiB"), (KIB, "KiB")]
-            .into_iter()
-            .find(|(unit, _)| self.0 >= *unit)
-            .unwrap_or((1, "bytes"));
-        let value = format!("{:.1}", self.0 as f64 / unit as f64);
-        write!(f, "{} {name}", value.trim_end_matches(".0"))
     }
 }
 

@@ -23,6 +23,10 @@ pub enum NetworkError {
     #[error("invalid build network name '{0}': use lowercase letters and digits")]
     InvalidName(String),
 
+    /// What `nft` listed could not be read.
+    #[error("cannot read {0}")]
+    Unreadable(String),
+
     #[error("no free address for another build network: {0} networks exist")]
     Exhausted(usize),
 

@@ -3,6 +3,7 @@
 //! adding its host-side interface to a set or taking it out; the rules never
 //! change while builds run.
 
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 
 use crate::command::run;
@@ -14,7 +15,7 @@ pub(crate) const BUILD_NETWORKS: &str = "10.88.0.0/16";
 /// Host-side interfaces of build networks are named `slwh<index>`.
 pub(crate) const INTERFACE_PREFIX: &str = "slwh";
 /// Its presence says the table has these rules (bump with any change).
-const VERSION_SET: &str = "rules_v1";
+const VERSION_SET: &str = "rules_v2";
 
 /// The rules. Everything not about build interfaces is accepted: the table
 /// changes nothing for the host's other traffic.
@@ -29,6 +30,9 @@ fn ruleset() -> String {
   set mail {{ type ifname; }}
   # Ports slipway's mail catchers listen on.
   set catcher {{ type inet_service; }}
+  # Addresses a build without egress may still open TCP connections to
+  # (a project's allow-list of integrations under test).
+  set allowed {{ type ifname . ipv4_addr . inet_service; }}
 
   chain input {{
     type filter hook input priority filter; policy accept;
@@ -47,6 +51,7 @@ fn ruleset() -> String {
     oifname {builds} drop
     # Egress: the world, not another build nor the cloud's metadata service.
     iifname @egress ip daddr != {{ {BUILD_NETWORKS}, 169.254.0.0/16 }} accept
+    iifname . ip daddr . tcp dport @allowed ip daddr != {{ {BUILD_NETWORKS}, 169.254.0.0/16 }} accept
     iifname {builds} drop
   }}
 
@@ -133,6 +138,82 @@ impl Firewall {
             Err(NetworkError::Refused { .. }) if !member => Ok(()),
             Err(error) => Err(error),
         }
+    }
+
+    /// Makes `targets` the addresses `interface` may reach beyond its rights
+    /// (none: it reaches no address this way).
+    pub(crate) fn set_allowed(
+        &self,
+        interface: &str,
+        targets: &[SocketAddrV4],
+    ) -> Result<(), NetworkError> {
+        let element =
+            |address: &Ipv4Addr, port: u16| format!("\"{interface}\" . {address} . {port}");
+        let held: Vec<String> = self
+            .allowed()?
+            .into_iter()
+            .filter(|(owner, _)| owner == interface)
+            .map(|(_, target)| element(target.ip(), target.port()))
+            .collect();
+        let wanted: Vec<String> = targets
+            .iter()
+            .map(|target| element(target.ip(), target.port()))
+            .collect();
+        // One script, one transaction: never a moment with both or neither.
+        let mut script = String::new();
+        for (verb, elements) in [("delete", &held), ("add", &wanted)] {
+            if !elements.is_empty() {
+                script.push_str(&format!(
+                    "{verb} element inet {TABLE} allowed {{ {} }}\n",
+                    elements.join(", ")
+                ));
+            }
+        }
+        if script.is_empty() {
+            return Ok(());
+        }
+        run(&self.nft, &["-f", "-"], Some(&script)).map(|_| ())
+    }
+
+    /// Every (interface, address) of the allow-list.
+    pub(crate) fn allowed(&self) -> Result<Vec<(String, SocketAddrV4)>, NetworkError> {
+        let listing = run(
+            &self.nft,
+            &["-j", "list", "set", "inet", TABLE, "allowed"],
+            None,
+        )?;
+        let unreadable = |why: &str| NetworkError::Unreadable(format!("nft's allow-list: {why}"));
+        let json: serde_json::Value =
+            serde_json::from_str(&listing).map_err(|error| unreadable(&error.to_string()))?;
+        let sets = json["nftables"]
+            .as_array()
+            .ok_or_else(|| unreadable("no nftables list"))?;
+        let mut allowed = Vec::new();
+        for element in sets
+            .iter()
+            .filter_map(|entry| entry["set"]["elem"].as_array())
+            .flatten()
+        {
+            let parts = element["concat"]
+                .as_array()
+                .ok_or_else(|| unreadable("not a concatenation"))?;
+            match parts.as_slice() {
+                [interface, address, port] => {
+                    let interface = interface.as_str().ok_or_else(|| unreadable("interface"))?;
+                    let address: Ipv4Addr = address
+                        .as_str()
+                        .and_then(|text| text.parse().ok())
+                        .ok_or_else(|| unreadable("address"))?;
+                    let port = port
+                        .as_u64()
+                        .and_then(|port| u16::try_from(port).ok())
+                        .ok_or_else(|| unreadable("port"))?;
+                    allowed.push((interface.to_string(), SocketAddrV4::new(address, port)));
+                }
+                _ => return Err(unreadable("an element is not interface . address . port")),
+            }
+        }
+        Ok(allowed)
     }
 
     /// Lets builds with mail reach a catcher listening on `port`, or no more.

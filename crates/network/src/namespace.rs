@@ -4,7 +4,7 @@
 //! build.
 
 use std::fs::File;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 
 use crate::command::{locate, run};
@@ -101,6 +101,7 @@ impl Plumbing {
         // its rights taken back (a crash between the two): set both afresh.
         network.set_egress(self, egress)?;
         network.set_mail(self, false)?;
+        network.set_allowed(self, &[])?;
         tracing::debug!(network = %network.name, address = %network.build_address, "build network made");
         Ok(network)
     }
@@ -139,6 +140,7 @@ impl Plumbing {
             for set in [Set::Egress, Set::Mail] {
                 self.firewall.set_member(set, &network.interface, false)?;
             }
+            self.firewall.set_allowed(&network.interface, &[])?;
             // A namespace whose processes still run keeps its link: gone too.
             let _ = run(&self.ip, &["link", "delete", &network.interface], None);
         }
@@ -237,6 +239,17 @@ impl BuildNetwork {
         plumbing
             .firewall
             .set_member(Set::Egress, &self.interface, egress == Egress::Internet)
+    }
+
+    /// Makes `targets` the addresses the build may open TCP connections to
+    /// beyond its egress (a project's allow-list); never the host's own
+    /// addresses, another build's or the cloud's metadata service.
+    pub fn set_allowed(
+        &self,
+        plumbing: &Plumbing,
+        targets: &[SocketAddrV4],
+    ) -> Result<(), NetworkError> {
+        plumbing.firewall.set_allowed(&self.interface, targets)
     }
 
     /// Lets the build reach slipway's mail catcher, or not.

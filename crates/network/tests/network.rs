@@ -4,7 +4,7 @@
 //! only the calling thread); "the internet" is a namespace the test makes.
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -224,6 +224,8 @@ fn regression_a_reused_interface_does_not_inherit_the_rights_of_a_network_a_cras
     // its rights taken back.
     let crashed = plumbing.create(&unique("d"), Egress::Internet).unwrap();
     crashed.set_mail(&plumbing, true).unwrap();
+    let integration = SocketAddrV4::new(internet.address(), listen_inside(&internet.namespace()));
+    crashed.set_allowed(&plumbing, &[integration]).unwrap();
     assert!(reaches_from(&crashed.namespace, world));
     let status = Command::new("ip")
         .args(["netns", "delete", &format!("slipway-{}", crashed.name)])
@@ -246,9 +248,61 @@ fn regression_a_reused_interface_does_not_inherit_the_rights_of_a_network_a_cras
         );
     };
     assert!(!reaches_from(&next.namespace, world), "egress inherited");
+    assert!(
+        !reaches_from(&next.namespace, SocketAddr::V4(integration)),
+        "allow-list inherited"
+    );
     let catcher = listen(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)));
     plumbing.allow_catcher_port(catcher).unwrap();
     let host = SocketAddr::from((next.host_address, catcher));
     assert!(!reaches_from(&next.namespace, host), "mail inherited");
     plumbing.forbid_catcher_port(catcher).unwrap();
+}
+
+#[test]
+fn a_build_without_egress_reaches_the_addresses_of_its_allow_list_and_nothing_more() {
+    require_root();
+    let plumbing = Plumbing::start().unwrap();
+    let internet = Internet::make(103);
+    let made = Made(
+        &plumbing,
+        plumbing.create(&unique("f"), Egress::None).unwrap(),
+    );
+    let other = Made(
+        &plumbing,
+        plumbing.create(&unique("g"), Egress::None).unwrap(),
+    );
+    let (build, neighbour) = (&made.1, &other.1);
+    let world = |port| SocketAddrV4::new(internet.address(), port);
+    let (integration, elsewhere) = (
+        world(listen_inside(&internet.namespace())),
+        world(listen_inside(&internet.namespace())),
+    );
+    let host_service = SocketAddrV4::new(
+        build.host_address,
+        listen(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))),
+    );
+    let neighbour_service =
+        SocketAddrV4::new(neighbour.build_address, listen_inside(&neighbour.namespace));
+    let from = |target: SocketAddrV4| reaches_from(&build.namespace, SocketAddr::V4(target));
+    assert!(!from(integration), "nothing before it is allowed");
+
+    // Listed: the host and another build stay out of reach all the same.
+    build
+        .set_allowed(&plumbing, &[integration, host_service, neighbour_service])
+        .unwrap();
+    assert!(from(integration), "the allowed address and port");
+    assert!(!from(elsewhere), "another port of the same address");
+    assert!(!from(host_service), "a service of the host");
+    assert!(!from(neighbour_service), "another build");
+    assert!(
+        !reaches_from(&neighbour.namespace, SocketAddr::V4(integration)),
+        "the list is the build's own"
+    );
+
+    // Replaced as a whole, then emptied.
+    build.set_allowed(&plumbing, &[elsewhere]).unwrap();
+    assert!(!from(integration) && from(elsewhere));
+    build.set_allowed(&plumbing, &[]).unwrap();
+    assert!(!from(elsewhere));
 }

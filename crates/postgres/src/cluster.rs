@@ -299,6 +299,19 @@ impl Cluster {
         Ok(row.is_some())
     }
 
+    /// The bytes `database` takes on disk (`pg_database_size`), `None` when
+    /// there is no such database.
+    pub async fn database_size(&self, database: &str) -> Result<Option<u64>, PgError> {
+        let client = self.connect("postgres").await?;
+        let row = client
+            .query_opt(
+                "SELECT pg_database_size(oid) FROM pg_database WHERE datname = $1",
+                &[&database],
+            )
+            .await?;
+        Ok(row.map(|row| row.get::<_, i64>(0).unsigned_abs()))
+    }
+
     /// Names of databases starting with `prefix`.
     pub async fn databases_with_prefix(&self, prefix: &str) -> Result<Vec<String>, PgError> {
         self.names_with_prefix(

@@ -84,6 +84,14 @@ impl From<slipway_api::InvalidValue> for ApiError {
     }
 }
 
+/// A project's limit that cannot be (memory too small, an allow-list entry
+/// that is not an address and port).
+impl From<slipway_api::InvalidLimit> for ApiError {
+    fn from(error: slipway_api::InvalidLimit) -> ApiError {
+        ApiError::bad_request(error.to_string())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = slipway_api::ErrorBody {

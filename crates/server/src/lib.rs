@@ -27,7 +27,7 @@ use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 use slipway_control::ControlDb;
 use slipway_control::{Build, SecretHash};
@@ -134,6 +134,7 @@ pub fn router(state: SharedState) -> Router {
             get(api::projects::list).post(api::projects::add),
         )
         .route("/projects/{name}", delete(api::projects::remove))
+        .route("/projects/{name}/limits", patch(api::projects::set_limits))
         .route("/projects/{name}/branches", get(api::branches::list))
         .route("/projects/{name}/stage", put(api::branches::set_stage))
         .route(

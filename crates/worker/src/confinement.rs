@@ -2,14 +2,17 @@
 //! (slipway_network) and control groups that limit its memory, CPU and
 //! processes (slipway_limits), made when the build starts, kept while it
 //! serves, removed with it. Development and staging builds reach only their
-//! mail catcher; production reaches the world (its mail and payment providers
-//! are real) but never the host's services nor another build, and has the
-//! most memory and CPU. `--unconfined` keeps the host's network and no limits.
+//! mail catcher and the addresses their project allows; production reaches
+//! the world (its mail and payment providers are real) but never the host's
+//! services nor another build, and has the most memory and CPU. A project
+//! may give each stage its own memory. `--unconfined` keeps the host's
+//! network and no limits.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use slipway_api::ProjectLimits;
 use slipway_control::{Build, BuildState, Stage};
 use slipway_engine::{BuildError, ServeAt};
 use slipway_limits::{BuildCgroup, Cgroups, Limits};
@@ -36,12 +39,14 @@ pub struct Confined {
     pub limits: StageLimits,
 }
 
-/// What one build of each kind may use.
+/// What one build of each kind may use, unless its project says otherwise.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StageLimits {
     pub development: Limits,
     pub staging: Limits,
     pub production: Limits,
+    /// The host's memory in bytes (0: unknown).
+    pub host_memory: u64,
 }
 
 /// Of the host's memory, the part builds may plan on using together: the rest
@@ -57,24 +62,50 @@ impl StageLimits {
             development: Limits::for_development(memory, cores),
             staging: Limits::for_staging(memory, cores),
             production: Limits::for_production(memory, cores),
+            host_memory: memory,
         }
     }
 
-    /// The limits of `build`.
-    pub fn of(&self, build: &Build) -> &Limits {
-        match build.stage {
-            Stage::Production if !build.duplicate => &self.production,
-            Stage::Production | Stage::Staging => &self.staging,
-            Stage::Development => &self.development,
-        }
+    /// The limits of `build`, whose project asks `asked`: its stage's
+    /// (test duplicates of production are staging), with the project's
+    /// memory when it gives one, at most the host's memory for builds.
+    pub fn for_build(&self, build: &Build, asked: &ProjectLimits) -> Limits {
+        self.for_stage(build.stage, build.duplicate, asked)
     }
 
-    /// How many builds may run at once on a host of `memory` bytes: at most
-    /// `wanted`, and no more than the host's memory for builds holds
-    /// development builds at their limit (at least one).
-    pub fn capacity(&self, wanted: usize, memory: u64) -> usize {
-        let budget = (memory as f64 * BUILD_MEMORY_SHARE) as u64;
-        let fit = (budget / self.development.memory_max.max(1)) as usize;
+    fn for_stage(&self, stage: Stage, duplicate: bool, asked: &ProjectLimits) -> Limits {
+        let (defaults, stage) = match stage {
+            Stage::Production if !duplicate => (&self.production, Stage::Production),
+            Stage::Production | Stage::Staging => (&self.staging, Stage::Staging),
+            Stage::Development => (&self.development, Stage::Development),
+        };
+        let Some(mib) = asked.memory_mib(stage) else {
+            return defaults.clone();
+        };
+        let mut bytes = u64::from(mib) << 20;
+        let budget = self.build_memory();
+        if budget > 0 && bytes > budget {
+            tracing::warn!(
+                ?stage,
+                asked_mib = mib,
+                budget_mib = budget >> 20,
+                "the project asks more memory than this host has for builds; given what it has"
+            );
+            bytes = budget;
+        }
+        defaults.with_memory(bytes)
+    }
+
+    /// The part of the host's memory builds may plan on using together.
+    fn build_memory(&self) -> u64 {
+        (self.host_memory as f64 * BUILD_MEMORY_SHARE) as u64
+    }
+
+    /// How many builds may run at once: at most `wanted`, and no more than
+    /// the host's memory for builds holds development builds at the
+    /// worker's limit (at least one).
+    pub fn capacity(&self, wanted: usize) -> usize {
+        let fit = (self.build_memory() / self.development.memory_max.max(1)) as usize;
         wanted.min(fit).max(1)
     }
 }
@@ -146,12 +177,33 @@ fn rights(build: &Build) -> (Egress, bool) {
     }
 }
 
+/// The addresses `build` may reach beyond its rights: its project's
+/// allow-list for development and staging; production reaches the world.
+fn allow_list(build: &Build, asked: &ProjectLimits) -> Vec<std::net::SocketAddrV4> {
+    match rights(build) {
+        (slipway_network::Egress::Internet, _) => Vec::new(),
+        (slipway_network::Egress::None, _) => asked
+            .egress_allow
+            .iter()
+            .map(|target| std::net::SocketAddrV4::new(target.address, target.port))
+            .collect(),
+    }
+}
+
 impl Worker {
+    /// What `build`'s project asks of its limits now.
+    async fn project_limits(&self, build: &Build) -> Result<ProjectLimits, RunError> {
+        let session = self.control.session().await?;
+        let project = slipway_control::get_project_by_id(&session, build.project_id).await?;
+        Ok(project.settings.limits)
+    }
+
     /// The network and control groups of `build` (`engine_id`), made now.
     pub(crate) async fn build_net(
         &self,
         build: &Build,
         engine_id: &str,
+        asked: &ProjectLimits,
     ) -> Result<BuildNet, RunError> {
         let Confinement::Confined(confined) = &self.config.confinement else {
             return Ok(BuildNet {
@@ -164,16 +216,20 @@ impl Worker {
         };
         let (egress, mail) = rights(build);
         let (plumbing, name) = (confined.plumbing.clone(), self.cgroups.name(engine_id));
+        let allowed = allow_list(build, asked);
         let own = tokio::task::spawn_blocking(move || {
             let own = plumbing.create(&name, egress)?;
             own.set_mail(&plumbing, mail)?;
+            own.set_allowed(&plumbing, &allowed)?;
             Ok::<_, slipway_network::NetworkError>(own)
         })
         .await?
         .map_err(|error| RunError::Confinement(error.to_string()))?;
         let pip = self.pip_network(confined).await?;
+        let limits = confined.limits.for_build(build, asked);
+        let memory_limit = Some(limits.memory_max);
         let cgroups = self
-            .build_cgroup(build, engine_id)
+            .build_cgroup(engine_id, limits)
             .await
             .map_err(|error| RunError::Confinement(error.to_string()))?;
         Ok(BuildNet {
@@ -181,22 +237,21 @@ impl Worker {
             mail_host: own.host_address.to_string(),
             requirements: pip,
             cgroups,
-            memory_limit: Some(confined.limits.of(build).memory_max),
+            memory_limit,
         })
     }
 
-    /// The control groups of `build` with its stage's limits, made afresh
+    /// The control groups of build `engine_id` with `limits`, made afresh
     /// for each run and each start of its server: their counters (OOM kills,
     /// refused forks) are that run's only.
     async fn build_cgroup(
         &self,
-        build: &Build,
         engine_id: &str,
+        limits: Limits,
     ) -> Result<Vec<PathBuf>, slipway_limits::LimitsError> {
         let Confinement::Confined(confined) = &self.config.confinement else {
             return Ok(Vec::new());
         };
-        let limits = confined.limits.of(build).clone();
         let (cgroups, name, wanted) = (
             confined.cgroups.clone(),
             self.cgroups.name(engine_id),
@@ -246,21 +301,29 @@ impl Worker {
         let Confinement::Confined(confined) = &self.config.confinement else {
             return Ok((ServeAt::Loopback(slipway_engine::free_port()?), Vec::new()));
         };
+        // Its project's limits as they are now: a changed allow-list or
+        // memory applies from the next start.
+        let asked = self
+            .project_limits(build)
+            .await
+            .map_err(|error| BuildError::Host(format!("the build's project: {error}")))?;
         let (egress, mail) = rights(build);
         let (plumbing, name) = (confined.plumbing.clone(), self.cgroups.name(engine_id));
+        let allowed = allow_list(build, &asked);
         let network = tokio::task::spawn_blocking(move || {
             let network = match plumbing.find(&name)? {
                 Some(network) => network,
                 None => plumbing.create(&name, egress)?,
             };
             network.set_mail(&plumbing, mail)?;
+            network.set_allowed(&plumbing, &allowed)?;
             Ok::<_, slipway_network::NetworkError>(network)
         })
         .await
         .expect("making a network does not panic")
         .map_err(|error| BuildError::Host(format!("the build's network: {error}")))?;
         let cgroups = self
-            .build_cgroup(build, engine_id)
+            .build_cgroup(engine_id, confined.limits.for_build(build, &asked))
             .await
             .map_err(|error| BuildError::Host(format!("the build's limits: {error}")))?;
         Ok((
@@ -459,9 +522,39 @@ mod tests {
     fn a_worker_runs_no_more_builds_than_its_memory_holds() {
         let limits = StageLimits::for_host(24 * GIB, 2);
         // 4 GiB per development build, 18 GiB for builds: 4 fit.
-        assert_eq!(limits.capacity(8, 24 * GIB), 4);
-        assert_eq!(limits.capacity(2, 24 * GIB), 2, "the cores asked less");
+        assert_eq!(limits.capacity(8), 4);
+        assert_eq!(limits.capacity(2), 2, "the cores asked less");
         let small = StageLimits::for_host(2 * GIB, 8);
-        assert_eq!(small.capacity(8, 2 * GIB), 1, "one build always runs");
+        assert_eq!(small.capacity(8), 1, "one build always runs");
+    }
+
+    #[test]
+    fn a_project_s_memory_replaces_its_stage_s_default_up_to_the_host_s_budget() {
+        let limits = StageLimits::for_host(24 * GIB, 2);
+        let asked = ProjectLimits {
+            development_memory_mib: Some(2048),
+            staging_memory_mib: Some(64 * 1024),
+            ..ProjectLimits::default()
+        };
+        let development = limits.for_stage(Stage::Development, false, &asked);
+        assert_eq!(development.memory_max, 2 * GIB);
+        assert_eq!(
+            development.memory_high,
+            Some(((2 * GIB / 10 * 9) >> 20) << 20)
+        );
+        assert_eq!(development.pids_max, limits.development.pids_max);
+        // More than the host holds: what its builds have together, 18 GiB.
+        let staging = limits.for_stage(Stage::Staging, false, &asked);
+        assert_eq!(staging.memory_max, 18 * GIB);
+        // A test duplicate of production is staging; production keeps its default.
+        assert_eq!(limits.for_stage(Stage::Production, true, &asked), staging);
+        assert_eq!(
+            limits.for_stage(Stage::Production, false, &asked),
+            limits.production
+        );
+        assert_eq!(
+            limits.for_stage(Stage::Development, false, &ProjectLimits::default()),
+            limits.development
+        );
     }
 }

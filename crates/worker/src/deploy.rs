@@ -56,7 +56,9 @@ impl Worker {
         state: &DeploymentState,
     ) -> Result<Deployed, RunError> {
         let (project, mirror, odoo) = self.code_inputs(build).await?;
-        let net = self.build_net(build, &prepared.id).await?;
+        let net = self
+            .build_net(build, &prepared.id, &project.settings.limits)
+            .await?;
         let session = self.control.session().await?;
         let production = slipway_control::production_build(&session, project.id).await?;
         let is_production = build.stage == Stage::Production && !build.duplicate;

@@ -145,7 +145,9 @@ impl Worker {
         prepared: &PreparedBuild,
     ) -> Result<BuildReport, RunError> {
         let (project, mirror, odoo) = self.code_inputs(build).await?;
-        let net = self.build_net(build, &prepared.id).await?;
+        let net = self
+            .build_net(build, &prepared.id, &project.settings.limits)
+            .await?;
         let session = self.control.session().await?;
         let mail = self.mail_route(&session, build, &net.mail_host).await?;
         drop(session);

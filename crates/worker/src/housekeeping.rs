@@ -8,6 +8,9 @@ use slipway_control::{Build, BuildAttempt, ControlError};
 
 use crate::{RunError, Worker};
 
+/// A serving build's disk use is measured again after this.
+const DISK_MEASURED_EVERY: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
 impl Worker {
     pub(crate) async fn housekeeping(&self) -> Result<(), ControlError> {
         let session = self.control.session().await?;
@@ -22,7 +25,44 @@ impl Worker {
         drop(session);
         self.drop_expired_stopped().await?;
         self.drop_databases_of_removed_builds().await?;
-        self.reap_dead_servers().await
+        self.reap_dead_servers().await?;
+        self.measure_disk_use().await
+    }
+
+    /// Measures the disk of this worker's serving builds: new ones at once,
+    /// the others every [`DISK_MEASURED_EVERY`].
+    async fn measure_disk_use(&self) -> Result<(), ControlError> {
+        let session = self.control.session().await?;
+        let due =
+            slipway_control::builds_to_measure(&session, &self.config.name, DISK_MEASURED_EVERY)
+                .await?;
+        for build in due {
+            let Some(database) = build.live_database() else {
+                continue;
+            };
+            let engine_id = build.attempt().to_string();
+            match self.engine.disk_use(&engine_id, database).await {
+                Ok(used) => {
+                    slipway_control::record_disk_use(
+                        &session,
+                        build.id,
+                        used.database_bytes,
+                        used.files_bytes,
+                    )
+                    .await?;
+                    tracing::debug!(
+                        build = build.id,
+                        database_bytes = used.database_bytes,
+                        files_bytes = used.files_bytes,
+                        "build's disk use measured"
+                    );
+                }
+                Err(error) => {
+                    tracing::warn!(build = build.id, %error, "measuring a build's disk use failed")
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Keeps the project's `dev_builds_kept` newest serving builds of `build`'s

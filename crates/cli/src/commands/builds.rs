@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
-use slipway_api::{Build, BuildDetail, BuildState, RebuildRequest};
+use slipway_api::{Build, BuildDetail, BuildState, ByteSize, RebuildRequest};
 
 use super::table;
 use crate::client::{encode, print_json, Client, ServerArgs};
@@ -45,12 +45,13 @@ pub fn list(
                 table::optional(b.status),
                 slipway_api::timestamp::format(b.created_at),
                 table::optional(b.url.as_deref()),
+                table::optional(b.disk.map(|disk| ByteSize(disk.total_bytes()))),
             ]
         })
         .collect();
     table::print(
         &[
-            "id", "branch", "stage", "commit", "state", "status", "created", "url",
+            "id", "branch", "stage", "commit", "state", "status", "created", "url", "disk",
         ],
         &rows,
     );

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Subcommand;
-use slipway_api::{AddedProject, NewProject, Project};
+use slipway_api::{AddedProject, ByteSize, EgressTarget, LimitsChange, NewProject, Project};
 
 use super::sources::SourceArgs;
 use super::table;
@@ -59,6 +59,33 @@ pub enum ProjectCommand {
         /// itself: `slipway odoo update` does.
         #[arg(long, value_name = "POLICY")]
         odoo_follow: Option<String>,
+        #[command(flatten)]
+        limits: Box<NewLimitsArgs>,
+    },
+    /// Show a project's memory per stage and egress allow-list, or change
+    /// them (from its builds' next run or start on).
+    Limits {
+        name: String,
+        /// Memory of a development build, in MiB, or `default` (the
+        /// worker's: a quarter of the host's, 1 to 4 GiB).
+        #[arg(long, value_name = "MIB|default")]
+        development_memory_mib: Option<MemoryArg>,
+        /// Memory of a staging build or test duplicate, in MiB, or `default`
+        /// (a third of the host's, 2 to 8 GiB).
+        #[arg(long, value_name = "MIB|default")]
+        staging_memory_mib: Option<MemoryArg>,
+        /// Memory of production, in MiB, or `default` (half the host's).
+        #[arg(long, value_name = "MIB|default")]
+        production_memory_mib: Option<MemoryArg>,
+        /// An address development and staging builds may reach (TCP), e.g.
+        /// 203.0.113.7:443; repeat it for several. Replaces the list.
+        #[arg(long, value_name = "ADDRESS:PORT")]
+        egress_allow: Vec<EgressTarget>,
+        /// Empties the allow-list: development and staging reach nothing.
+        #[arg(long, conflicts_with = "egress_allow")]
+        no_egress_allow: bool,
+        #[arg(long)]
+        json: bool,
     },
     /// Show the projects.
     List {
@@ -85,6 +112,7 @@ pub fn run(command: ProjectCommand, server: &ServerArgs) -> Result<ExitCode> {
             commit_url,
             sources,
             odoo_follow,
+            limits,
         } => {
             let odoo_sources = sources.odoo_sources();
             let added: AddedProject = client.post_json(
@@ -105,6 +133,11 @@ pub fn run(command: ProjectCommand, server: &ServerArgs) -> Result<ExitCode> {
                     commit_url,
                     odoo_sources: (!odoo_sources.is_empty()).then_some(odoo_sources),
                     odoo_follow,
+                    development_memory_mib: limits.development_memory_mib,
+                    staging_memory_mib: limits.staging_memory_mib,
+                    production_memory_mib: limits.production_memory_mib,
+                    egress_allow: (!limits.egress_allow.is_empty())
+                        .then(|| limits.egress_allow.clone()),
                 },
             )?;
             println!(
@@ -123,6 +156,41 @@ pub fn run(command: ProjectCommand, server: &ServerArgs) -> Result<ExitCode> {
                 client.base(),
                 added.webhook_secret
             );
+        }
+        ProjectCommand::Limits {
+            name,
+            development_memory_mib,
+            staging_memory_mib,
+            production_memory_mib,
+            egress_allow,
+            no_egress_allow,
+            json,
+        } => {
+            let change = LimitsChange {
+                development_memory_mib: development_memory_mib.map(MemoryArg::mib),
+                staging_memory_mib: staging_memory_mib.map(MemoryArg::mib),
+                production_memory_mib: production_memory_mib.map(MemoryArg::mib),
+                egress_allow: (no_egress_allow || !egress_allow.is_empty()).then_some(egress_allow),
+            };
+            let path = format!("/api/v1/projects/{}/limits", encode(&name));
+            let project: Project = if change == LimitsChange::default() {
+                let projects: Vec<Project> = client.get_json("/api/v1/projects")?;
+                projects
+                    .into_iter()
+                    .find(|project| project.name == name)
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "no project named '{name}' (slipway project list shows them)"
+                        )
+                    })?
+            } else {
+                client.patch_json(&path, &change)?
+            };
+            if json {
+                print_json(&project.limits);
+            } else {
+                print_limits(&project);
+            }
         }
         ProjectCommand::List { json } => {
             let projects: Vec<Project> = client.get_json("/api/v1/projects")?;
@@ -149,4 +217,88 @@ pub fn run(command: ProjectCommand, server: &ServerArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The limits a new project asks for (`project add`).
+#[derive(clap::Args)]
+pub struct NewLimitsArgs {
+    /// Memory of a development build, in MiB (default: the worker's, a
+    /// quarter of the host's between 1 and 4 GiB).
+    #[arg(long, value_name = "MIB")]
+    development_memory_mib: Option<u32>,
+    /// Memory of a staging build or test duplicate, in MiB (default: a third
+    /// of the host's, between 2 and 8 GiB).
+    #[arg(long, value_name = "MIB")]
+    staging_memory_mib: Option<u32>,
+    /// Memory of production, in MiB (default: half the host's).
+    #[arg(long, value_name = "MIB")]
+    production_memory_mib: Option<u32>,
+    /// An address development and staging builds may reach (TCP), e.g.
+    /// 203.0.113.7:443, for an integration under test; repeat it for
+    /// several. By default they reach nothing but their mail catcher.
+    #[arg(long, value_name = "ADDRESS:PORT")]
+    egress_allow: Vec<EgressTarget>,
+}
+
+/// A memory setting on the command line: MiB, or back to the default.
+#[derive(Clone, Copy, Debug)]
+pub enum MemoryArg {
+    Mib(u32),
+    Default,
+}
+
+impl MemoryArg {
+    fn mib(self) -> Option<u32> {
+        match self {
+            MemoryArg::Mib(mib) => Some(mib),
+            MemoryArg::Default => None,
+        }
+    }
+}
+
+impl std::str::FromStr for MemoryArg {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<MemoryArg, String> {
+        if text == "default" {
+            return Ok(MemoryArg::Default);
+        }
+        text.parse()
+            .map(MemoryArg::Mib)
+            .map_err(|_| format!("'{text}' is neither a number of MiB (e.g. 2048) nor 'default'"))
+    }
+}
+
+fn print_limits(project: &Project) {
+    let memory = |mib: Option<u32>| match mib {
+        Some(mib) => ByteSize(u64::from(mib) << 20).to_string(),
+        None => "the worker's default".to_string(),
+    };
+    let limits = &project.limits;
+    println!("project {}", project.name);
+    println!(
+        "  development memory: {}",
+        memory(limits.development_memory_mib)
+    );
+    println!(
+        "  staging memory:     {}",
+        memory(limits.staging_memory_mib)
+    );
+    println!(
+        "  production memory:  {}",
+        memory(limits.production_memory_mib)
+    );
+    if limits.egress_allow.is_empty() {
+        println!("  development and staging reach: nothing but their mail catcher");
+    } else {
+        let targets: Vec<String> = limits
+            .egress_allow
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        println!(
+            "  development and staging reach: {} (and their mail catcher)",
+            targets.join(", ")
+        );
+    }
 }

@@ -269,9 +269,7 @@ fn worker_config(
                 slipway_limits::available_cores(),
             );
             if let Some(mib) = args.development_memory_mib {
-                let bytes = mib.saturating_mul(1 << 20);
-                limits.development.memory_max = bytes;
-                limits.development.memory_high = Some(bytes / 10 * 9);
+                limits.development = limits.development.with_memory(mib.saturating_mul(1 << 20));
                 limits
                     .development
                     .validate()
@@ -290,9 +288,7 @@ fn worker_config(
         .max(1);
     let max_builds = match &confinement {
         Confinement::Confined(confined) => {
-            let fit = confined
-                .limits
-                .capacity(wanted, slipway_limits::host_memory());
+            let fit = confined.limits.capacity(wanted);
             if fit < wanted {
                 tracing::warn!(
                     wanted,

@@ -13,6 +13,11 @@ async fn projects_are_added_listed_and_found_by_name() {
     let client = db.connect().await;
     let mut new = new_project("shop-eu_2");
     new.settings.modules = Some(vec!["sale".into(), "stock".into()]);
+    new.settings.limits = slipway_api::ProjectLimits {
+        staging_memory_mib: Some(6144),
+        egress_allow: vec!["203.0.113.7:443".parse().unwrap()],
+        ..slipway_api::ProjectLimits::default()
+    };
     new.settings.ignore_rules = vec!["*.md".into()];
     let added = add_project(&client, &new).await.unwrap();
     assert_eq!(added.name, "shop-eu_2");
@@ -132,12 +137,30 @@ async fn updates_change_only_what_they_name() {
     assert_eq!(after.settings.modules, None);
     assert_eq!(after.settings.test_tags, Some("/sale".into()));
     assert_eq!(after.settings.ignore_rules, ["doc/*"]);
+    assert_eq!(after.settings.limits, before.settings.limits);
     assert_eq!(after.repo_url, before.repo_url);
     assert_eq!(after.webhook_secret, before.webhook_secret);
     assert_eq!(
         after.settings.quiet_period_s,
         before.settings.quiet_period_s
     );
+
+    let limits = slipway_api::ProjectLimits {
+        development_memory_mib: Some(2048),
+        ..slipway_api::ProjectLimits::default()
+    };
+    let limited = update_project(
+        &client,
+        "shop",
+        &ProjectUpdate {
+            limits: Some(limits.clone()),
+            ..ProjectUpdate::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(limited.settings.limits, limits);
+    assert_eq!(limited.settings.modules, after.settings.modules);
 
     let error = update_project(&client, "nope", &ProjectUpdate::default())
         .await

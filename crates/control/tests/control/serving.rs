@@ -1,9 +1,9 @@
 use std::time::Duration;
 
 use slipway_control::{
-    builds_to_resume, claim, enqueue, finish, get_build, mark_collected, mark_stopped, release,
-    resume_serving, serving_builds_of_branch, stopped_builds_to_collect, BuildState, BuildStatus,
-    ControlError, Outcome, Serving, Stage,
+    builds_to_measure, builds_to_resume, claim, enqueue, finish, get_build, mark_collected,
+    mark_stopped, record_disk_use, release, resume_serving, serving_builds_of_branch,
+    stopped_builds_to_collect, BuildState, BuildStatus, ControlError, Outcome, Serving, Stage,
 };
 use tokio_postgres::Client;
 
@@ -198,4 +198,62 @@ async fn stopped_builds_are_collected_after_the_retention_once() {
     release(&client, "w1").await.unwrap();
     mark_collected(&client, released).await.unwrap();
     assert!(builds_to_resume(&client, "w1").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_serving_build_s_disk_use_is_measured_when_new_then_again_when_old_and_forgotten_when_collected(
+) {
+    let db = Db::new("serving_disk_use").await;
+    let mut client = db.connect().await;
+    let shop = project(&client, "shop").await;
+    let dev = sync(&mut client, &shop, &[("dev", "d1")]).await.created[0].id;
+    let build = serve(&client, shop.id, dev, "d1", "w1").await;
+    let every = Duration::from_secs(600);
+    let due = |worker: &'static str| {
+        let client = &client;
+        async move {
+            builds_to_measure(client, worker, every)
+                .await
+                .unwrap()
+                .iter()
+                .map(|b| b.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(due("w1").await, [build], "never measured");
+    assert!(due("w2").await.is_empty(), "another worker's build");
+    assert_eq!(get_build(&client, build).await.unwrap().disk_use(), None);
+
+    record_disk_use(&client, build, 12 << 20, 3 << 20)
+        .await
+        .unwrap();
+    let measured = get_build(&client, build).await.unwrap().disk_use().unwrap();
+    assert_eq!(
+        (
+            measured.database_bytes,
+            measured.files_bytes,
+            measured.total_bytes()
+        ),
+        (12 << 20, 3 << 20, 15 << 20)
+    );
+    assert!(due("w1").await.is_empty(), "measured just now");
+    client
+        .execute(
+            "UPDATE builds SET disk_measured_at = now() - interval '11 minutes' WHERE id = $1",
+            &[&build],
+        )
+        .await
+        .unwrap();
+    assert_eq!(due("w1").await, [build], "measured long ago");
+
+    // Stopped: its last figure stays while its database does.
+    mark_stopped(&client, build, "replaced").await.unwrap();
+    assert!(due("w1").await.is_empty());
+    assert!(get_build(&client, build)
+        .await
+        .unwrap()
+        .disk_use()
+        .is_some());
+    mark_collected(&client, build).await.unwrap();
+    assert_eq!(get_build(&client, build).await.unwrap().disk_use(), None);
 }

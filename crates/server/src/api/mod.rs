@@ -31,6 +31,7 @@ pub fn build_answer(build: &Build, addresses: &Addresses) -> slipway_api::Build 
         // address its Odoo listens on.
         url: (build.state == BuildState::Serving).then(|| addresses.build_url(build.id)),
         sources: build.sources.clone(),
+        disk: build.disk_use(),
     }
 }
 

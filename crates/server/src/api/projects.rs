@@ -3,7 +3,9 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use slipway_api::{AddedProject, NewProject, OdooFollow, OdooSource, Project, SourceKind};
+use slipway_api::{
+    AddedProject, LimitsChange, NewProject, OdooFollow, OdooSource, Project, SourceKind,
+};
 use slipway_control::ProjectSettings;
 use slipway_sources::SourceSpec;
 
@@ -46,6 +48,7 @@ fn project_answer(project: slipway_control::Project) -> Project {
                 ..source
             })
             .collect(),
+        limits: project.settings.limits,
     }
 }
 
@@ -92,6 +95,8 @@ pub async fn add_project(state: &SharedState, body: NewProject) -> Result<AddedP
             "Odoo {series} has no Debian package (only 14.0 and 19.0): give the project an odoo source (--odoo-repo) to build Odoo {series} from, or pick one of those"
         )));
     }
+    let limits = body.limits();
+    limits.validate()?;
     let odoo_follow = match body.odoo_follow.as_deref() {
         None => OdooFollow::default(),
         Some(text) => text.parse::<OdooFollow>()?,
@@ -141,6 +146,7 @@ pub async fn add_project(state: &SharedState, body: NewProject) -> Result<AddedP
             commit_url: body.commit_url.clone().filter(|url| !url.is_empty()),
             odoo_sources,
             odoo_follow,
+            limits,
         },
     };
     let mut session = state.control.session().await?;
@@ -190,6 +196,32 @@ fn check_sources(sources: &[OdooSource], series: &str) -> Result<(), ApiError> {
         }
     }
     slipway_sources::check_unique(&specs).map_err(|error| ApiError::bad_request(error.to_string()))
+}
+
+/// `PATCH /api/v1/projects/{name}/limits`: the project's memory per stage
+/// and egress allow-list, from its builds' next run or start on.
+pub async fn set_limits(
+    State(state): State<SharedState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    body: Result<Json<LimitsChange>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Project>, ApiError> {
+    let session = state.control.session().await?;
+    visible_project(&session, &caller, &name).await?;
+    require_admin(&caller, "change a project's limits")?;
+    let Json(change) = body.map_err(|rejection| {
+        ApiError::bad_request(format!("invalid limits: {}", rejection.body_text()))
+    })?;
+    let project = slipway_control::get_project(&session, &name).await?;
+    let limits = change.apply(&project.settings.limits);
+    limits.validate()?;
+    let update = slipway_control::ProjectUpdate {
+        limits: Some(limits),
+        ..slipway_control::ProjectUpdate::default()
+    };
+    let project = slipway_control::update_project(&session, &name, &update).await?;
+    tracing::info!(project = %name, limits = ?project.settings.limits, "project limits changed");
+    Ok(Json(project_answer(project)))
 }
 
 /// `DELETE /api/v1/projects/{name}`.

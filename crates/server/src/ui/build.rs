@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Form;
 use serde::Deserialize;
 use slipway_access::{allows, Action, Principal};
+use slipway_api::ByteSize;
 use slipway_control::{Build, BuildSource, BuildState, MailSummary, Project, SecretHash, Stage};
 use slipway_report::{Report, StoredReport};
 
@@ -121,6 +122,8 @@ pub struct BuildStatus {
     pub took: Option<String>,
     pub reason: Option<String>,
     pub address: Option<String>,
+    /// What its database and files take on disk, as last measured.
+    pub disk: Option<String>,
     pub report: Option<ReportView>,
     /// A report was kept but cannot be read (said so, not shown as zeros).
     pub report_unreadable: bool,
@@ -168,6 +171,15 @@ impl BuildStatus {
             reason: build.reason.clone(),
             address: (build.state == BuildState::Serving)
                 .then(|| state.proxy.addresses.build_url(build.id)),
+            disk: build.disk_use().map(|disk| {
+                format!(
+                    "{} · database {}, files {} · measured {}",
+                    ByteSize(disk.total_bytes()),
+                    ByteSize(disk.database_bytes),
+                    ByteSize(disk.files_bytes),
+                    time::display(disk.measured_at)
+                )
+            }),
             report: build
                 .report
                 .as_ref()

@@ -58,18 +58,10 @@ pub fn files_of(state: &SharedState, build: &Build) -> Vec<LogTab> {
             Some(LogTab {
                 name: file.file_name(),
                 label: file.title(),
-                size: human_size(size),
+                size: slipway_api::ByteSize(size).to_string(),
             })
         })
         .collect()
-}
-
-fn human_size(bytes: u64) -> String {
-    match bytes {
-        b if b < 1024 => format!("{b} B"),
-        b if b < 1024 * 1024 => format!("{:.1} KB", b as f64 / 1024.0),
-        b => format!("{:.1} MB", b as f64 / (1024.0 * 1024.0)),
-    }
 }
 
 /// One of the known log files (never anything else: the name comes from the

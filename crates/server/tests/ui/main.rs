@@ -4,6 +4,7 @@
 
 mod common;
 mod credentials;
+mod limits;
 mod live;
 mod mails;
 mod odoo_sources;
