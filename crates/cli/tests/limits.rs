@@ -2,8 +2,9 @@
 //! giving development builds 2 GiB and the project its own 1.5 GiB: a module
 //! that allocates 3 GiB when installed fails its build, saying it ran out of
 //! memory (of the project's limit); a module that forks 5000 processes is
-//! held by the process limit and fails its build, saying so; production
-//! answers every request meanwhile, and the worker goes on.
+//! held by the process limit and fails its build, saying so; a served build
+//! whose request allocates 3 GiB is stopped, saying why; production answers
+//! every request meanwhile, and the worker goes on.
 
 mod common;
 
@@ -13,12 +14,11 @@ use std::time::Duration;
 
 use common::serve::{wait_for, Serve, BUILD_LIMIT};
 use common::shop::{
-    add_project, newest_build_once, production, push, put_addon_of, reason_of, Odoo,
+    add_project, database_of, newest_build_once, production, push, put_addon_of, reason_of, Odoo,
 };
 
 #[test]
-fn a_memory_hog_and_a_fork_bomb_fail_their_builds_at_the_project_s_limit_while_production_answers()
-{
+fn memory_hogs_and_a_fork_bomb_are_held_at_the_project_s_limit_while_production_answers() {
     common::require_root("builds run in control groups of their own");
     let temp = tempfile::tempdir().unwrap();
     let home = temp.path().join("home");
@@ -84,6 +84,29 @@ fn a_memory_hog_and_a_fork_bomb_fail_their_builds_at_the_project_s_limit_while_p
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         );
     }
+
+    // A served build that takes too much in a request: stopped, saying why.
+    // Regression: its sandbox, ended but not reaped (a zombie), still had a
+    // /proc entry and read as running: the build showed "serving" forever.
+    common::git(&repo, &["checkout", "-q", "main"]);
+    common::git(&repo, &["checkout", "-qb", "served"]);
+    put_addon_of(&repo, "limits_changes", "served_hog", "served_hog");
+    push(&repo, "served hog");
+    let id = newest_build_once(&serve, "served", "to serve", |newest| {
+        assert_ne!(newest["status"], "failed", "{newest}");
+        newest["state"] == "serving"
+    });
+    let served = Odoo::through_proxy(&serve, &id.to_string(), &database_of(&serve, id));
+    assert_ne!(served.status("/limits/hog"), 200, "3 GiB in 1.5 GiB");
+    wait_for(
+        "the served hog to be stopped",
+        Duration::from_secs(60),
+        || serve.builds_of("shop", "served")[0]["state"] == "stopped",
+    );
+    assert_eq!(
+        reason_of(&serve, id),
+        "its Odoo server was killed: out of memory: limit 1.5 GiB"
+    );
 
     stop.store(true, Ordering::Relaxed);
     asking.join().unwrap();

@@ -141,11 +141,10 @@ impl OdooServer {
         let _ = self.running.wait(Duration::from_secs(10)).await;
     }
 
-    /// Whether the process still runs.
-    pub fn is_running(&self) -> bool {
-        self.running
-            .pid()
-            .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+    /// Whether the process still runs (one that ended is reaped: a zombie
+    /// still has its `/proc` entry, so that is no sign of life).
+    pub fn is_running(&mut self) -> bool {
+        !self.running.has_exited()
     }
 
     /// Waits until `/web/login` answers 200, or `limit` passes.

@@ -312,7 +312,12 @@ impl Worker {
         let allowed = allow_list(build, &asked);
         let network = tokio::task::spawn_blocking(move || {
             let network = match plumbing.find(&name)? {
-                Some(network) => network,
+                // Found after a crash: a newer slipway may have replaced the
+                // table, and every right with it.
+                Some(network) => {
+                    network.set_egress(&plumbing, egress)?;
+                    network
+                }
                 None => plumbing.create(&name, egress)?,
             };
             network.set_mail(&plumbing, mail)?;
