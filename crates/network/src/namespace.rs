@@ -98,7 +98,7 @@ impl Plumbing {
             return Err(error);
         }
         // The interface's name may have served a network removed without
-        // its rights taken back (a crash between the two): set both afresh.
+        // its rights taken back (a crash between the two): set them afresh.
         network.set_egress(self, egress)?;
         network.set_mail(self, false)?;
         network.set_allowed(self, &[])?;
