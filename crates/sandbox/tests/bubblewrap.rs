@@ -132,7 +132,7 @@ async fn a_command_past_its_time_limit_is_killed_with_everything_inside() {
             &[
                 "/bin/sh".into(),
                 "-c".into(),
-                "sleep 300 & sleep 300".into(),
+                "sleep 3003 & sleep 3003".into(),
             ],
         )
         .unwrap();
@@ -144,7 +144,7 @@ async fn a_command_past_its_time_limit_is_killed_with_everything_inside() {
     );
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(!Path::new(&format!("/proc/{pid}")).exists() || is_zombie(pid));
-    assert_no_process_runs("sleep 300");
+    assert_no_process_runs("sleep 3003");
 }
 
 #[tokio::test]
@@ -198,6 +198,9 @@ fn is_zombie(pid: u32) -> bool {
         .unwrap_or(true)
 }
 
+/// Looks at every process of the host: each test sleeps for a duration of
+/// its own, unlike anything else on the machine (a `sleep 300` of a shell
+/// on the host once failed this check in CI).
 fn assert_no_process_runs(cmdline: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
