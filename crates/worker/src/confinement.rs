@@ -190,7 +190,49 @@ fn allow_list(build: &Build, asked: &ProjectLimits) -> Vec<std::net::SocketAddrV
     }
 }
 
+/// Whether a build's network is made from nothing, or the one that exists
+/// (its build serves again after a restart) is kept.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Made {
+    Fresh,
+    Reused,
+}
+
 impl Worker {
+    /// `build`'s network with the rights its stage and project give it.
+    async fn network_with_rights(
+        &self,
+        confined: &Confined,
+        build: &Build,
+        engine_id: &str,
+        asked: &ProjectLimits,
+        made: Made,
+    ) -> Result<slipway_network::BuildNetwork, slipway_network::NetworkError> {
+        let (egress, mail) = rights(build);
+        let (plumbing, name) = (confined.plumbing.clone(), self.cgroups.name(engine_id));
+        let allowed = allow_list(build, asked);
+        tokio::task::spawn_blocking(move || {
+            let found = match made {
+                Made::Fresh => None,
+                Made::Reused => plumbing.find(&name)?,
+            };
+            let network = match found {
+                // Found after a crash: a newer slipway may have replaced the
+                // table, and every right with it.
+                Some(network) => {
+                    network.set_egress(&plumbing, egress)?;
+                    network
+                }
+                None => plumbing.create(&name, egress)?,
+            };
+            network.set_mail(&plumbing, mail)?;
+            network.set_allowed(&plumbing, &allowed)?;
+            Ok(network)
+        })
+        .await
+        .expect("making a network does not panic")
+    }
+
     /// What `build`'s project asks of its limits now.
     async fn project_limits(&self, build: &Build) -> Result<ProjectLimits, RunError> {
         let session = self.control.session().await?;
@@ -214,17 +256,10 @@ impl Worker {
                 memory_limit: None,
             });
         };
-        let (egress, mail) = rights(build);
-        let (plumbing, name) = (confined.plumbing.clone(), self.cgroups.name(engine_id));
-        let allowed = allow_list(build, asked);
-        let own = tokio::task::spawn_blocking(move || {
-            let own = plumbing.create(&name, egress)?;
-            own.set_mail(&plumbing, mail)?;
-            own.set_allowed(&plumbing, &allowed)?;
-            Ok::<_, slipway_network::NetworkError>(own)
-        })
-        .await?
-        .map_err(|error| RunError::Confinement(error.to_string()))?;
+        let own = self
+            .network_with_rights(confined, build, engine_id, asked, Made::Fresh)
+            .await
+            .map_err(|error| RunError::Confinement(error.to_string()))?;
         let pip = self.pip_network(confined).await?;
         let limits = confined.limits.for_build(build, asked);
         let memory_limit = Some(limits.memory_max);
@@ -307,26 +342,10 @@ impl Worker {
             .project_limits(build)
             .await
             .map_err(|error| BuildError::Host(format!("the build's project: {error}")))?;
-        let (egress, mail) = rights(build);
-        let (plumbing, name) = (confined.plumbing.clone(), self.cgroups.name(engine_id));
-        let allowed = allow_list(build, &asked);
-        let network = tokio::task::spawn_blocking(move || {
-            let network = match plumbing.find(&name)? {
-                // Found after a crash: a newer slipway may have replaced the
-                // table, and every right with it.
-                Some(network) => {
-                    network.set_egress(&plumbing, egress)?;
-                    network
-                }
-                None => plumbing.create(&name, egress)?,
-            };
-            network.set_mail(&plumbing, mail)?;
-            network.set_allowed(&plumbing, &allowed)?;
-            Ok::<_, slipway_network::NetworkError>(network)
-        })
-        .await
-        .expect("making a network does not panic")
-        .map_err(|error| BuildError::Host(format!("the build's network: {error}")))?;
+        let network = self
+            .network_with_rights(confined, build, engine_id, &asked, Made::Reused)
+            .await
+            .map_err(|error| BuildError::Host(format!("the build's network: {error}")))?;
         let cgroups = self
             .build_cgroup(engine_id, confined.limits.for_build(build, &asked))
             .await
