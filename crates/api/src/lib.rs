@@ -3,6 +3,7 @@
 //! them. Times are [`time::OffsetDateTime`], written as [`timestamp`] says.
 
 mod accounts;
+mod backups;
 mod branches;
 mod builds;
 mod mails;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 pub use accounts::{
     AddedUser, CreatedToken, NewPassword, NewToken, NewUser, ProjectRole, RoleGiven, SetRole, User,
 };
+pub use backups::{Backup, BackupSettings, RestoreTarget, TestInstance, TestInstanceRequest};
 pub use branches::{Branch, BranchOdooRev, BranchStage, Promotion, SetOdooRev, SetStage};
 pub use builds::{BranchRequest, Build, BuildDetail, RebuildRequest};
 pub use mails::MailSummary;
@@ -27,7 +29,10 @@ pub use resources::{
 };
 pub use slipway_report::Report;
 pub use sources::{BuildSource, OdooSource, SourceKind};
-pub use vocabulary::{BuildState, BuildStatus, InvalidValue, OdooFollow, Role, Stage};
+pub use vocabulary::{
+    BackupKind, BackupState, BuildState, BuildStatus, InvalidValue, OdooFollow, Role, Stage,
+    Verification,
+};
 
 /// What a refused or failed call answers, with its status code: what went
 /// wrong and what to do.

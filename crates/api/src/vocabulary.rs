@@ -133,6 +133,78 @@ text_enum!(OdooFollow, "Odoo follow policy", {
     Never => "never",
 });
 
+/// What made a backup of production: the schedule (its first of a month is
+/// monthly, of a week weekly), a person, an update of production, an import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackupKind {
+    Daily,
+    Weekly,
+    Monthly,
+    Manual,
+    PreUpdate,
+    Import,
+}
+
+text_enum!(BackupKind, "backup kind", {
+    Daily => "daily",
+    Weekly => "weekly",
+    Monthly => "monthly",
+    Manual => "manual",
+    PreUpdate => "pre-update",
+    Import => "import",
+});
+
+impl BackupKind {
+    /// Made by the daily schedule (kept by count, not by age).
+    pub fn is_scheduled(self) -> bool {
+        matches!(
+            self,
+            BackupKind::Daily | BackupKind::Weekly | BackupKind::Monthly
+        )
+    }
+}
+
+/// What the restore test of a backup found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verification {
+    /// Not restore-tested yet.
+    Pending,
+    Ok,
+    /// Damaged or not restorable: never restored.
+    Failed,
+}
+
+text_enum!(Verification, "verification", {
+    Pending => "pending",
+    Ok => "ok",
+    Failed => "failed",
+});
+
+/// Where a backup is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackupState {
+    /// Asked for; the worker serving production takes it.
+    Requested,
+    Running,
+    /// Complete on disk.
+    Done,
+    /// Not made (nothing of it kept).
+    Failed,
+    /// Removed by retention or by hand.
+    Deleted,
+}
+
+text_enum!(BackupState, "backup state", {
+    Requested => "requested",
+    Running => "running",
+    Done => "done",
+    Failed => "failed",
+    Deleted => "deleted",
+});
+
 text_enum!(Role, "role", {
     Admin => "admin",
     Developer => "developer",
@@ -176,6 +248,26 @@ mod tests {
             BuildStatus::Killed,
         ]);
         round_trips(&[Role::Admin, Role::Developer, Role::Tester]);
+        round_trips(&[
+            BackupKind::Daily,
+            BackupKind::Weekly,
+            BackupKind::Monthly,
+            BackupKind::Manual,
+            BackupKind::PreUpdate,
+            BackupKind::Import,
+        ]);
+        round_trips(&[
+            Verification::Pending,
+            Verification::Ok,
+            Verification::Failed,
+        ]);
+        round_trips(&[
+            BackupState::Requested,
+            BackupState::Running,
+            BackupState::Done,
+            BackupState::Failed,
+            BackupState::Deleted,
+        ]);
     }
 
     #[test]

@@ -156,6 +156,25 @@ impl Client {
         Ok(bytes)
     }
 
+    /// POSTs the file at `file` as the request body (streamed), and the
+    /// answer as `T`. No overall time limit: uploads of large databases take
+    /// long; a stalled transfer still times out.
+    pub fn upload<T: DeserializeOwned>(&self, path: &str, file: &std::path::Path) -> Result<T> {
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(TIMEOUT)
+            .timeout_read(DOWNLOAD_STALL)
+            .timeout_write(DOWNLOAD_STALL)
+            .build();
+        let reader =
+            std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let length = reader.metadata().map(|m| m.len()).unwrap_or(0);
+        let request = self
+            .request(&agent, "POST", path)
+            .set("Content-Type", "application/zip")
+            .set("Content-Length", &length.to_string());
+        parse(self.sent(request.send(reader))?)
+    }
+
     /// A request to `path` of the server, with the token.
     fn request(&self, agent: &ureq::Agent, method: &str, path: &str) -> ureq::Request {
         agent

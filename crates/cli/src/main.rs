@@ -122,6 +122,26 @@ enum Command {
         #[arg(long, default_value = "zip", value_parser = ["zip", "dump"])]
         format: String,
     },
+    /// Backups of production: create, list, restore, download, verify, settings.
+    #[command(subcommand)]
+    Backup(commands::backups::BackupCommand),
+    /// Test instances: long-lived neutralized copies of production restored
+    /// from a backup.
+    #[command(subcommand)]
+    Testinstance(commands::backups::TestInstanceCommand),
+    /// Imports an Odoo database-manager zip (Odoo Online, on-premise,
+    /// Odoo.sh) as production, or into a staging branch or a test instance.
+    Import {
+        project: String,
+        file: PathBuf,
+        #[arg(long, conflicts_with = "testinstance")]
+        branch: Option<String>,
+        #[arg(long)]
+        testinstance: Option<String>,
+        /// Do not ask before replacing production (for scripts).
+        #[arg(long)]
+        yes: bool,
+    },
     /// psql on a build's database as its owner (on the build's host); the
     /// arguments go to psql (`-c SQL`, `-tA`, ...).
     Psql {
@@ -208,6 +228,17 @@ fn run_client_command(command: Command, server: &client::ServerArgs) -> anyhow::
             format,
         } => commands::deployments::dump(build, &absolute(output), &format, server),
         Command::Psql { build, args } => commands::deployments::psql(build, &args, server),
+        Command::Backup(command) => commands::backups::run(command, server),
+        Command::Testinstance(command) => commands::backups::run_test_instance(command, server),
+        Command::Import {
+            project,
+            file,
+            branch,
+            testinstance,
+            yes,
+        } => {
+            commands::backups::import(&project, &absolute(file), branch, testinstance, yes, server)
+        }
         _ => unreachable!("server-side commands are dispatched before"),
     }
 }

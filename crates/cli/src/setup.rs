@@ -31,11 +31,16 @@ pub fn layout() -> Result<Layout> {
     Ok(layout)
 }
 
-pub fn embedded_cluster(layout: &Layout) -> Result<EmbeddedCluster> {
+/// PostgreSQL's programs: `SLIPWAY_PG_BINDIR`, else the host's newest.
+pub fn pg_binaries() -> Result<PgBinaries> {
     let configured = std::env::var_os("SLIPWAY_PG_BINDIR")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from);
-    let binaries = PgBinaries::find(configured.as_deref())?;
+    Ok(PgBinaries::find(configured.as_deref())?)
+}
+
+pub fn embedded_cluster(layout: &Layout) -> Result<EmbeddedCluster> {
+    let binaries = pg_binaries()?;
     let account = host::build_account()?;
     Ok(EmbeddedCluster::new(
         layout.postgres(),

@@ -49,6 +49,11 @@ pub struct Build {
     pub sources: Vec<BuildSource>,
     /// The disk its database and files use, as its worker last measured.
     pub disk: Option<slipway_api::DiskUse>,
+    /// The backup its database is restored from (a restore, a test instance).
+    pub restore_backup: Option<i64>,
+    /// The test instance it serves, and its name.
+    pub test_instance_id: Option<i64>,
+    pub test_instance: Option<String>,
 }
 
 impl Build {
@@ -110,7 +115,9 @@ macro_rules! build_columns {
             "b.not_before, b.lease_until, b.created_at, b.started_at, b.finished_at, ",
             "b.stopped_at, b.collected_at, ",
             "b.url, b.port, b.database, b.log_path, b.report::text AS report, b.reason, ",
-            "b.sources::text AS sources, b.database_bytes, b.files_bytes, b.disk_measured_at"
+            "b.sources::text AS sources, b.database_bytes, b.files_bytes, b.disk_measured_at, ",
+            "b.restore_backup, b.test_instance_id, ",
+            "(SELECT t.name FROM test_instances t WHERE t.id = b.test_instance_id) AS test_instance"
         )
     };
 }
@@ -159,6 +166,9 @@ pub(crate) fn build_from_row(row: &Row) -> Result<Build, ControlError> {
             .map(|reason| slipway_redact::redact(reason).into_owned()),
         sources: crate::json_column(row, "sources")?,
         disk: disk_use_from_row(row)?,
+        restore_backup: row.try_get("restore_backup")?,
+        test_instance_id: row.try_get("test_instance_id")?,
+        test_instance: row.try_get("test_instance")?,
     })
 }
 

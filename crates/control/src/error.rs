@@ -127,6 +127,30 @@ pub enum ControlError {
     #[error("build #{build_id} cannot serve again: {why}")]
     NotRestartable { build_id: i64, why: &'static str },
 
+    #[error("project '{project}' has no backup #{id}: list its backups with `slipway backup list {project}`")]
+    UnknownBackup { project: String, id: i64 },
+
+    #[error("backup #{id} cannot be restored: {why}")]
+    BackupNotRestorable { id: i64, why: String },
+
+    #[error(
+        "project '{0}' has no verified backup to restore: take one with `slipway backup create \
+         {0}` and let it be verified, or name a backup"
+    )]
+    NoVerifiedBackup(String),
+
+    #[error("project '{project}' has no test instance '{name}': list them with `slipway testinstance list {project}`")]
+    UnknownTestInstance { project: String, name: String },
+
+    #[error("project '{project}' already has a test instance '{name}': refresh it, or pick another name")]
+    TestInstanceExists { project: String, name: String },
+
+    #[error(
+        "invalid test instance name '{0}': use 1 to 40 characters among lowercase letters, \
+         digits and '-', starting with a letter or a digit"
+    )]
+    InvalidTestInstanceName(String),
+
     #[error(transparent)]
     Invalid(#[from] slipway_api::InvalidValue),
 

@@ -12,6 +12,7 @@
 
 mod accounts;
 mod attempt;
+mod backups;
 mod board;
 mod branches;
 mod builds;
@@ -31,6 +32,13 @@ pub use accounts::{
     user_credentials, Membership, User,
 };
 pub use attempt::{BuildAttempt, NotAnAttempt};
+pub use backups::{
+    backup_settings, backups_to_verify, claim_requested_backup, enqueue_restore, fail_backup,
+    fail_interrupted_backups, finish_backup, get_backup, last_scheduled_backup, list_backups,
+    list_test_instances, mark_backup_deleted, older_test_instance_builds, record_verification,
+    remove_test_instance, request_backup, request_verification, restorable_backup,
+    set_backup_settings, start_backup, BackupRecord, RestoreInto, TestInstanceRecord,
+};
 pub use board::{branch_board, BoardBranch, BuildCell};
 pub use branches::{
     get_branch, list_branches, promote_to_production, set_stage, sync_branches, unbuilt_heads,

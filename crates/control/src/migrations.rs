@@ -24,6 +24,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
         7,
         include_str!("../migrations/0007_project_limits_and_disk_use.sql"),
     ),
+    (
+        8,
+        include_str!("../migrations/0008_backups_and_test_instances.sql"),
+    ),
 ];
 
 /// The schema version this binary brings the database to.

@@ -23,6 +23,9 @@ pub enum BuildError {
     #[error(transparent)]
     Source(#[from] slipway_sources::SourceError),
 
+    #[error(transparent)]
+    Backup(#[from] slipway_backup::BackupError),
+
     #[error("{tree} is not an Odoo source tree ({why}): give the address of Odoo's repository (odoo/odoo or a fork of it) with --odoo-repo")]
     NotOdoo { tree: String, why: String },
 

@@ -32,6 +32,9 @@ pub const SYSTEM_HOME: &str = "/var/cache/slipway";
 pub struct Layout {
     pub home: PathBuf,
     pub images: PathBuf,
+    /// Production's backups: outside the cluster's data, ideally on another
+    /// disk (`SLIPWAY_BACKUP_DIR`, else `<home>/backups`).
+    pub backups: PathBuf,
 }
 
 impl Layout {
@@ -56,13 +59,22 @@ impl Layout {
             .filter(|value| !value.is_empty())
             .map(PathBuf::from)
             .unwrap_or_else(|| home.join("images"));
-        Layout { home, images }
+        let backups = std::env::var_os("SLIPWAY_BACKUP_DIR")
+            .filter(|value| !value.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join("backups"));
+        Layout {
+            home,
+            images,
+            backups,
+        }
     }
 
     pub fn at(home: impl Into<PathBuf>) -> Layout {
         let home = home.into();
         Layout {
             images: home.join("images"),
+            backups: home.join("backups"),
             home,
         }
     }

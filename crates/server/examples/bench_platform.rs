@@ -113,9 +113,7 @@ async fn api_figures(control: &ControlDb, home: &Path) {
         token: "bench-token".into(),
         addresses: slipway_server::Addresses::new("localhost", 8800),
         worker: None,
-        pg_dump: slipway_postgres::PgBinaries::find(None)
-            .unwrap()
-            .program("pg_dump"),
+        pg_binaries: slipway_postgres::PgBinaries::find(None).unwrap(),
         proxy_cache: slipway_server::proxy::CacheLife::DEFAULT,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -146,9 +146,7 @@ async fn proxy(
         token: "bench-token".into(),
         addresses: Addresses::new("localhost", port),
         worker: None,
-        pg_dump: slipway_postgres::PgBinaries::find(None)
-            .unwrap()
-            .program("pg_dump"),
+        pg_binaries: slipway_postgres::PgBinaries::find(None).unwrap(),
         proxy_cache: life,
     });
     tokio::spawn(async move {

@@ -56,7 +56,9 @@ impl From<ControlError> for ApiError {
             | UnknownBuild(_)
             | UnknownMail { .. }
             | UnknownUser(_)
-            | UnknownToken(_) => StatusCode::NOT_FOUND,
+            | UnknownToken(_)
+            | UnknownBackup { .. }
+            | UnknownTestInstance { .. } => StatusCode::NOT_FOUND,
             ProjectExists(_)
             | BuildInProgress { .. }
             | SecondProduction { .. }
@@ -67,10 +69,15 @@ impl From<ControlError> for ApiError {
             | NotServing { .. }
             | LeaseLost { .. }
             | UserExists(_)
-            | NotRestartable { .. } => StatusCode::CONFLICT,
-            InvalidProjectName(_) | InvalidSetting(_) | InvalidLogin(_) | Invalid(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            | NotRestartable { .. }
+            | BackupNotRestorable { .. }
+            | NoVerifiedBackup(_)
+            | TestInstanceExists { .. } => StatusCode::CONFLICT,
+            InvalidProjectName(_)
+            | InvalidSetting(_)
+            | InvalidLogin(_)
+            | Invalid(_)
+            | InvalidTestInstanceName(_) => StatusCode::BAD_REQUEST,
             _ => return ApiError::internal("control database error", error),
         };
         ApiError::new(status, error.to_string())

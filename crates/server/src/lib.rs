@@ -44,8 +44,8 @@ pub struct AppState {
     pub polls: PollRequests,
     /// `<project>.<base>` and `<build>.<base>` to the builds' Odoo.
     pub proxy: Arc<proxy::Proxy>,
-    /// `pg_dump` of the host, for dumps.
-    pub pg_dump: std::path::PathBuf,
+    /// PostgreSQL's programs of the host, for dumps and backups.
+    pub pg_binaries: slipway_postgres::PgBinaries,
     /// The engine of this host: its data dir (logs, dumps), the cluster of the
     /// builds' databases, shells and Connect secrets of the builds it serves.
     pub engine: Arc<Engine>,
@@ -66,7 +66,7 @@ pub struct ServerParts {
     pub addresses: Addresses,
     /// The name of this host's worker, if it runs one.
     pub worker: Option<String>,
-    pub pg_dump: std::path::PathBuf,
+    pub pg_binaries: slipway_postgres::PgBinaries,
     /// How long the proxy trusts its caches ([`proxy::CacheLife::DEFAULT`]).
     pub proxy_cache: proxy::CacheLife,
 }
@@ -85,7 +85,7 @@ impl AppState {
             token: parts.token,
             polls,
             proxy,
-            pg_dump: parts.pg_dump,
+            pg_binaries: parts.pg_binaries,
             engine: parts.engine,
             worker: parts.worker,
             live,
@@ -165,6 +165,43 @@ pub fn router(state: SharedState) -> Router {
         .route(
             "/projects/{name}/duplicate",
             post(api::deployments::duplicate),
+        )
+        .route(
+            "/projects/{name}/backups",
+            get(api::backups::list).post(api::backups::create),
+        )
+        .route("/projects/{name}/backups/{id}", get(api::backups::get))
+        .route(
+            "/projects/{name}/backups/{id}/verify",
+            post(api::backups::verify),
+        )
+        .route(
+            "/projects/{name}/backups/{id}/restore",
+            post(api::backups::restore),
+        )
+        .route(
+            "/projects/{name}/backups/{id}/download",
+            get(api::backups::download),
+        )
+        .route(
+            "/projects/{name}/backup-settings",
+            get(api::backups::settings).put(api::backups::set_settings),
+        )
+        .route(
+            "/projects/{name}/testinstances",
+            get(api::backups::test_instances).post(api::backups::create_test_instance),
+        )
+        .route(
+            "/projects/{name}/testinstances/{instance}",
+            delete(api::backups::remove_test_instance),
+        )
+        .route(
+            "/projects/{name}/testinstances/{instance}/refresh",
+            post(api::backups::refresh_test_instance),
+        )
+        .route(
+            "/projects/{name}/imports",
+            post(api::backups::import).layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route("/users", get(api::users::list).post(api::users::add))
         .route("/users/{login}", delete(api::users::remove))

@@ -78,11 +78,24 @@ impl Worker {
                 };
                 previous.or_else(|| production.clone())
             };
-        let origin = match &origin_build {
-            Some(source) => Origin::CopyOf {
+        let origin = match (build.restore_backup, &origin_build) {
+            // A restore (of production, into staging, a test instance):
+            // production's own database is only the one to back up and stop.
+            (Some(backup), _) => {
+                let backup = slipway_backup::BackupStore::new(&self.engine.layout().backups)
+                    .project(&project.name)
+                    .open(&backup.to_string())?;
+                // Before production is stopped for it.
+                slipway_backup::refuse_other_series(&backup, &project.odoo)?;
+                Origin::Restore {
+                    backup: Box::new(backup),
+                    pg_restore: self.config.pg_binaries.program("pg_restore"),
+                }
+            }
+            (None, Some(source)) => Origin::CopyOf {
                 build_id: source.attempt().to_string(),
             },
-            None => Origin::New,
+            (None, None) => Origin::New,
         };
         let (neutralize, service) = if is_production {
             (
@@ -138,6 +151,12 @@ impl Worker {
         };
         if is_production {
             if let Some(current) = &origin_build {
+                // Its state before the update, while it still serves (the
+                // dump is one snapshot): no update without it.
+                if let Err(error) = self.back_up_before_update(&project, current).await {
+                    let _ = self.engine.discard(prepared).await;
+                    return Err(error);
+                }
                 // Maintenance from here: the proxy answers 503 while production's
                 // server is down. Stopped before the copy: every commit is in it.
                 *state.stopped_production.lock().expect("deployment state") = Some(current.clone());
@@ -267,6 +286,27 @@ impl Worker {
             if let Err(error) = self.keep_only_newest_serving(build).await {
                 tracing::warn!(build = build.id, %error, "stopping older builds of the branch failed");
             }
+        } else if build.test_instance_id.is_some() {
+            self.replace_test_instance_builds(build).await;
+        }
+    }
+
+    /// A refreshed test instance serves from its new build: the older ones
+    /// stop (their databases go with the stopped builds' retention).
+    async fn replace_test_instance_builds(&self, build: &Build) {
+        let stopped = async {
+            let session = self.control.session().await?;
+            for old in slipway_control::older_test_instance_builds(&session, build).await? {
+                if let Some(server) = self.servers.lock().await.remove(&old.id) {
+                    server.stop().await;
+                }
+                let reason = format!("test instance refreshed by build #{}", build.id);
+                slipway_control::mark_stopped(&session, old.id, &reason).await?;
+            }
+            Ok::<_, slipway_control::ControlError>(())
+        };
+        if let Err(error) = stopped.await {
+            tracing::warn!(build = build.id, %error, "stopping the test instance's older builds failed");
         }
     }
 

@@ -32,6 +32,11 @@ pub enum RunError {
     #[error("the build's network or limits could not be made: {0}")]
     Confinement(String),
 
+    /// A backup, a verification or an import that could not be done (the
+    /// text says what and what to do).
+    #[error("{0}")]
+    Backup(String),
+
     #[error("cannot record the restarted server: {0}")]
     RecordRestart(slipway_control::ControlError),
 }

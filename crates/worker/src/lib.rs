@@ -3,6 +3,7 @@
 //! transaction, each in a network of its own, and keeps the good ones
 //! serving Odoo there, reached by slipway's proxy only.
 
+mod backups;
 mod confinement;
 mod deploy;
 mod error;
@@ -44,6 +45,8 @@ pub struct WorkerConfig {
     /// A network and limits of its own per build, or the host's network and
     /// no limits (`--unconfined`).
     pub confinement: Confinement,
+    /// PostgreSQL's client programs (pg_dump, pg_restore, psql) for backups.
+    pub pg_binaries: slipway_postgres::PgBinaries,
 }
 
 impl WorkerConfig {
@@ -92,6 +95,9 @@ pub struct Worker {
     /// The control groups of this worker's builds (their limits).
     cgroups: confinement::Confinements,
     events: broadcast::Sender<Event>,
+    /// Held while a backup writes or retention collects the backups' shared
+    /// filestore pool (a file just pooled has no link from a backup yet).
+    backup_lock: Mutex<()>,
 }
 
 impl Worker {
@@ -106,6 +112,7 @@ impl Worker {
             restarting: Mutex::new(std::collections::HashSet::new()),
             cgroups,
             events: broadcast::channel(EVENTS_KEPT).0,
+            backup_lock: Mutex::new(()),
         })
     }
 
@@ -165,6 +172,7 @@ impl Worker {
             tracing::warn!(%error, "removing the networks and limits of interrupted builds failed");
         }
         self.clone().restart_serving().await;
+        let backups = tokio::spawn(self.clone().backup_loop(shutdown.clone()));
         tracing::info!(worker = %self.config.name, max_builds = self.config.max_builds, "worker started");
         let mut builds = JoinSet::new();
         let mut last_housekeeping: Option<tokio::time::Instant> = None;
@@ -213,6 +221,10 @@ impl Worker {
         tracing::info!(worker = %self.config.name, running = builds.len(), "worker stopping");
         // Builds see the shutdown themselves, kill their sandboxes and clean up.
         while builds.join_next().await.is_some() {}
+        // A backup in progress is abandoned: its directory is partial, never
+        // complete, and cleared at the next start.
+        backups.abort();
+        let _ = backups.await;
         for (_, server) in self.servers.lock().await.drain() {
             server.stop().await;
         }

@@ -2,7 +2,7 @@
 //! `duplicate`, `mails`, `mail`, `dump`, `psql`.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -127,10 +127,7 @@ pub fn psql(build: i64, args: &[String], server: &ServerArgs) -> Result<ExitCode
             .display()
             .to_string();
     }
-    let configured = std::env::var_os("SLIPWAY_PG_BINDIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from);
-    let psql = slipway_postgres::PgBinaries::find(configured.as_deref())?.program("psql");
+    let psql = crate::setup::pg_binaries()?.program("psql");
     let status = std::process::Command::new(&psql)
         .args(args)
         .env("PGHOST", host)

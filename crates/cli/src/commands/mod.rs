@@ -1,3 +1,4 @@
+pub mod backups;
 pub mod branches;
 pub mod builds;
 pub mod ci;

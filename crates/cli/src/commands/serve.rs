@@ -113,10 +113,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
             )
         })?;
     let address = listener.local_addr()?;
-    let configured = std::env::var_os("SLIPWAY_PG_BINDIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from);
-    let pg_dump = slipway_postgres::PgBinaries::find(configured.as_deref())?.program("pg_dump");
+    let pg_binaries = crate::setup::pg_binaries()?;
     let addresses = match &args.public_url {
         Some(url) => slipway_server::Addresses::from_public_url(url).map_err(anyhow::Error::msg)?,
         None => slipway_server::Addresses::new(&args.base_domain, address.port()),
@@ -129,7 +126,7 @@ pub async fn serve(args: ServeArgs) -> Result<ExitCode> {
         token: token.clone(),
         addresses,
         worker: (!args.no_worker).then(|| worker_config.name.clone()),
-        pg_dump,
+        pg_binaries,
         proxy_cache: slipway_server::proxy::CacheLife::DEFAULT,
     });
 
@@ -307,6 +304,7 @@ fn worker_config(
         lease,
         stopped_retention: Duration::from_secs(args.stopped_retention_seconds),
         confinement,
+        pg_binaries: crate::setup::pg_binaries()?,
     })
 }
 

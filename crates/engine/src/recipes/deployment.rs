@@ -57,6 +57,12 @@ pub enum Origin {
     New,
     /// A copy of a kept build's database and filestore (its engine id).
     CopyOf { build_id: String },
+    /// A backup restored (production to an earlier state, a staging branch
+    /// or a test instance on production's data, an import).
+    Restore {
+        backup: Box<slipway_backup::Backup>,
+        pg_restore: PathBuf,
+    },
 }
 
 /// A deployment whose code is ready ([`Engine::stage_deployment`]).
@@ -110,7 +116,7 @@ impl Engine {
     ) -> Result<Staged, BuildError> {
         let log = match request.origin {
             Origin::New => LogFile::Install,
-            Origin::CopyOf { .. } => LogFile::Update,
+            Origin::CopyOf { .. } | Origin::Restore { .. } => LogFile::Update,
         };
         let log_file = self.layout().log(&build.id, log);
         let mut report = BuildReport::starting(&build.id, &request.commit, &request.odoo, log_file);
@@ -183,6 +189,12 @@ impl Engine {
                 build_id,
                 fresh_identity: request.neutralize.is_some(),
             },
+            Origin::Restore { backup, pg_restore } => DatabaseOrigin::Restore {
+                backup,
+                pg_restore,
+                series: odoo.series().to_string(),
+                fresh_identity: request.neutralize.is_some(),
+            },
         };
         let database = self
             .prepare_database(build, &code.dir, origin, observer)
@@ -199,7 +211,7 @@ impl Engine {
         let tracked = tracked_addons(odoo, &code.repo_addons, &self.layout().templates())?;
         let plan = match request.origin {
             Origin::New => UpdatePlan::install(&code.plan.selected),
-            Origin::CopyOf { .. } => {
+            Origin::CopyOf { .. } | Origin::Restore { .. } => {
                 plan_update(
                     self.cluster(),
                     &database.name,

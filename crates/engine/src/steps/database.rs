@@ -31,6 +31,13 @@ pub(crate) enum Origin<'a> {
         /// A copy that is not production gets its own uuid and secret.
         fresh_identity: bool,
     },
+    /// A backup restored (refused when damaged or of another series).
+    Restore {
+        backup: &'a slipway_backup::Backup,
+        pg_restore: &'a Path,
+        series: String,
+        fresh_identity: bool,
+    },
 }
 
 /// The build's database, ready for Odoo.
@@ -108,6 +115,35 @@ impl Engine {
                 let from = filestore_in(&source.data_dir, &source.database);
                 self.link_filestore(&from, &filestore, &data)?;
                 tracing::info!(build = %build.id, from = %source.database, ms = started.elapsed().as_millis() as u64, "database and filestore copied");
+                if fresh {
+                    fresh_identity(cluster, &name).await?;
+                }
+            }
+            Origin::Restore {
+                backup,
+                pg_restore,
+                series,
+                fresh_identity: fresh,
+            } => {
+                observer.event(Event::Step(&format!(
+                    "restoring backup {} of {}",
+                    backup.manifest.id, backup.manifest.created_at
+                )));
+                let started = Instant::now();
+                let target = slipway_backup::RestoreTarget {
+                    cluster,
+                    pg_restore,
+                    database: &name,
+                    role: &name,
+                    password: &password,
+                    filestore: filestore.clone(),
+                    series: &series,
+                };
+                slipway_backup::restore(backup, &target).await?;
+                // Copied by the next deployment, as any production database.
+                cluster.settle_database(&name, &name).await?;
+                chown_dirs(&data, self.account())?;
+                tracing::info!(build = %build.id, backup = %backup.manifest.id, ms = started.elapsed().as_millis() as u64, "backup restored");
                 if fresh {
                     fresh_identity(cluster, &name).await?;
                 }

@@ -72,8 +72,9 @@ pub async fn stream_dump(
         slipway_postgres::random_secret(6),
         format.extension()
     ));
+    let pg_dump = state.pg_binaries.program("pg_dump");
     let source = DumpSource {
-        pg_dump: &state.pg_dump,
+        pg_dump: &pg_dump,
         connection: state.engine.cluster().libpq_env(),
         database: &database,
         filestore: Some(&filestore),

@@ -1,6 +1,7 @@
 //! The JSON API, one file per resource. Its answers and request bodies are
 //! the types of `slipway_api`.
 
+pub mod backups;
 pub mod branches;
 pub mod builds;
 pub mod deployments;

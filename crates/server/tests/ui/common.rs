@@ -58,7 +58,7 @@ impl App {
             token: "host-token".into(),
             addresses: Addresses::new("localhost", PORT),
             worker: Some("this-host".into()),
-            pg_dump: server.binaries.program("pg_dump"),
+            pg_binaries: server.binaries.clone(),
             proxy_cache: slipway_server::proxy::CacheLife::DEFAULT,
         });
         let router = slipway_server::router(state.clone());

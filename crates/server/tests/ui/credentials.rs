@@ -79,6 +79,7 @@ async fn regression_a_token_in_the_repository_url_shows_nowhere_when_its_fetch_f
             lease: slipway_worker::LEASE,
             stopped_retention: slipway_worker::STOPPED_RETENTION,
             confinement: slipway_worker::Confinement::Unconfined,
+            pg_binaries: slipway_postgres::PgBinaries::find(None).expect("PostgreSQL's programs"),
         },
         app.state.engine.clone(),
         app.control.clone(),

@@ -71,6 +71,7 @@ impl Host {
             lease,
             stopped_retention: slipway_worker::STOPPED_RETENTION,
             confinement: slipway_worker::Confinement::Unconfined,
+            pg_binaries: slipway_postgres::PgBinaries::find(None).expect("PostgreSQL's programs"),
         };
         let worker = Worker::new(config, Arc::new(engine), control);
         // Subscribed before the loop starts: no event is missed.
