@@ -141,6 +141,16 @@ async fn a_restore_brings_back_the_records_and_files_of_the_backup_and_nothing_n
     );
     assert_eq!(backup.manifest.filestore.files, 1);
     assert_eq!(backup.manifest.origin.build, Some(7));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(backups.dir())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o777,
+        0o700,
+        "backups hold password hashes: slipway's eyes only"
+    );
 
     // After the backup: a partner deleted, another created.
     let client = pg.cluster.connect("restore_src").await.unwrap();

@@ -64,19 +64,29 @@ pub async fn create(
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Result<(StatusCode, Json<slipway_api::Backup>), ApiError> {
+    let backup = request_manual(&state, &caller, &name).await?;
+    Ok((StatusCode::CREATED, Json(backup.to_api())))
+}
+
+/// A manual backup of production, if the caller may ask for one.
+pub(crate) async fn request_manual(
+    state: &SharedState,
+    caller: &Caller,
+    name: &str,
+) -> Result<BackupRecord, ApiError> {
     let session = state.control.session().await?;
     let (project, _) =
-        authorize_project(&session, &caller, &name, Action::Rebuild, Stage::Production).await?;
+        authorize_project(&session, caller, name, Action::Rebuild, Stage::Production).await?;
     if slipway_control::production_build(&session, project.id)
         .await?
         .is_none()
     {
-        return Err(ControlError::NoProduction(name).into());
+        return Err(ControlError::NoProduction(name.to_string()).into());
     }
     let backup =
         slipway_control::request_backup(&session, project.id, BackupKind::Manual, None).await?;
     tracing::info!(project = %name, backup = backup.id, by = caller.login(), "backup requested");
-    Ok((StatusCode::CREATED, Json(backup.to_api())))
+    Ok(backup)
 }
 
 /// `POST /api/v1/projects/{name}/backups/{id}/verify`: restore-tested again.
@@ -149,9 +159,20 @@ pub async fn download(
     Extension(caller): Extension<Caller>,
     Path((name, id)): Path<(String, i64)>,
 ) -> Result<Response, ApiError> {
+    backup_zip(&state, &caller, &name, id).await
+}
+
+/// Backup `id` of `name` as Odoo's zip, streamed as an attachment, if the
+/// caller may download production's database.
+pub(crate) async fn backup_zip(
+    state: &SharedState,
+    caller: &Caller,
+    name: &str,
+    id: i64,
+) -> Result<Response, ApiError> {
     let session = state.control.session().await?;
-    authorize_project(&session, &caller, &name, Action::Dump, Stage::Production).await?;
-    let record = slipway_control::get_backup(&session, &name, id).await?;
+    authorize_project(&session, caller, name, Action::Dump, Stage::Production).await?;
+    let record = slipway_control::get_backup(&session, name, id).await?;
     drop(session);
     if let Some(why) = record.unrestorable() {
         return Err(ApiError::new(
@@ -160,7 +181,7 @@ pub async fn download(
         ));
     }
     let backup = slipway_backup::BackupStore::new(&state.engine.layout().backups)
-        .project(&name)
+        .project(name)
         .open(&record.dir_name())
         .map_err(|error| match error {
             slipway_backup::BackupError::NotFound { .. } => ApiError::new(
@@ -311,7 +332,7 @@ pub async fn refresh_test_instance(
     queue_test_instance(&state, &caller, &name, &instance, backup, false).await
 }
 
-async fn queue_test_instance(
+pub(crate) async fn queue_test_instance(
     state: &SharedState,
     caller: &Caller,
     project: &str,

@@ -37,6 +37,8 @@ struct BranchesPage {
     odoo: String,
     rows: Vec<RowView>,
     can_duplicate: bool,
+    /// Production's backups that failed verification (loud on the board).
+    failed_backups: usize,
 }
 
 /// One row, alone: what the live updates send.
@@ -75,9 +77,20 @@ pub async fn page(
         visible_project(&session, &viewer.caller, &name).await?
     };
     let rows = rows(&state, &project, &principal, None).await?;
+    let failed_backups = if allows(&principal, Action::View, Stage::Production) {
+        let session = state.control.session().await?;
+        slipway_control::list_backups(&session, project.id)
+            .await?
+            .iter()
+            .filter(|backup| backup.verification == slipway_api::Verification::Failed)
+            .count()
+    } else {
+        0
+    };
     Ok(render(
         &state,
         &BranchesPage {
+            failed_backups,
             chrome: Chrome::for_viewer(&viewer, format!("{} · branches", project.name)),
             can_duplicate: allows(&principal, Action::Duplicate, Stage::Production),
             project: project.name,

@@ -5,6 +5,7 @@
 
 mod account;
 mod assets;
+mod backups;
 mod badge;
 mod branches;
 mod build;
@@ -51,6 +52,22 @@ pub fn routes() -> Router<SharedState> {
             post(branches::rebuild),
         )
         .route("/projects/{name}/duplicate", post(build::duplicate))
+        .route(
+            "/projects/{name}/backups",
+            get(backups::page).post(backups::create),
+        )
+        .route(
+            "/projects/{name}/backups/{id}/download",
+            post(backups::download),
+        )
+        .route(
+            "/projects/{name}/testinstances",
+            post(backups::create_instance),
+        )
+        .route(
+            "/projects/{name}/testinstances/{instance}/refresh",
+            post(backups::refresh_instance),
+        )
         .route("/builds/{id}", get(build::page))
         .route("/builds/{id}/events", get(build::events))
         .route("/builds/{id}/restart", post(build::restart))

@@ -2,6 +2,7 @@
 //! real PostgreSQL: every page, every role rule, and the bad input each
 //! should survive. (Real Odoo and a real browser are the end-to-end tests'.)
 
+mod backups;
 mod common;
 mod credentials;
 mod limits;
