@@ -49,6 +49,11 @@ pub struct ServerStatus {
     pub projects: usize,
     /// The token's login, or `(host)` for the host's token.
     pub caller: String,
+    /// Backups of production whose verification failed (`project #id`), of
+    /// the projects whose production the caller sees: they cannot be
+    /// restored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_backups: Vec<String>,
 }
 
 #[cfg(test)]

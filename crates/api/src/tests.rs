@@ -287,8 +287,19 @@ fn the_small_answers_have_their_documented_fields() {
             workers: 1,
             projects: 2,
             caller: "(host)".into(),
+            failed_backups: vec![],
         },
         json!({"version": "0.1.0", "workers": 1, "projects": 2, "caller": "(host)"}),
+    );
+    wire(
+        &ServerStatus {
+            version: "0.1.0".into(),
+            workers: 1,
+            projects: 2,
+            caller: "(host)".into(),
+            failed_backups: vec!["shop #4".into()],
+        },
+        json!({"version": "0.1.0", "workers": 1, "projects": 2, "caller": "(host)", "failed_backups": ["shop #4"]}),
     );
     wire(
         &Production {

@@ -348,21 +348,31 @@ fn backups_restore_production_and_serve_test_instances(version: &str) {
     let mail = copy.call(
         "mail.mail",
         "create",
-        json!([{"subject": "Sent from the test instance", "email_to": "customer@example.com", "body_html": "<p>hello</p>"}]),
+        json!([{"subject": "Sent from the test instance", "email_from": "shop@example.com",
+                 "email_to": "customer@example.com", "body_html": "<p>hello</p>"}]),
     );
     copy.call("mail.mail", "send", json!([[mail]]));
-    wait_for(
-        "the test instance's mail to be caught",
-        Duration::from_secs(60),
-        || {
-            serve
-                .json(&["mails", &instance.to_string(), "--json"])
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|m| m["subject"] == "Sent from the test instance")
-        },
-    );
+    let caught = || {
+        serve
+            .json(&["mails", &instance.to_string(), "--json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["subject"] == "Sent from the test instance")
+    };
+    let started = std::time::Instant::now();
+    while !caught() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the test instance's mail is not caught: {}",
+            psql(
+                &serve,
+                instance,
+                &format!("SELECT state || ': ' || coalesce(failure_reason, '') FROM mail_mail WHERE id = {mail}")
+            )
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
     assert!(
         !customer_smtp
             .subjects()

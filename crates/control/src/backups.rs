@@ -328,6 +328,21 @@ pub async fn fail_interrupted_backups(
         .collect())
 }
 
+/// Backups that exist and whose verification failed, of every project:
+/// project name and id, newest first.
+pub async fn failed_verifications(client: &Client) -> Result<Vec<(String, i64)>, ControlError> {
+    Ok(client
+        .query(
+            "SELECT p.name, k.id FROM backups k JOIN projects p ON p.id = k.project_id
+             WHERE k.verification = 'failed' AND k.state = 'done' ORDER BY k.id DESC",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect())
+}
+
 /// Its files are gone (retention, or by hand).
 pub async fn mark_backup_deleted(client: &Client, id: i64) -> Result<(), ControlError> {
     client
@@ -462,22 +477,25 @@ pub enum RestoreInto<'a> {
 
 /// Queues the build that restores `backup` into `target`: production at its
 /// serving commit, a staging branch at its head, a test instance at
-/// production's commit (neutralized). Refused while a build of that branch
-/// is queued or running (a restore never races a production update).
+/// production's commit (neutralized), on the Odoo commits `sources` (the
+/// caller resolves them as for any build of the branch). Refused while a
+/// build of that branch is queued or running (a restore never races a
+/// production update).
 pub async fn enqueue_restore(
     client: &Client,
     project: &str,
     backup: &BackupRecord,
     target: RestoreInto<'_>,
+    sources: &[crate::BuildSource],
 ) -> Result<Build, ControlError> {
     let project_id = project_id(client, project).await?;
     if let Some(why) = backup.unrestorable() {
         return Err(ControlError::BackupNotRestorable { id: backup.id, why });
     }
     let production = production_build(client, project_id).await?;
-    // The branch, commit and Odoo commits the build runs, and whether it is a
-    // test copy (neutralized).
-    let (branch_id, branch, commit, sources, stage, duplicate, instance) = match target {
+    // The branch and commit the build runs, and whether it is a test copy
+    // (neutralized).
+    let (branch_id, branch, commit, stage, duplicate, instance) = match target {
         RestoreInto::Production | RestoreInto::TestInstance { .. } => {
             let row = client
                 .query_one(
@@ -487,40 +505,24 @@ pub async fn enqueue_restore(
                 .await?;
             let (branch_id, branch, head): (i64, String, Option<String>) =
                 (row.get(0), row.get(1), row.get(2));
-            // Production keeps its code: the serving build's commit and Odoo.
-            let (commit, sources) = match &production {
-                Some(serving) => (serving.commit.clone(), json_text(&serving.sources)),
-                None => (
-                    head.ok_or_else(|| ControlError::NothingToBuild {
-                        project: project.to_string(),
-                        branch: branch.clone(),
-                    })?,
-                    "[]".to_string(),
-                ),
+            // Production keeps its code: the serving build's commit.
+            let commit = match &production {
+                Some(serving) => serving.commit.clone(),
+                None => head.ok_or_else(|| ControlError::NothingToBuild {
+                    project: project.to_string(),
+                    branch: branch.clone(),
+                })?,
             };
             match target {
-                RestoreInto::TestInstance { name, create } => {
-                    let instance =
-                        test_instance_for(client, project, project_id, name, create).await?;
-                    (
-                        branch_id,
-                        branch,
-                        commit,
-                        sources,
-                        Stage::Staging,
-                        true,
-                        Some(instance),
-                    )
-                }
-                _ => (
+                RestoreInto::TestInstance { name, create } => (
                     branch_id,
                     branch,
                     commit,
-                    sources,
-                    Stage::Production,
-                    false,
-                    None,
+                    Stage::Staging,
+                    true,
+                    Some((name, create)),
                 ),
+                _ => (branch_id, branch, commit, Stage::Production, false, None),
             }
         }
         RestoreInto::Branch(name) => {
@@ -548,15 +550,10 @@ pub async fn enqueue_restore(
                 project: project.to_string(),
                 branch: name.to_string(),
             })?;
-            let sources = match &production {
-                Some(serving) => json_text(&serving.sources),
-                None => "[]".to_string(),
-            };
             (
                 row.get(0),
                 name.to_string(),
                 commit,
-                sources,
                 Stage::Staging,
                 false,
                 None,
@@ -573,6 +570,13 @@ pub async fn enqueue_restore(
     if let Some(build_id) = running {
         return Err(ControlError::BuildInProgress { branch, build_id });
     }
+    // Made once nothing stands in the way: a refusal leaves no instance.
+    let instance = match instance {
+        Some((name, create)) => {
+            Some(test_instance_for(client, project, project_id, name, create).await?)
+        }
+        None => None,
+    };
     let row = client
         .query_one(
             concat!(
@@ -589,7 +593,7 @@ pub async fn enqueue_restore(
                 &commit,
                 &stage.as_str(),
                 &duplicate,
-                &sources,
+                &json_text(&sources),
                 &backup.id,
                 &instance,
             ],

@@ -34,10 +34,11 @@ pub use accounts::{
 pub use attempt::{BuildAttempt, NotAnAttempt};
 pub use backups::{
     backup_settings, backups_to_verify, claim_requested_backup, enqueue_restore, fail_backup,
-    fail_interrupted_backups, finish_backup, get_backup, last_scheduled_backup, list_backups,
-    list_test_instances, mark_backup_deleted, older_test_instance_builds, record_verification,
-    remove_test_instance, request_backup, request_verification, restorable_backup,
-    set_backup_settings, start_backup, BackupRecord, RestoreInto, TestInstanceRecord,
+    fail_interrupted_backups, failed_verifications, finish_backup, get_backup,
+    last_scheduled_backup, list_backups, list_test_instances, mark_backup_deleted,
+    older_test_instance_builds, record_verification, remove_test_instance, request_backup,
+    request_verification, restorable_backup, set_backup_settings, start_backup, BackupRecord,
+    RestoreInto, TestInstanceRecord,
 };
 pub use board::{branch_board, BoardBranch, BuildCell};
 pub use branches::{

@@ -17,5 +17,11 @@ pub fn run(server: &ServerArgs) -> Result<ExitCode> {
         status.workers,
         status.projects
     );
+    if !status.failed_backups.is_empty() {
+        eprintln!(
+            "WARNING: backups whose verification failed, which cannot be restored: {}",
+            status.failed_backups.join(", ")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

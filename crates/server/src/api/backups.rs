@@ -22,6 +22,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::{body, build_answer};
 use crate::auth::{authorize_project, Caller};
+use crate::odoo_revisions::{self, RevisionError, Revisions};
 use crate::{ApiError, SharedState};
 
 /// The largest upload `POST /imports` takes (Odoo.sh's own limit is far
@@ -119,7 +120,8 @@ pub async fn restore(
         RestoreTarget::Production => Action::Rebuild,
         _ => Action::Duplicate,
     };
-    authorize_project(&session, &caller, &name, action, Stage::Production).await?;
+    let (project, _) =
+        authorize_project(&session, &caller, &name, action, Stage::Production).await?;
     let backup = slipway_control::get_backup(&session, &name, id).await?;
     let into = match &target {
         RestoreTarget::Production => RestoreInto::Production,
@@ -132,12 +134,34 @@ pub async fn restore(
             }
         }
     };
-    let build = slipway_control::enqueue_restore(&session, &name, &backup, into).await?;
+    let branch = match &target {
+        RestoreTarget::Branch { branch } => Some(branch.as_str()),
+        _ => None,
+    };
+    let sources = restore_sources(&session, &project, branch).await?;
+    let build = slipway_control::enqueue_restore(&session, &name, &backup, into, &sources).await?;
     tracing::warn!(project = %name, backup = id, build = build.id, ?target, by = caller.login(), "restore requested");
     Ok((
         StatusCode::CREATED,
         Json(build_answer(&build, &state.proxy.addresses)),
     ))
+}
+
+/// The Odoo commits a restore runs: those of any build of the branch
+/// (production keeps its own).
+async fn restore_sources(
+    session: &tokio_postgres::Client,
+    project: &Project,
+    branch: Option<&str>,
+) -> Result<Vec<slipway_api::BuildSource>, ApiError> {
+    let branch = slipway_control::get_branch(session, project, branch).await?;
+    match odoo_revisions::for_branch(session, project, &branch, Revisions::Usual).await {
+        Ok(sources) => Ok(sources),
+        Err(RevisionError::Control(error)) => Err(error.into()),
+        Err(error @ RevisionError::Source(_)) => {
+            Err(ApiError::new(StatusCode::BAD_GATEWAY, error.to_string()))
+        }
+    }
 }
 
 async fn test_instance_exists(
@@ -341,7 +365,7 @@ pub(crate) async fn queue_test_instance(
     create: bool,
 ) -> Result<(StatusCode, Json<Build>), ApiError> {
     let session = state.control.session().await?;
-    authorize_project(
+    let (found, _) = authorize_project(
         &session,
         caller,
         project,
@@ -354,7 +378,9 @@ pub(crate) async fn queue_test_instance(
         name: instance,
         create,
     };
-    let build = slipway_control::enqueue_restore(&session, project, &backup, into).await?;
+    let sources = restore_sources(&session, &found, None).await?;
+    let build =
+        slipway_control::enqueue_restore(&session, project, &backup, into, &sources).await?;
     tracing::info!(
         project,
         instance,

@@ -330,6 +330,18 @@ async fn roles_apply_to_backups_and_a_failed_verification_is_loud_on_the_board()
     .await;
     assert_eq!(status, StatusCode::OK, "testers see the test instances");
 
+    // `slipway status` says it to those who see production, only them.
+    let (_, answer) = api_as(&app, &dev, Method::GET, "/api/v1/status", Value::Null).await;
+    let status: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(
+        status["failed_backups"].as_array().map(Vec::len),
+        Some(1),
+        "{answer}"
+    );
+    let (_, answer) = api_as(&app, &tess, Method::GET, "/api/v1/status", Value::Null).await;
+    let status: Value = serde_json::from_str(&answer).unwrap();
+    assert!(status.get("failed_backups").is_none(), "{answer}");
+
     // The board and the Backups tab say it loudly, to those who see production.
     let mut admin = app.signed_in("ada").await;
     let board = admin.get("/projects/shop").await;
