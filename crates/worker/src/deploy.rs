@@ -65,10 +65,13 @@ impl Worker {
         let origin_build =
             if is_production {
                 production.clone()
-            } else if build.duplicate {
+            } else if build.duplicate && build.restore_backup.is_none() {
                 Some(production.clone().ok_or_else(|| {
                     slipway_control::ControlError::NoProduction(project.name.clone())
                 })?)
+            } else if build.duplicate {
+                // A test instance: its data is the backup's.
+                None
             } else {
                 let previous = match project.settings.staging_source {
                     StagingSource::Previous => {
@@ -153,10 +156,9 @@ impl Worker {
             if let Some(current) = &origin_build {
                 // Its state before the update, while it still serves (the
                 // dump is one snapshot): no update without it.
-                if let Err(error) = self.back_up_before_update(&project, current).await {
-                    let _ = self.engine.discard(prepared).await;
-                    return Err(error);
-                }
+                // (Its failure is concluded as any: what the build made is
+                // removed, production was never stopped.)
+                self.back_up_before_update(&project, current).await?;
                 // Maintenance from here: the proxy answers 503 while production's
                 // server is down. Stopped before the copy: every commit is in it.
                 *state.stopped_production.lock().expect("deployment state") = Some(current.clone());

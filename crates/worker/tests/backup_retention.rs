@@ -32,10 +32,14 @@ async fn the_worker_deletes_the_backups_its_project_no_longer_keeps() {
     .unwrap();
     // Ten verified daily backups, one a day, today's included (so the daily
     // one is not due); the policy keeps 7.
+    // Rows and files are all there before the worker sees any of them (one
+    // transaction, committed last): its backup loop runs on its own.
+    let mut sql = sql;
+    let transaction = sql.transaction().await.unwrap();
     let store = host.home.path().join("backups/shop");
     let mut ids = vec![];
     for days_ago in (0..10).rev() {
-        let id: i64 = sql
+        let id: i64 = transaction
             .query_one(
                 "INSERT INTO backups (project_id, kind, state, verification, worker, created_at, size_bytes)
                  VALUES ($1, 'daily', 'done', 'ok', $2, now() - $3::int * interval '1 day', 1) RETURNING id",
@@ -58,6 +62,7 @@ async fn the_worker_deletes_the_backups_its_project_no_longer_keeps() {
     std::fs::hard_link(pool.join("ab01"), oldest.join("ab01")).unwrap();
     std::fs::hard_link(pool.join("ab02"), oldest.join("ab02")).unwrap();
     std::fs::hard_link(pool.join("ab02"), newest.join("ab02")).unwrap();
+    transaction.commit().await.unwrap();
 
     let deleted = || async {
         let rows = host
