@@ -129,13 +129,16 @@ enum Command {
     /// from a backup.
     #[command(subcommand)]
     Testinstance(commands::backups::TestInstanceCommand),
-    /// Imports an Odoo database-manager zip (Odoo Online, on-premise,
-    /// Odoo.sh) as production, or into a staging branch or a test instance.
+    /// Import an Odoo database-manager zip (Odoo Online, on-premise, Odoo.sh)
+    /// as production, or into a staging branch or a test instance.
     Import {
         project: String,
+        /// The zip (`dump.sql`, `manifest.json`, `filestore/`).
         file: PathBuf,
+        /// Into this staging branch, neutralized.
         #[arg(long, conflicts_with = "testinstance")]
         branch: Option<String>,
+        /// Into this test instance (made if it does not exist), neutralized.
         #[arg(long)]
         testinstance: Option<String>,
         /// Do not ask before replacing production (for scripts).

@@ -23,7 +23,7 @@ const POLL: Duration = Duration::from_millis(500);
 
 #[derive(Subcommand)]
 pub enum BackupCommand {
-    /// Takes a backup of production now, and waits until it is on disk.
+    /// Take a backup of production now, and wait until it is on disk.
     Create {
         project: String,
         /// Do not wait: print the requested backup's id.
@@ -38,7 +38,7 @@ pub enum BackupCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Restores a backup into production (current state backed up first;
+    /// Restore a backup into production (current state backed up first;
     /// rolled back if anything fails), a staging branch or a test instance.
     Restore {
         project: String,
@@ -53,14 +53,14 @@ pub enum BackupCommand {
         #[arg(long)]
         yes: bool,
     },
-    /// Downloads a backup as Odoo's database manager zip.
+    /// Download a backup as Odoo's database manager zip.
     Download {
         project: String,
         id: i64,
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: PathBuf,
     },
-    /// Restore-tests a backup again.
+    /// Restore-test a backup again.
     Verify { project: String, id: i64 },
     /// When the daily backup runs (UTC) and how many backups are kept.
     Settings {
@@ -89,7 +89,7 @@ pub enum TestInstanceCommand {
         #[arg(long)]
         backup: Option<i64>,
     },
-    /// Restores it again from the newest verified backup (or `--backup ID`).
+    /// Restore it again from the newest verified backup (or `--backup ID`).
     Refresh {
         project: String,
         name: String,
