@@ -132,7 +132,7 @@ async fn write_partial(
         .cluster
         .connect(database)
         .await
-        .map_err(BackupError::database(database))?;
+        .map_err(|error| BackupError::connecting(database, error))?;
     let created_at = time::OffsetDateTime::now_utc();
     let snapshot = read_snapshot(&client, database).await?;
     tracing::info!(

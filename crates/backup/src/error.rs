@@ -41,6 +41,9 @@ pub enum BackupError {
         source: slipway_postgres::PgError,
     },
 
+    #[error("database '{database}' does not exist: it was dropped outside slipway, so there is nothing to back up")]
+    DatabaseGone { database: String },
+
     #[error("database '{database}' is not an Odoo database ({reason})")]
     NotOdoo { database: String, reason: String },
 
@@ -94,6 +97,19 @@ impl BackupError {
             database: database.to_string(),
             source,
         }
+    }
+
+    /// A failed connection to `database`; a database that does not exist
+    /// is [`BackupError::DatabaseGone`].
+    pub(crate) fn connecting(database: &str, error: slipway_postgres::PgError) -> BackupError {
+        if let slipway_postgres::PgError::Sql(sql) = &error {
+            if sql.code() == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME) {
+                return BackupError::DatabaseGone {
+                    database: database.to_string(),
+                };
+            }
+        }
+        BackupError::database(database)(error)
     }
 
     pub(crate) fn sql(database: &str) -> impl Fn(tokio_postgres::Error) -> BackupError + '_ {

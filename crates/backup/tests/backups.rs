@@ -371,6 +371,35 @@ async fn a_link_planted_in_the_filestore_is_not_followed() {
     pg.cluster.drop_database("link_src").await.unwrap();
 }
 
+#[tokio::test]
+async fn a_database_dropped_behind_slipway_s_back_is_said_to_be_gone() {
+    let pg = shared().await;
+    let pg_dump = pg.binaries.program("pg_dump");
+    let odoo = OdooLike::new(pg, "gone_src", "14.0", &[]).await;
+    pg.cluster.drop_database("gone_src").await.unwrap();
+    let store_dir = tempfile::tempdir().unwrap();
+    let backups = BackupStore::new(store_dir.path()).project("acme");
+    let error = create(
+        &backups,
+        "1",
+        BackupKind::PreUpdate,
+        &odoo.source(pg, &pg_dump),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(error, BackupError::DatabaseGone { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("database 'gone_src' does not exist"),
+        "{error}"
+    );
+    assert!(backups.open("1").is_err());
+}
+
 /// A small tmpfs as the backup directory: the disk fills while pg_dump
 /// writes. Needs root (mount), as the test suite runs in CI.
 #[tokio::test]
