@@ -12,7 +12,7 @@ use slipway_api::{BackupState, ByteSize, Verification};
 use slipway_control::Stage;
 
 use super::time::display;
-use super::views::Chrome;
+use super::views::{Chrome, TestInstanceView};
 use super::{render, UiError};
 use crate::api::backups as api;
 use crate::auth::{visible_project, Viewer};
@@ -31,13 +31,6 @@ struct BackupRow {
     downloadable: bool,
 }
 
-struct InstanceRow {
-    name: String,
-    build: Option<i64>,
-    state: String,
-    backup: String,
-}
-
 #[derive(Template)]
 #[template(path = "backups.html")]
 struct BackupsPage {
@@ -46,7 +39,7 @@ struct BackupsPage {
     backups: Vec<BackupRow>,
     /// Backups whose verification failed: they cannot be restored.
     failed: Vec<i64>,
-    instances: Vec<InstanceRow>,
+    instances: Vec<TestInstanceView>,
     can_back_up: bool,
     can_manage_instances: bool,
 }
@@ -86,21 +79,7 @@ pub async fn page(
         .map(|b| b.id)
         .collect();
     let instances = if allows(&principal, Action::View, Stage::Staging) {
-        slipway_control::list_test_instances(&session, project.id)
-            .await?
-            .into_iter()
-            .map(|instance| {
-                let build = instance.build.as_ref();
-                InstanceRow {
-                    name: instance.name.clone(),
-                    build: build.map(|b| b.id),
-                    state: build.map_or_else(|| "—".to_string(), |b| b.state.to_string()),
-                    backup: build
-                        .and_then(|b| b.restore_backup)
-                        .map_or_else(|| "—".to_string(), |id| format!("#{id}")),
-                }
-            })
-            .collect()
+        TestInstanceView::list(&session, project.id).await?
     } else {
         vec![]
     };

@@ -16,7 +16,7 @@ use slipway_access::{allows, Action, Principal};
 use slipway_control::{Project, Stage};
 
 use super::stream::{async_stream, json_line, KEEP_ALIVE};
-use super::views::{Chrome, RowView};
+use super::views::{Chrome, RowView, TestInstanceView};
 use super::CsrfForm;
 use super::{render, UiError};
 use crate::auth::{authorize_project, visible_project, Viewer};
@@ -39,6 +39,8 @@ struct BranchesPage {
     can_duplicate: bool,
     /// Production's backups that failed verification (loud on the board).
     failed_backups: usize,
+    /// Test instances: a section of their own, for who sees staging.
+    instances: Vec<TestInstanceView>,
 }
 
 /// One row, alone: what the live updates send.
@@ -87,10 +89,17 @@ pub async fn page(
     } else {
         0
     };
+    let instances = if allows(&principal, Action::View, Stage::Staging) {
+        let session = state.control.session().await?;
+        TestInstanceView::list(&session, project.id).await?
+    } else {
+        vec![]
+    };
     Ok(render(
         &state,
         &BranchesPage {
             failed_backups,
+            instances,
             chrome: Chrome::for_viewer(&viewer, format!("{} · branches", project.name)),
             can_duplicate: allows(&principal, Action::Duplicate, Stage::Production),
             project: project.name,

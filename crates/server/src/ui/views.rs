@@ -175,6 +175,44 @@ impl RowView {
     }
 }
 
+/// A test instance as the board and the Backups tab show it: its newest
+/// build, coloured as a build's cell.
+pub struct TestInstanceView {
+    pub name: String,
+    pub build: Option<i64>,
+    pub class: &'static str,
+    pub label: String,
+    /// The backup it restores (`#42`), or a dash.
+    pub backup: String,
+}
+
+impl TestInstanceView {
+    /// The project's test instances, by name.
+    pub async fn list(
+        session: &tokio_postgres::Client,
+        project_id: i64,
+    ) -> Result<Vec<TestInstanceView>, slipway_control::ControlError> {
+        Ok(slipway_control::list_test_instances(session, project_id)
+            .await?
+            .iter()
+            .map(TestInstanceView::of)
+            .collect())
+    }
+
+    fn of(instance: &slipway_control::TestInstanceRecord) -> TestInstanceView {
+        let build = instance.build.as_ref();
+        TestInstanceView {
+            name: instance.name.clone(),
+            build: build.map(|b| b.id),
+            class: build.map_or("pending", |b| build_class(b.state, b.status)),
+            label: build.map_or_else(|| "—".to_string(), |b| build_label(b.state, b.status)),
+            backup: build
+                .and_then(|b| b.restore_backup)
+                .map_or_else(|| "—".to_string(), |id| format!("#{id}")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -193,6 +193,23 @@ async fn backups_follow_the_contract_and_refuse_what_cannot_be_done() {
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "{answer}");
 
+    // The board gives test instances a section of their own, to testers too.
+    app.user("tess", false, &[("shop", Role::Tester)]).await;
+    let mut tester = app.signed_in("tess").await;
+    let board = tester.get("/projects/shop").await;
+    assert!(
+        board.body.contains("id=\"board-test-instances\""),
+        "{}",
+        board.body
+    );
+    assert!(board.body.contains(">demo</a>"), "{}", board.body);
+    let tab = tester.get("/projects/shop/backups").await;
+    assert!(
+        tab.body.contains("demo") && tab.body.contains("queued"),
+        "{}",
+        tab.body
+    );
+
     // Settings: nonsense refused, a change kept.
     let settings = "/api/v1/projects/shop/backup-settings";
     let (_, answer) = api(&app, Method::GET, settings, Value::Null).await;
