@@ -147,11 +147,10 @@ async fn write_partial(
     file_arg.push(&dump);
     let snapshot_arg = OsString::from(format!("--snapshot={}", snapshot.id));
     tools::run(
-        source.cluster,
         source.pg_dump,
         "pg_dump",
         database,
-        None,
+        &tools::Connection::Admin(source.cluster),
         &[
             "--format=custom".as_ref(),
             // gzip level 1, not pg_dump's 6: measured on a ~1 GB production,

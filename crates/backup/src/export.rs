@@ -6,13 +6,12 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
-use std::process::Stdio;
 
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
 use crate::store::Backup;
-use crate::BackupError;
+use crate::{tools, BackupError};
 
 /// Writes `backup` to `out` as an Odoo zip (replaced if it exists, mode
 /// 0600). Written aside and renamed: a failure leaves nothing at `out`.
@@ -33,33 +32,20 @@ pub async fn export_zip(
         .map_err(|e| BackupError::io("creating a file in", &dir, e))?;
     let mut file_arg = std::ffi::OsString::from("--file=");
     file_arg.push(sql.path());
-    let output = tokio::process::Command::new(pg_restore)
-        .args(["--no-owner", "--no-privileges"])
-        .arg(file_arg)
-        .arg(backup.database_file())
-        .env_clear()
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .map_err(|source| BackupError::ProgramMissing {
-            program: pg_restore.to_path_buf(),
-            source,
-        })?;
-    if !output.status.success() {
-        let text = String::from_utf8_lossy(&output.stderr).trim().to_string();
-        if text.contains("No space left on device") {
-            return Err(BackupError::DiskFull { path: dir });
-        }
-        return Err(BackupError::Program {
-            program: "pg_restore",
-            database: backup.manifest.source_database.clone(),
-            status: output.status.to_string(),
-            output: text,
-        });
-    }
+    tools::run(
+        pg_restore,
+        "pg_restore",
+        &backup.manifest.source_database,
+        &tools::Connection::Offline,
+        &[
+            "--no-owner".as_ref(),
+            "--no-privileges".as_ref(),
+            file_arg.as_os_str(),
+            backup.database_file().as_os_str(),
+        ],
+        &dir,
+    )
+    .await?;
     let backup = backup.clone();
     let out = out.to_path_buf();
     tokio::task::spawn_blocking(move || write_zip(&backup, sql.path(), &out, &dir))

@@ -16,7 +16,7 @@ use crate::retention::BackupKind;
 use crate::store::{Backup, ProjectBackups};
 use crate::verify::{create_scratch, drop_scratch};
 use crate::zip_import::{unpack, UnpackLimits};
-use crate::BackupError;
+use crate::{tools, BackupError};
 
 /// An uploaded zip and what it takes to load it.
 pub struct ImportSource<'a> {
@@ -110,29 +110,18 @@ async fn load_sql(
     let mut file = OsString::from("--file=");
     file.push(sql);
     let scratch = source.scratch;
-    let mut command = tokio::process::Command::new(source.psql);
-    command
-        .args(["--quiet", "--no-psqlrc", "--set=ON_ERROR_STOP=0"])
-        .arg(file)
-        .env_clear()
-        .env("PGCONNECT_TIMEOUT", "10")
-        .env("PGAPPNAME", "slipway-import")
-        .envs(source.cluster.libpq_env())
-        .env("PGDATABASE", scratch)
-        .env("PGUSER", scratch)
-        .env("PGPASSWORD", password)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
-    let output = command
-        .output()
-        .await
-        .map_err(|error| BackupError::ProgramMissing {
-            program: source.psql.to_path_buf(),
-            source: error,
-        })?;
-    let text = String::from_utf8_lossy(&output.stderr);
+    let (status, text) = tools::capture(
+        source.psql,
+        scratch,
+        &tools::Connection::Login(source.cluster, scratch, password),
+        &[
+            "--quiet".as_ref(),
+            "--no-psqlrc".as_ref(),
+            "--set=ON_ERROR_STOP=0".as_ref(),
+            file.as_os_str(),
+        ],
+    )
+    .await?;
     let errors: Vec<&str> = text
         .lines()
         .filter(|line| line.contains("ERROR:"))
@@ -143,12 +132,12 @@ async fn load_sql(
             path: "PostgreSQL's data directory".into(),
         });
     }
-    if !output.status.success() || !errors.is_empty() {
+    if !status.success() || !errors.is_empty() {
         let shown: Vec<&str> = errors.iter().take(3).copied().collect();
         return Err(BackupError::Program {
             program: "psql",
             database: scratch.to_string(),
-            status: output.status.to_string(),
+            status: status.to_string(),
             output: format!(
                 "the dump.sql of {} does not load into PostgreSQL ({} errors): {}",
                 source.file_name,

@@ -13,32 +13,46 @@ use crate::BackupError;
 /// where the reason is).
 const MAX_OUTPUT: usize = 2000;
 
-/// Runs `program` (`pg_dump`, `pg_restore`, `psql`) on `database` with `args`,
-/// as the administrative login or as `login` (user, password). What comes from
-/// a backup or an upload is loaded as an unprivileged login, never as the
-/// administrator: SQL in it could otherwise `RESET ROLE` and act as superuser.
-pub(crate) async fn run(
-    cluster: &Cluster,
+/// Where a program connects.
+pub(crate) enum Connection<'a> {
+    /// As the cluster's administrative login.
+    Admin(&'a Cluster),
+    /// As `user` with `password`. What comes from a backup or an upload is
+    /// loaded as an unprivileged login, never as the administrator: SQL in
+    /// it could otherwise `RESET ROLE` and act as superuser.
+    Login(&'a Cluster, &'a str, &'a str),
+    /// Nowhere: it only reads and writes files.
+    Offline,
+}
+
+/// Runs `program` on `database` with `args`; how it ended and what it said
+/// on stderr.
+pub(crate) async fn capture(
     program: &Path,
-    name: &'static str,
     database: &str,
-    login: Option<(&str, &str)>,
+    connection: &Connection<'_>,
     args: &[&std::ffi::OsStr],
-    writes_to: &Path,
-) -> Result<(), BackupError> {
+) -> Result<(std::process::ExitStatus, String), BackupError> {
     let mut command = tokio::process::Command::new(program);
     command
         .args(args)
         .env_clear()
-        .env("PGCONNECT_TIMEOUT", "10")
-        .env("PGAPPNAME", "slipway-backup")
-        .envs(cluster.libpq_env())
-        .env("PGDATABASE", database)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    if let Some((user, password)) = login {
+    let cluster = match connection {
+        Connection::Admin(cluster) | Connection::Login(cluster, _, _) => Some(cluster),
+        Connection::Offline => None,
+    };
+    if let Some(cluster) = cluster {
+        command
+            .env("PGCONNECT_TIMEOUT", "10")
+            .env("PGAPPNAME", "slipway-backup")
+            .envs(cluster.libpq_env())
+            .env("PGDATABASE", database);
+    }
+    if let Connection::Login(_, user, password) = connection {
         command.env("PGUSER", user).env("PGPASSWORD", password);
     }
     let output = command
@@ -48,15 +62,31 @@ pub(crate) async fn run(
             program: program.to_path_buf(),
             source,
         })?;
-    if output.status.success() {
+    Ok((
+        output.status,
+        String::from_utf8_lossy(&output.stderr).trim().to_string(),
+    ))
+}
+
+/// [`capture`], which must succeed; a full disk is said to be where the
+/// program wrote (`writes_to`).
+pub(crate) async fn run(
+    program: &Path,
+    name: &'static str,
+    database: &str,
+    connection: &Connection<'_>,
+    args: &[&std::ffi::OsStr],
+    writes_to: &Path,
+) -> Result<(), BackupError> {
+    let (status, text) = capture(program, database, connection, args).await?;
+    if status.success() {
         return Ok(());
     }
-    let text = String::from_utf8_lossy(&output.stderr).trim().to_string();
     Err(failure(
         name,
         database,
         writes_to,
-        &output.status.to_string(),
+        &status.to_string(),
         text,
     ))
 }

@@ -196,11 +196,10 @@ pub(crate) async fn pg_restore_into(
     let dbname = OsString::from(format!("--dbname={database}"));
     let file = backup.database_file();
     tools::run(
-        cluster,
         pg_restore,
         "pg_restore",
         database,
-        Some(login),
+        &tools::Connection::Login(cluster, login.0, login.1),
         &[
             "--no-owner".as_ref(),
             "--no-privileges".as_ref(),

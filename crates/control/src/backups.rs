@@ -66,8 +66,10 @@ impl BackupRecord {
     }
 }
 
-const BACKUP_COLUMNS: &str = "id, project_id, kind, state, verification, created_at, finished_at, \
-     verified_at, size_bytes, stored_bytes, source_build, worker, reason, upload_path, upload_name";
+/// Every statement names the table `k` (`backups AS k`, `backups k`).
+const BACKUP_COLUMNS: &str = "k.id, k.project_id, k.kind, k.state, k.verification, k.created_at, \
+     k.finished_at, k.verified_at, k.size_bytes, k.stored_bytes, k.source_build, k.worker, k.reason, \
+     k.upload_path, k.upload_name";
 
 fn backup_from_row(row: &Row) -> Result<BackupRecord, ControlError> {
     let bytes = |column: &str| -> Result<Option<u64>, ControlError> {
@@ -114,7 +116,7 @@ pub async fn request_backup(
     one_backup(
         client,
         &format!(
-            "INSERT INTO backups (project_id, kind, upload_path, upload_name) VALUES ($1, $2, $3, $4) RETURNING {BACKUP_COLUMNS}"
+            "INSERT INTO backups AS k (project_id, kind, upload_path, upload_name) VALUES ($1, $2, $3, $4) RETURNING {BACKUP_COLUMNS}"
         ),
         &[&project_id, &kind.as_str(), &path, &name],
     )
@@ -133,7 +135,7 @@ pub async fn start_backup(
     one_backup(
         client,
         &format!(
-            "INSERT INTO backups (project_id, kind, state, worker, source_build) VALUES ($1, $2, 'running', $3, $4) RETURNING {BACKUP_COLUMNS}"
+            "INSERT INTO backups AS k (project_id, kind, state, worker, source_build) VALUES ($1, $2, 'running', $3, $4) RETURNING {BACKUP_COLUMNS}"
         ),
         &[&project_id, &kind.as_str(), &worker, &source_build],
     )
@@ -150,22 +152,17 @@ pub async fn claim_requested_backup(
         .query_opt(
             &format!(
                 "WITH next AS (
-                   SELECT k.id FROM backups k
-                   WHERE k.state = 'requested'
-                     AND (EXISTS (SELECT 1 FROM builds p WHERE p.project_id = k.project_id
+                   SELECT q.id FROM backups q
+                   WHERE q.state = 'requested'
+                     AND (EXISTS (SELECT 1 FROM builds p WHERE p.project_id = q.project_id
                                   AND p.stage = 'production' AND p.state = 'serving'
                                   AND NOT p.duplicate AND p.worker = $1)
-                          OR (k.kind = 'import' AND NOT EXISTS (
-                                  SELECT 1 FROM builds p WHERE p.project_id = k.project_id
+                          OR (q.kind = 'import' AND NOT EXISTS (
+                                  SELECT 1 FROM builds p WHERE p.project_id = q.project_id
                                   AND p.stage = 'production' AND p.state = 'serving' AND NOT p.duplicate)))
-                   ORDER BY k.id LIMIT 1 FOR UPDATE SKIP LOCKED)
-                 UPDATE backups b SET state = 'running', worker = $1
-                 FROM next WHERE b.id = next.id RETURNING {}",
-                BACKUP_COLUMNS
-                    .split(", ")
-                    .map(|column| format!("b.{column}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                   ORDER BY q.id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                 UPDATE backups k SET state = 'running', worker = $1
+                 FROM next WHERE k.id = next.id RETURNING {BACKUP_COLUMNS}"
             ),
             &[&worker],
         )
@@ -213,7 +210,7 @@ pub async fn backups_to_verify(
     client
         .query(
             &format!(
-                "SELECT {BACKUP_COLUMNS} FROM backups WHERE state = 'done' AND verification = 'pending' AND worker = $1 ORDER BY id"
+                "SELECT {BACKUP_COLUMNS} FROM backups k WHERE k.state = 'done' AND k.verification = 'pending' AND k.worker = $1 ORDER BY k.id"
             ),
             &[&worker],
         )
@@ -255,7 +252,7 @@ pub async fn request_verification(
     one_backup(
         client,
         &format!(
-            "UPDATE backups SET verification = 'pending', verified_at = NULL, reason = NULL WHERE id = $1 RETURNING {BACKUP_COLUMNS}"
+            "UPDATE backups k SET verification = 'pending', verified_at = NULL, reason = NULL WHERE k.id = $1 RETURNING {BACKUP_COLUMNS}"
         ),
         &[&id],
     )
@@ -270,7 +267,7 @@ pub async fn list_backups(
     client
         .query(
             &format!(
-                "SELECT {BACKUP_COLUMNS} FROM backups WHERE project_id = $1 AND state <> 'deleted' ORDER BY created_at DESC, id DESC"
+                "SELECT {BACKUP_COLUMNS} FROM backups k WHERE k.project_id = $1 AND k.state <> 'deleted' ORDER BY k.created_at DESC, k.id DESC"
             ),
             &[&project_id],
         )
@@ -289,12 +286,7 @@ pub async fn get_backup(
     let row = client
         .query_opt(
             &format!(
-                "SELECT {} FROM backups k JOIN projects p ON p.id = k.project_id WHERE p.name = $1 AND k.id = $2 AND k.state <> 'deleted'",
-                BACKUP_COLUMNS
-                    .split(", ")
-                    .map(|column| format!("k.{column}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "SELECT {BACKUP_COLUMNS} FROM backups k JOIN projects p ON p.id = k.project_id WHERE p.name = $1 AND k.id = $2 AND k.state <> 'deleted'"
             ),
             &[&project, &id],
         )
@@ -467,12 +459,18 @@ pub async fn restorable_backup(
 pub enum RestoreInto<'a> {
     Production,
     Branch(&'a str),
-    /// A test instance: `create` makes it (refused if it exists), else it
-    /// must exist (a refresh).
-    TestInstance {
-        name: &'a str,
-        create: bool,
-    },
+    TestInstance { name: &'a str, mode: InstanceMode },
+}
+
+/// Whether a restore into a test instance makes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceMode {
+    /// A new one (refused if the name is taken).
+    New,
+    /// One that exists (a refresh).
+    Existing,
+    /// Made if it does not exist (a restore or an import into it).
+    Either,
 }
 
 /// Queues the build that restores `backup` into `target`: production at its
@@ -514,13 +512,13 @@ pub async fn enqueue_restore(
                 })?,
             };
             match target {
-                RestoreInto::TestInstance { name, create } => (
+                RestoreInto::TestInstance { name, mode } => (
                     branch_id,
                     branch,
                     commit,
                     Stage::Staging,
                     true,
-                    Some((name, create)),
+                    Some((name, mode)),
                 ),
                 _ => (branch_id, branch, commit, Stage::Production, false, None),
             }
@@ -572,8 +570,8 @@ pub async fn enqueue_restore(
     }
     // Made once nothing stands in the way: a refusal leaves no instance.
     let instance = match instance {
-        Some((name, create)) => {
-            Some(test_instance_for(client, project, project_id, name, create).await?)
+        Some((name, mode)) => {
+            Some(test_instance_for(client, project, project_id, name, mode).await?)
         }
         None => None,
     };
@@ -612,23 +610,31 @@ pub async fn enqueue_restore(
     build_from_row(&row)
 }
 
-/// The id of test instance `name`, made when `create` (refused if it exists).
+/// The id of test instance `name`, made as `mode` says.
 async fn test_instance_for(
     client: &Client,
     project: &str,
     project_id: i64,
     name: &str,
-    create: bool,
+    mode: InstanceMode,
 ) -> Result<i64, ControlError> {
     if !valid_test_instance_name(name) {
         return Err(ControlError::InvalidTestInstanceName(name.to_string()));
     }
-    if create {
+    let made = match mode {
+        InstanceMode::Existing => None,
+        InstanceMode::New => {
+            Some("INSERT INTO test_instances (project_id, name) VALUES ($1, $2) RETURNING id")
+        }
+        InstanceMode::Either => Some(
+            "INSERT INTO test_instances (project_id, name) VALUES ($1, $2)
+             ON CONFLICT ON CONSTRAINT test_instances_name_unique DO UPDATE SET name = excluded.name
+             RETURNING id",
+        ),
+    };
+    if let Some(statement) = made {
         return client
-            .query_one(
-                "INSERT INTO test_instances (project_id, name) VALUES ($1, $2) RETURNING id",
-                &[&project_id, &name],
-            )
+            .query_one(statement, &[&project_id, &name])
             .await
             .map(|row| row.get(0))
             .map_err(|error| {
@@ -702,7 +708,7 @@ pub async fn remove_test_instance(
     name: &str,
 ) -> Result<(), ControlError> {
     let project_id = project_id(client, project).await?;
-    let id = test_instance_for(client, project, project_id, name, false).await?;
+    let id = test_instance_for(client, project, project_id, name, InstanceMode::Existing).await?;
     let busy: Option<(i64, String)> = client
         .query_opt(
             "SELECT b.id, br.name FROM builds b JOIN branches br ON br.id = b.branch_id

@@ -38,7 +38,7 @@ pub use backups::{
     last_scheduled_backup, list_backups, list_test_instances, mark_backup_deleted,
     older_test_instance_builds, record_verification, remove_test_instance, request_backup,
     request_verification, restorable_backup, set_backup_settings, start_backup, BackupRecord,
-    RestoreInto, TestInstanceRecord,
+    InstanceMode, RestoreInto, TestInstanceRecord,
 };
 pub use board::{branch_board, BoardBranch, BuildCell};
 pub use branches::{

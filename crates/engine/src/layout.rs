@@ -41,32 +41,28 @@ impl Layout {
     /// `SLIPWAY_HOME`, else `/var/cache/slipway` as root, else
     /// `$XDG_CACHE_HOME/slipway` (`~/.cache/slipway`).
     pub fn from_env() -> Layout {
-        let home = match std::env::var_os("SLIPWAY_HOME").filter(|value| !value.is_empty()) {
-            Some(home) => PathBuf::from(home),
-            None if crate::host::is_root() => PathBuf::from(SYSTEM_HOME),
-            None => {
-                let cache = std::env::var_os("XDG_CACHE_HOME")
-                    .filter(|value| !value.is_empty())
-                    .map(PathBuf::from)
-                    .or_else(|| {
-                        std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache"))
-                    })
-                    .unwrap_or_else(|| PathBuf::from("/tmp"));
-                cache.join("slipway")
-            }
+        Layout::from_vars(|name| std::env::var_os(name), crate::host::is_root())
+    }
+
+    /// [`Layout::from_env`] with the environment as `var` gives it.
+    fn from_vars(var: impl Fn(&str) -> Option<std::ffi::OsString>, root: bool) -> Layout {
+        let set = |name: &str| {
+            var(name)
+                .filter(|value| !value.is_empty())
+                .map(PathBuf::from)
         };
-        let images = std::env::var_os("SLIPWAY_IMAGE_DIR")
-            .filter(|value| !value.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| home.join("images"));
-        let backups = std::env::var_os("SLIPWAY_BACKUP_DIR")
-            .filter(|value| !value.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| home.join("backups"));
+        let home = match set("SLIPWAY_HOME") {
+            Some(home) => home,
+            None if root => PathBuf::from(SYSTEM_HOME),
+            None => set("XDG_CACHE_HOME")
+                .or_else(|| set("HOME").map(|home| home.join(".cache")))
+                .unwrap_or_else(|| PathBuf::from("/tmp"))
+                .join("slipway"),
+        };
         Layout {
+            images: set("SLIPWAY_IMAGE_DIR").unwrap_or_else(|| home.join("images")),
+            backups: set("SLIPWAY_BACKUP_DIR").unwrap_or_else(|| home.join("backups")),
             home,
-            images,
-            backups,
         }
     }
 
@@ -256,4 +252,50 @@ impl BuildDir {
 /// Where Odoo keeps `database`'s attachments inside the data dir `data`.
 pub fn filestore_in(data: &Path, database: &str) -> PathBuf {
     data.join("filestore").join(database)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(vars: &[(&str, &str)], root: bool) -> Layout {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Layout::from_vars(
+            |name| {
+                vars.iter()
+                    .find(|(key, _)| key == name)
+                    .map(|(_, value)| value.into())
+            },
+            root,
+        )
+    }
+
+    #[test]
+    fn images_and_backups_live_in_the_home_unless_told_otherwise() {
+        let default = layout(&[], true);
+        assert_eq!(default.home, Path::new(SYSTEM_HOME));
+        assert_eq!(default.backups, Path::new(SYSTEM_HOME).join("backups"));
+        assert_eq!(default.images, Path::new(SYSTEM_HOME).join("images"));
+        let moved = layout(
+            &[
+                ("SLIPWAY_HOME", "/srv/slipway"),
+                ("SLIPWAY_BACKUP_DIR", "/mnt/backup-disk"),
+                ("SLIPWAY_IMAGE_DIR", ""),
+            ],
+            true,
+        );
+        assert_eq!(moved.backups, Path::new("/mnt/backup-disk"));
+        assert_eq!(
+            moved.images,
+            Path::new("/srv/slipway/images"),
+            "empty is unset"
+        );
+        let user = layout(&[("HOME", "/home/ada")], false);
+        assert_eq!(user.home, Path::new("/home/ada/.cache/slipway"));
+        let xdg = layout(&[("XDG_CACHE_HOME", "/c"), ("HOME", "/home/ada")], false);
+        assert_eq!(xdg.backups, Path::new("/c/slipway/backups"));
+    }
 }

@@ -48,11 +48,15 @@ impl Worker {
         } {
             self.make_requested(record).await?;
         }
-        for (project, production) in self.served_productions().await? {
-            self.scheduled_backup(&project, &production, now).await?;
+        let served = self.served_productions().await?;
+        for (project, production) in &served {
+            self.scheduled_backup(project, production, now).await?;
         }
         self.verify_pending().await?;
-        self.apply_retention(now).await
+        for (project, _) in &served {
+            self.apply_retention(project, now).await?;
+        }
+        Ok(())
     }
 
     /// The projects whose production this worker serves, with that build.
@@ -332,28 +336,30 @@ impl Worker {
         Ok(())
     }
 
-    /// Deletes what the projects' retention no longer keeps, then the pool
+    /// Deletes what the project's retention no longer keeps, then the pool
     /// files no backup holds.
-    async fn apply_retention(&self, now: OffsetDateTime) -> Result<(), RunError> {
-        for (project, _) in self.served_productions().await? {
-            let session = self.control.session().await?;
-            let settings = slipway_control::backup_settings(&session, project.id).await?;
-            let backups = slipway_control::list_backups(&session, project.id).await?;
-            let policy = retention_policy(&settings);
-            let doomed = slipway_backup::retention::to_delete(&stored(&backups), &policy, now);
-            if doomed.is_empty() {
-                continue;
-            }
-            let store = self.project_backups(&project);
-            let _writing = self.backup_lock.lock().await;
-            for id in doomed {
-                store.remove(&id.to_string())?;
-                slipway_control::mark_backup_deleted(&session, id).await?;
-                tracing::info!(project = %project.name, backup = id, "backup deleted by retention");
-            }
-            let (files, bytes) = store.collect_pool()?;
-            tracing::debug!(project = %project.name, files, bytes, "unused filestore files removed from the backups");
+    async fn apply_retention(
+        &self,
+        project: &Project,
+        now: OffsetDateTime,
+    ) -> Result<(), RunError> {
+        let session = self.control.session().await?;
+        let settings = slipway_control::backup_settings(&session, project.id).await?;
+        let backups = slipway_control::list_backups(&session, project.id).await?;
+        let policy = retention_policy(&settings);
+        let doomed = slipway_backup::retention::to_delete(&stored(&backups), &policy, now);
+        if doomed.is_empty() {
+            return Ok(());
         }
+        let store = self.project_backups(project);
+        let _writing = self.backup_lock.lock().await;
+        for id in doomed {
+            store.remove(&id.to_string())?;
+            slipway_control::mark_backup_deleted(&session, id).await?;
+            tracing::info!(project = %project.name, backup = id, "backup deleted by retention");
+        }
+        let (files, bytes) = store.collect_pool()?;
+        tracing::debug!(project = %project.name, files, bytes, "unused filestore files removed from the backups");
         Ok(())
     }
 

@@ -159,11 +159,7 @@ pub fn run(command: BackupCommand, server: &ServerArgs) -> Result<ExitCode> {
             testinstance,
             yes,
         } => {
-            let target = match (branch, testinstance) {
-                (Some(branch), _) => RestoreTarget::Branch { branch },
-                (None, Some(name)) => RestoreTarget::TestInstance { name },
-                (None, None) => RestoreTarget::Production,
-            };
+            let target = target(branch, testinstance);
             if target == RestoreTarget::Production && !yes {
                 confirm(&format!(
                     "Restore backup #{id} into the production of {project}? Production's current state is backed up first, and it serves again if the restore fails."
@@ -349,11 +345,7 @@ pub fn import(
             file.display()
         );
     }
-    let target = match (branch, testinstance) {
-        (Some(branch), _) => RestoreTarget::Branch { branch },
-        (None, Some(name)) => RestoreTarget::TestInstance { name },
-        (None, None) => RestoreTarget::Production,
-    };
+    let target = target(branch, testinstance);
     if target == RestoreTarget::Production && !yes {
         confirm(&format!(
             "Import {name} as the production database of {project}?"
@@ -438,6 +430,15 @@ fn row(backup: &Backup) -> Vec<String> {
         backup.verified.to_string(),
         backup.state.to_string(),
     ]
+}
+
+/// Where `--branch` or `--testinstance` say; production without either.
+fn target(branch: Option<String>, testinstance: Option<String>) -> RestoreTarget {
+    match (branch, testinstance) {
+        (Some(branch), _) => RestoreTarget::Branch { branch },
+        (None, Some(name)) => RestoreTarget::TestInstance { name },
+        (None, None) => RestoreTarget::Production,
+    }
 }
 
 fn describe(target: &RestoreTarget) -> String {

@@ -17,7 +17,7 @@ use slipway_access::Action;
 use slipway_api::{
     BackupKind, BackupSettings, Build, RestoreTarget, TestInstance, TestInstanceRequest,
 };
-use slipway_control::{BackupRecord, ControlError, Project, RestoreInto, Stage};
+use slipway_control::{BackupRecord, ControlError, InstanceMode, Project, RestoreInto, Stage};
 use tokio::io::AsyncWriteExt;
 
 use super::{body, build_answer};
@@ -126,13 +126,10 @@ pub async fn restore(
     let into = match &target {
         RestoreTarget::Production => RestoreInto::Production,
         RestoreTarget::Branch { branch } => RestoreInto::Branch(branch),
-        RestoreTarget::TestInstance { name: instance } => {
-            let exists = test_instance_exists(&session, &name, instance).await?;
-            RestoreInto::TestInstance {
-                name: instance,
-                create: !exists,
-            }
-        }
+        RestoreTarget::TestInstance { name: instance } => RestoreInto::TestInstance {
+            name: instance,
+            mode: InstanceMode::Either,
+        },
     };
     let branch = match &target {
         RestoreTarget::Branch { branch } => Some(branch.as_str()),
@@ -162,18 +159,6 @@ async fn restore_sources(
             Err(ApiError::new(StatusCode::BAD_GATEWAY, error.to_string()))
         }
     }
-}
-
-async fn test_instance_exists(
-    session: &tokio_postgres::Client,
-    project: &str,
-    name: &str,
-) -> Result<bool, ApiError> {
-    let project = slipway_control::get_project(session, project).await?;
-    Ok(slipway_control::list_test_instances(session, project.id)
-        .await?
-        .iter()
-        .any(|instance| instance.name == name))
 }
 
 /// `GET /api/v1/projects/{name}/backups/{id}/download`: as Odoo's database
@@ -335,7 +320,15 @@ pub async fn create_test_instance(
     request: Result<Json<TestInstanceRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<Build>), ApiError> {
     let request = body(request)?;
-    queue_test_instance(&state, &caller, &name, &request.name, request.backup, true).await
+    queue_test_instance(
+        &state,
+        &caller,
+        &name,
+        &request.name,
+        request.backup,
+        InstanceMode::New,
+    )
+    .await
 }
 
 #[derive(Deserialize, Default)]
@@ -353,7 +346,15 @@ pub async fn refresh_test_instance(
     request: Option<Json<RefreshRequest>>,
 ) -> Result<(StatusCode, Json<Build>), ApiError> {
     let backup = request.and_then(|Json(request)| request.backup);
-    queue_test_instance(&state, &caller, &name, &instance, backup, false).await
+    queue_test_instance(
+        &state,
+        &caller,
+        &name,
+        &instance,
+        backup,
+        InstanceMode::Existing,
+    )
+    .await
 }
 
 pub(crate) async fn queue_test_instance(
@@ -362,7 +363,7 @@ pub(crate) async fn queue_test_instance(
     project: &str,
     instance: &str,
     backup: Option<i64>,
-    create: bool,
+    mode: InstanceMode,
 ) -> Result<(StatusCode, Json<Build>), ApiError> {
     let session = state.control.session().await?;
     let (found, _) = authorize_project(
@@ -376,7 +377,7 @@ pub(crate) async fn queue_test_instance(
     let backup = slipway_control::restorable_backup(&session, project, backup).await?;
     let into = RestoreInto::TestInstance {
         name: instance,
-        create,
+        mode,
     };
     let sources = restore_sources(&session, &found, None).await?;
     let build =

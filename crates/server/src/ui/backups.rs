@@ -9,7 +9,7 @@ use axum::Form;
 use serde::Deserialize;
 use slipway_access::{allows, Action};
 use slipway_api::{BackupState, ByteSize, Verification};
-use slipway_control::Stage;
+use slipway_control::{InstanceMode, Stage};
 
 use super::time::display;
 use super::views::{Chrome, TestInstanceView};
@@ -138,8 +138,15 @@ pub async fn create_instance(
 ) -> Result<Response, UiError> {
     viewer.check_csrf(&form.csrf)?;
     let instance = form.name.trim();
-    let (_, axum::Json(build)) =
-        api::queue_test_instance(&state, &viewer.caller, &name, instance, None, true).await?;
+    let (_, axum::Json(build)) = api::queue_test_instance(
+        &state,
+        &viewer.caller,
+        &name,
+        instance,
+        None,
+        InstanceMode::New,
+    )
+    .await?;
     Ok(redirect(&format!("/builds/{}", build.id)))
 }
 
@@ -151,7 +158,14 @@ pub async fn refresh_instance(
     Form(form): Form<super::CsrfForm>,
 ) -> Result<Response, UiError> {
     viewer.check_csrf(&form.csrf)?;
-    let (_, axum::Json(build)) =
-        api::queue_test_instance(&state, &viewer.caller, &name, &instance, None, false).await?;
+    let (_, axum::Json(build)) = api::queue_test_instance(
+        &state,
+        &viewer.caller,
+        &name,
+        &instance,
+        None,
+        InstanceMode::Existing,
+    )
+    .await?;
     Ok(redirect(&format!("/builds/{}", build.id)))
 }
